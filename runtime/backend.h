@@ -1,0 +1,133 @@
+/* backend.h: the private backend interface (DESIGN.md "Key interfaces").
+ *
+ * A backend is a const table of function pointers filled with designated
+ * initializers; callers use the st_backend_* wrappers in backend.c, never
+ * ->ops directly.  A NULL slot is optional and the wrapper supplies the
+ * default or -ENOTSUP.
+ *
+ * Work reaches a backend as a *graph*: a flat list of op records over
+ * 2-D tensors in the backend's buffers, built once per stage (the stage
+ * executor in stage.c builds it from the layer range) and prepared once
+ * (pipelines, command buffers, kernel arguments), then replayed every step
+ * with only the dynamic parameters (n_tokens, pos0) changing.  The same
+ * graph serves prefill (many tokens) and decode (one token). */
+#ifndef ST_BACKEND_H
+#define ST_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct st_backend;          /* one opened device */
+struct st_buffer;           /* memory on that device */
+struct st_graph;            /* a prepared op list */
+
+enum st_device_type { ST_DEVICE_CPU, ST_DEVICE_INTEGRATED, ST_DEVICE_DISCRETE, ST_DEVICE_OTHER };
+
+struct st_device_info {
+	char name[128];
+	char driver[128];
+	char pci_bus_id[32];    /* "0000:01:00.0", or "" */
+	enum st_device_type type;
+	uint64_t mem_total, mem_free;
+	uint32_t compute_units;
+	uint32_t subgroup_size;  /* 0 = n/a */
+	bool unified_memory;     /* device-local memory the host can map */
+};
+
+/* A 2-D view: ne1 rows of ne0 elements of `type`, rows nb1 bytes apart.
+ * For activations ne1 is the capacity in tokens; the run's n_tokens rows
+ * are the live ones. */
+struct st_tensor {
+	struct st_buffer *buf;
+	size_t offset;
+	uint32_t type;           /* enum st_type */
+	int64_t ne0, ne1;
+	size_t nb1;
+};
+
+enum st_op_kind {
+	ST_OP_GET_ROWS,   /* dst[t] = float(src0[ids[t]]); src1 = I32 ids          */
+	ST_OP_RMSNORM,    /* dst[t] = src0[t] / rms(src0[t]) * src1 (f32 weight)   */
+	ST_OP_MATMUL,     /* dst[t][r] = sum_c src0[r][c] * src1[t][c]  (W any type) */
+	ST_OP_ROPE,       /* in place on src0 [t][head*hd], position pos0+t        */
+	ST_OP_KV_STORE,   /* dst rows pos0.. (cache type) = src0 rows 0..n_tokens  */
+	ST_OP_ATTN,       /* dst = causal GQA attention of q=src0 over K=src1, V=src2 */
+	ST_OP_SWIGLU,     /* dst = silu(src0) * src1                               */
+	ST_OP_ADD,        /* dst = src0 + src1                                     */
+	ST_OP_SOFTMAX,    /* dst[t] = softmax(src0[t])                             */
+	ST_OP_COUNT,
+};
+
+struct st_op {
+	enum st_op_kind kind;
+	struct st_tensor dst, src[3];
+	union {
+		struct { float eps; } norm;
+		struct { uint32_t n_head, head_dim, rope_dim; float theta; } rope;
+		struct { uint32_t n_head, n_head_kv, head_dim; float scale; } attn;
+	} p;
+};
+
+/* Dynamic parameters of one replay. */
+struct st_graph_run {
+	int64_t n_tokens;        /* live rows in activation tensors */
+	int64_t pos0;            /* position of row 0 (KV cache write/read) */
+};
+
+enum st_buffer_flags {
+	ST_BUF_HOST_VISIBLE = 1u << 0,  /* must be mappable (staging, weights loaded in place) */
+	ST_BUF_WEIGHTS      = 1u << 1,  /* read-only weights */
+};
+
+struct st_backend_ops {
+	const char *name;                       /* "cpu", "vulkan", "opencl" */
+	/* devices */
+	int (*device_count)(void);
+	int (*device_info)(int index, struct st_device_info *info);
+	int (*open)(int index, struct st_backend **out);
+	void (*close)(struct st_backend *be);
+	/* buffers */
+	int (*buffer_alloc)(struct st_backend *be, size_t size, unsigned flags, struct st_buffer **out);
+	/* optional: wrap host memory without copying (CPU: mmapped weights) */
+	int (*buffer_wrap)(struct st_backend *be, void *ptr, size_t size, struct st_buffer **out);
+	void (*buffer_free)(struct st_buffer *buf);
+	void *(*buffer_map)(struct st_buffer *buf);     /* optional: host pointer or NULL */
+	int (*buffer_write)(struct st_buffer *buf, size_t offset, const void *src, size_t n);
+	int (*buffer_read)(struct st_buffer *buf, size_t offset, void *dst, size_t n);
+	/* graphs */
+	int (*graph_prepare)(struct st_backend *be, const struct st_op *ops, int n_ops, struct st_graph **out);
+	int (*graph_run)(struct st_graph *g, const struct st_graph_run *run);
+	void (*graph_free)(struct st_graph *g);
+	int (*synchronize)(struct st_backend *be);   /* optional */
+	/* optional: per-op times of the last run, in seconds (n_ops entries) */
+	int (*graph_op_times)(struct st_graph *g, double *seconds, int n_ops);
+};
+
+/* Every backend's object starts with this header. */
+struct st_backend {
+	const struct st_backend_ops *ops;
+	int device_index;
+	struct st_device_info info;
+};
+
+/* Registry: compiled-in backends; CPU is always present and last. */
+int st_backend_registry(const struct st_backend_ops *const **list);
+
+/* Wrappers (backend.c). */
+int st_backend_open(const struct st_backend_ops *ops, int index, struct st_backend **out);
+void st_backend_close(struct st_backend *be);
+int st_buffer_alloc(struct st_backend *be, size_t size, unsigned flags, struct st_buffer **out);
+int st_buffer_wrap(struct st_backend *be, void *ptr, size_t size, struct st_buffer **out);
+void st_buffer_free(struct st_backend *be, struct st_buffer *buf);
+void *st_buffer_map(struct st_backend *be, struct st_buffer *buf);
+int st_buffer_write(struct st_backend *be, struct st_buffer *buf, size_t off, const void *src, size_t n);
+int st_buffer_read(struct st_backend *be, struct st_buffer *buf, size_t off, void *dst, size_t n);
+int st_graph_prepare(struct st_backend *be, const struct st_op *ops, int n_ops, struct st_graph **out);
+int st_graph_run(struct st_backend *be, struct st_graph *g, const struct st_graph_run *run);
+void st_graph_free(struct st_backend *be, struct st_graph *g);
+int st_backend_synchronize(struct st_backend *be);
+
+extern const struct st_backend_ops st_backend_cpu;
+
+#endif

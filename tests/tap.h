@@ -1,0 +1,82 @@
+/* tap.h: a tiny TAP producer for the test programs (meson protocol: 'tap').
+ *   tap_plan(n) or tap_plan_lazy() ... tap_done();
+ *   ok(cond, fmt, ...), tap_skip_all(reason), diag(fmt, ...)
+ * Exit status: 0 when every test passed, 1 otherwise, 77 for skip_all. */
+#ifndef ST_TAP_H
+#define ST_TAP_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int tap_n, tap_failed, tap_planned = -1;
+
+static inline void tap_plan(int n) { tap_planned = n; printf("1..%d\n", n); fflush(stdout); }
+
+__attribute__((format(printf, 1, 2))) static inline void diag(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	printf("# ");
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
+	fflush(stdout);
+}
+
+__attribute__((format(printf, 2, 3))) static inline int ok(int cond, const char *fmt, ...)
+{
+	va_list ap;
+	tap_n++;
+	if (!cond)
+		tap_failed++;
+	printf("%sok %d - ", cond ? "" : "not ", tap_n);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	return cond;
+}
+
+__attribute__((format(printf, 1, 2))) static inline void tap_skip(const char *fmt, ...)
+{
+	va_list ap;
+	tap_n++;
+	printf("ok %d # SKIP ", tap_n);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+__attribute__((noreturn, format(printf, 1, 2))) static inline void tap_skip_all(const char *fmt, ...)
+{
+	va_list ap;
+	printf("1..0 # SKIP ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	exit(77);
+}
+
+/* Ends the test: prints the plan if none was given, returns the exit code. */
+static inline int tap_done(void)
+{
+	if (tap_planned < 0)
+		printf("1..%d\n", tap_n);
+	else if (tap_planned != tap_n) {
+		printf("# planned %d tests but ran %d\n", tap_planned, tap_n);
+		tap_failed++;
+	}
+	fflush(stdout);
+	return tap_failed ? 1 : 0;
+}
+
+/* Path to ../shared/models (env ST_MODELS_DIR overrides), or NULL. */
+const char *tap_models_dir(void);
+
+#endif

@@ -1,0 +1,26 @@
+/* cli.h: what the `strata` subcommands share.  Only tools/ prints. */
+#ifndef ST_CLI_H
+#define ST_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Every subcommand: int cmd_x(int argc, char **argv) with argv[0] = "x";
+ * returns the process exit code (0 ok, 1 failure, 2 bad arguments). */
+typedef int (*st_cmd_fn)(int argc, char **argv);
+
+/* Print "strata CMD: MSG" to stderr and return 2 (bad arguments). */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print "strata CMD: MSG" to stderr and return 1 (the work failed). */
+int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Strict number parsing: the whole string, in range; false on junk. */
+bool cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+bool cli_parse_f64(const char *s, double min, double max, double *out);
+
+/* Subcommands (one file each). */
+int cmd_run(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_mkmodel(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
+
+#endif
