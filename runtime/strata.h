@@ -26,6 +26,12 @@ void st_set_log(st_log_fn fn, void *user, enum st_log_level min_level);
 /* The message of the last failure on this thread. */
 const char *st_last_error(void);
 
+/* ---- tokenizer -------------------------------------------------------- */
+
+/* ---- model and session ------------------------------------------------ */
+
+/* ---- sampler ---------------------------------------------------------- */
+
 #ifdef __cplusplus
 }
 #endif
