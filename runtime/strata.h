@@ -140,6 +140,36 @@ void st_session_stats_reset(struct st_session *s);
 
 /* ---- sampler ---------------------------------------------------------- */
 
+/* Picks the next token from a row of logits with llama.cpp's default chain:
+ * repetition penalty -> top-k -> top-p -> min-p -> temperature -> draw.
+ * The draw uses the sampler's own PRNG (xoshiro256**), so one seed gives
+ * one sequence of draws on every machine. */
+struct st_sampler;
+
+struct st_sampler_params {
+	float temp;               /* 0.8; 0 = greedy (argmax after the penalty) */
+	int32_t top_k;            /* 40; 0 = off */
+	float top_p;              /* 0.95; 1 = off; in (0, 1] */
+	float min_p;              /* 0.05; 0 = off; keep p >= min_p * p_max */
+	float repeat_penalty;     /* 1.0 = off; positive logits of recent tokens
+				   * are divided by it, negative ones multiplied */
+	int32_t repeat_last_n;    /* 64; how many accepted tokens it looks at */
+	uint64_t seed;            /* 0 */
+};
+
+void st_sampler_params_default(struct st_sampler_params *p);
+/* -EINVAL with a message for parameters out of range. */
+int st_sampler_create(const struct st_sampler_params *p, int32_t n_vocab,
+		      struct st_sampler **out);
+void st_sampler_destroy(struct st_sampler *s);
+/* Forget the history and restart the PRNG from the seed. */
+void st_sampler_reset(struct st_sampler *s);
+/* Record a token of the sequence (prompt or generated) for the penalty. */
+void st_sampler_accept(struct st_sampler *s, int32_t token);
+/* The next token id (>= 0), or -EINVAL when a logit is NaN/+inf or all are
+ * -inf.  Does not accept the token: call st_sampler_accept() with it. */
+int st_sampler_sample(struct st_sampler *s, const float *logits);
+
 #ifdef __cplusplus
 }
 #endif
