@@ -1,0 +1,211 @@
+/* cl_backend.c: the OpenCL backend's ops table: open a device (context,
+ * queue, the embedded program built once per device and cached), buffers. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cl_internal.h"
+#include "util.h"
+#include "kernels_cl.h"      /* generated: st_cl_kernels_src */
+
+/* One context and built program per device, shared by every open backend on
+ * it (building the program takes about a second on PoCL). */
+static struct {
+	cl_context ctx;
+	cl_program prog;
+	int refs;
+} st_cl_cache[ST_CL_MAX_DEVICES];
+static pthread_mutex_t st_cl_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int clb_device_count(void)
+{
+	cl_device_id *d;
+	return st_cl_devices(&d);
+}
+
+static int clb_device_info(int index, struct st_device_info *info)
+{
+	cl_device_id *d;
+	if (index < 0 || index >= st_cl_devices(&d))
+		return st_error(-ENODEV, "opencl: no device %d", index);
+	return st_cl_device_info(d[index], info);
+}
+
+static int clb_build(int index, cl_device_id dev)
+{
+	cl_int err;
+	const char *src = (const char *)st_cl_kernels_src;
+	char opts[64];
+
+	st_cl_cache[index].ctx = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
+	if (!st_cl_cache[index].ctx)
+		return st_cl_fail(err, "clCreateContext");
+	cl_program prog = clCreateProgramWithSource(st_cl_cache[index].ctx, 1, &src, NULL, &err);
+	if (!prog) {
+		clReleaseContext(st_cl_cache[index].ctx);
+		return st_cl_fail(err, "clCreateProgramWithSource");
+	}
+	snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DLS=%d", ST_CL_LS);
+	err = clBuildProgram(prog, 1, &dev, opts, NULL, NULL);
+	if (err != CL_SUCCESS) {
+		char log[400] = "";
+		clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
+		clReleaseProgram(prog);
+		clReleaseContext(st_cl_cache[index].ctx);
+		return st_error(-EIO, "opencl: building the kernels failed: %s (%d): %s",
+				st_cl_strerror(err), (int)err, log);
+	}
+	st_cl_cache[index].prog = prog;
+	return 0;
+}
+
+static int clb_open(int index, struct st_backend **out)
+{
+	cl_device_id *devs;
+	cl_int err;
+	int rc;
+
+	if (index < 0 || index >= st_cl_devices(&devs))
+		return st_error(-ENODEV, "opencl: no device %d", index);
+	struct st_cl_backend *be = calloc(1, sizeof *be);
+	if (!be)
+		return -ENOMEM;
+	pthread_mutex_lock(&st_cl_cache_lock);
+	if (!st_cl_cache[index].refs && (rc = clb_build(index, devs[index])) < 0) {
+		pthread_mutex_unlock(&st_cl_cache_lock);
+		free(be);
+		return rc;
+	}
+	st_cl_cache[index].refs++;
+	pthread_mutex_unlock(&st_cl_cache_lock);
+
+	be->dev = devs[index];
+	be->ctx = st_cl_cache[index].ctx;
+	be->prog = st_cl_cache[index].prog;
+	be->queue = clCreateCommandQueue(be->ctx, be->dev, CL_QUEUE_PROFILING_ENABLE, &err);
+	if (!be->queue) {
+		rc = st_cl_fail(err, "clCreateCommandQueue");
+		goto err;
+	}
+	cl_ulong lm = 0;
+	clGetDeviceInfo(be->dev, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lm, &lm, NULL);
+	be->local_mem = (size_t)lm;
+	be->base.ops = &st_backend_opencl;
+	be->base.device_index = index;
+	st_cl_device_info(be->dev, &be->base.info);
+	st_log(ST_LOG_INFO, "opencl%d: %s (%s), %s memory, %zu KiB local memory", index,
+	       be->base.info.name, be->base.info.driver,
+	       be->base.info.unified_memory ? "host-unified" : "device", be->local_mem / 1024);
+	*out = &be->base;
+	return 0;
+err:
+	pthread_mutex_lock(&st_cl_cache_lock);
+	st_cl_cache[index].refs--;
+	pthread_mutex_unlock(&st_cl_cache_lock);
+	free(be);
+	return rc;
+}
+
+static void clb_close(struct st_backend *base)
+{
+	struct st_cl_backend *be = (struct st_cl_backend *)base;
+	int index = base->device_index;
+	if (!be)
+		return;
+	clFinish(be->queue);
+	clReleaseCommandQueue(be->queue);
+	pthread_mutex_lock(&st_cl_cache_lock);
+	if (--st_cl_cache[index].refs == 0) {
+		clReleaseProgram(st_cl_cache[index].prog);
+		clReleaseContext(st_cl_cache[index].ctx);
+		st_cl_cache[index].prog = NULL;
+		st_cl_cache[index].ctx = NULL;
+	}
+	pthread_mutex_unlock(&st_cl_cache_lock);
+	free(be);
+}
+
+static int clb_buffer_alloc(struct st_backend *base, size_t size, unsigned flags, struct st_buffer **out)
+{
+	struct st_cl_backend *be = (struct st_cl_backend *)base;
+	cl_int err;
+	if (!size)
+		return st_error(-EINVAL, "opencl: zero-sized buffer");
+	struct st_cl_buffer *b = calloc(1, sizeof *b);
+	if (!b)
+		return -ENOMEM;
+	cl_mem_flags mf = (flags & ST_BUF_WEIGHTS) ? CL_MEM_READ_ONLY : CL_MEM_READ_WRITE;
+	if (flags & ST_BUF_HOST_VISIBLE)
+		mf |= CL_MEM_ALLOC_HOST_PTR;
+	b->mem = clCreateBuffer(be->ctx, mf, size, NULL, &err);
+	if (!b->mem) {
+		free(b);
+		return st_cl_fail(err, "clCreateBuffer");
+	}
+	b->be = be;
+	b->size = size;
+	*out = (struct st_buffer *)b;
+	return 0;
+}
+
+static void clb_buffer_free(struct st_buffer *buf)
+{
+	struct st_cl_buffer *b = (struct st_cl_buffer *)buf;
+	if (!b)
+		return;
+	clReleaseMemObject(b->mem);
+	free(b);
+}
+
+static int clb_check_range(const struct st_cl_buffer *b, size_t off, size_t n)
+{
+	size_t end;
+	if (st_add_overflow_size(off, n, &end) || end > b->size)
+		return st_error(-EINVAL, "opencl: access of %zu bytes at offset %zu is outside the %zu-byte buffer",
+				n, off, b->size);
+	return 0;
+}
+
+static int clb_buffer_write(struct st_buffer *buf, size_t off, const void *src, size_t n)
+{
+	struct st_cl_buffer *b = (struct st_cl_buffer *)buf;
+	int rc = clb_check_range(b, off, n);
+	if (rc < 0 || !n)
+		return rc;
+	cl_int err = clEnqueueWriteBuffer(b->be->queue, b->mem, CL_TRUE, off, n, src, 0, NULL, NULL);
+	return err == CL_SUCCESS ? 0 : st_cl_fail(err, "clEnqueueWriteBuffer");
+}
+
+static int clb_buffer_read(struct st_buffer *buf, size_t off, void *dst, size_t n)
+{
+	struct st_cl_buffer *b = (struct st_cl_buffer *)buf;
+	int rc = clb_check_range(b, off, n);
+	if (rc < 0 || !n)
+		return rc;
+	cl_int err = clEnqueueReadBuffer(b->be->queue, b->mem, CL_TRUE, off, n, dst, 0, NULL, NULL);
+	return err == CL_SUCCESS ? 0 : st_cl_fail(err, "clEnqueueReadBuffer");
+}
+
+static int clb_synchronize(struct st_backend *base)
+{
+	cl_int err = clFinish(((struct st_cl_backend *)base)->queue);
+	return err == CL_SUCCESS ? 0 : st_cl_fail(err, "clFinish");
+}
+
+const struct st_backend_ops st_backend_opencl = {
+	.name = "opencl",
+	.device_count = clb_device_count,
+	.device_info = clb_device_info,
+	.open = clb_open,
+	.close = clb_close,
+	.buffer_alloc = clb_buffer_alloc,
+	.buffer_free = clb_buffer_free,
+	.buffer_write = clb_buffer_write,
+	.buffer_read = clb_buffer_read,
+	.graph_prepare = st_cl_graph_prepare,
+	.graph_run = st_cl_graph_run,
+	.graph_free = st_cl_graph_free,
+	.synchronize = clb_synchronize,
+	.graph_op_times = st_cl_graph_op_times,
+};

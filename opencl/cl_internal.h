@@ -1,0 +1,44 @@
+/* cl_internal.h: shared by the OpenCL backend's files (device discovery,
+ * buffers, graphs).  Uses the OpenCL 1.2 API through the ICD loader so any
+ * vendor's driver works. */
+#ifndef ST_CL_INTERNAL_H
+#define ST_CL_INTERNAL_H
+
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+
+#include "backend.h"
+#include "opencl.h"
+
+#define ST_CL_LS 64            /* work-group size of the reducing kernels */
+#define ST_CL_MAX_DEVICES 16
+
+struct st_cl_backend {
+	struct st_backend base;
+	cl_device_id dev;
+	cl_context ctx;
+	cl_command_queue queue;
+	cl_program prog;
+	size_t local_mem;
+};
+
+struct st_cl_buffer {
+	struct st_cl_backend *be;
+	cl_mem mem;
+	size_t size;
+};
+
+/* cl_device.c */
+int st_cl_devices(cl_device_id **devs);        /* all devices of all platforms */
+int st_cl_device_info(cl_device_id dev, struct st_device_info *info);
+const char *st_cl_strerror(cl_int err);
+/* Turn a cl_int failure into st_error(-EIO, "opencl: WHAT: <name> (<code>)"). */
+int st_cl_fail(cl_int err, const char *what);
+
+/* cl_graph.c */
+int st_cl_graph_prepare(struct st_backend *be, const struct st_op *ops, int n_ops, struct st_graph **out);
+int st_cl_graph_run(struct st_graph *g, const struct st_graph_run *run);
+void st_cl_graph_free(struct st_graph *g);
+int st_cl_graph_op_times(struct st_graph *g, double *seconds, int n_ops);
+
+#endif

@@ -1,0 +1,300 @@
+/* kernels.cl: strata's OpenCL kernels, one per op of runtime/backend.h and
+ * per weight type.  Embedded in the library at build time.
+ *
+ * A tensor is passed as (base, byte offset, row stride in bytes); rows are
+ * tokens for activations and output features for weights.  LS (the work-group
+ * size of the reducing kernels) is set with -DLS=... when the program is
+ * built. */
+
+#ifndef LS
+#define LS 64
+#endif
+
+#define ROW(T, base, off, nb1, r) ((__global T *)((base) + (off) + (ulong)(r) * (nb1)))
+
+inline float bf16_to_f32(ushort h) { return as_float(((uint)h) << 16); }
+
+/* Work-group reductions over LS work-items (LS a power of two). */
+inline float wg_sum(float v, __local float *sh)
+{
+	const int lid = get_local_id(0);
+	sh[lid] = v;
+	barrier(CLK_LOCAL_MEM_FENCE);
+	for (int k = LS / 2; k > 0; k >>= 1) {
+		if (lid < k)
+			sh[lid] += sh[lid + k];
+		barrier(CLK_LOCAL_MEM_FENCE);
+	}
+	float r = sh[0];
+	barrier(CLK_LOCAL_MEM_FENCE);
+	return r;
+}
+
+inline float wg_max(float v, __local float *sh)
+{
+	const int lid = get_local_id(0);
+	sh[lid] = v;
+	barrier(CLK_LOCAL_MEM_FENCE);
+	for (int k = LS / 2; k > 0; k >>= 1) {
+		if (lid < k)
+			sh[lid] = fmax(sh[lid], sh[lid + k]);
+		barrier(CLK_LOCAL_MEM_FENCE);
+	}
+	float r = sh[0];
+	barrier(CLK_LOCAL_MEM_FENCE);
+	return r;
+}
+
+/* ---- one element of a weight row, and a work-item's share of a dot ------ */
+
+inline float deq_f32(__global const uchar *row, int c) { return ((__global const float *)row)[c]; }
+inline float deq_f16(__global const uchar *row, int c) { return vload_half(c, (__global const half *)row); }
+inline float deq_bf16(__global const uchar *row, int c) { return bf16_to_f32(((__global const ushort *)row)[c]); }
+inline float deq_q8_0(__global const uchar *row, int c)
+{
+	__global const uchar *b = row + (c / 32) * 34;
+	return vload_half(0, (__global const half *)b) * (float)((__global const char *)(b + 2))[c % 32];
+}
+inline float deq_q4_0(__global const uchar *row, int c)
+{
+	__global const uchar *b = row + (c / 32) * 18;
+	const int j = c % 32;
+	const uchar q = b[2 + (j & 15)];
+	return vload_half(0, (__global const half *)b) * (float)((j < 16 ? (q & 15) : (q >> 4)) - 8);
+}
+
+inline float dot_f32(__global const uchar *row, __global const float *x, int n, int lid)
+{
+	__global const float *w = (__global const float *)row;
+	float s = 0.0f;
+	for (int c = lid; c < n; c += LS)
+		s += w[c] * x[c];
+	return s;
+}
+inline float dot_f16(__global const uchar *row, __global const float *x, int n, int lid)
+{
+	float s = 0.0f;
+	for (int c = lid; c < n; c += LS)
+		s += vload_half(c, (__global const half *)row) * x[c];
+	return s;
+}
+inline float dot_bf16(__global const uchar *row, __global const float *x, int n, int lid)
+{
+	__global const ushort *w = (__global const ushort *)row;
+	float s = 0.0f;
+	for (int c = lid; c < n; c += LS)
+		s += bf16_to_f32(w[c]) * x[c];
+	return s;
+}
+inline float dot_q8_0(__global const uchar *row, __global const float *x, int n, int lid)
+{
+	float s = 0.0f;
+	for (int b = lid; b < n / 32; b += LS) {
+		__global const uchar *blk = row + b * 34;
+		__global const char *qs = (__global const char *)(blk + 2);
+		__global const float *xb = x + b * 32;
+		float acc = 0.0f;
+		for (int j = 0; j < 32; j++)
+			acc += (float)qs[j] * xb[j];
+		s += vload_half(0, (__global const half *)blk) * acc;
+	}
+	return s;
+}
+inline float dot_q4_0(__global const uchar *row, __global const float *x, int n, int lid)
+{
+	float s = 0.0f;
+	for (int b = lid; b < n / 32; b += LS) {
+		__global const uchar *blk = row + b * 18;
+		__global const float *xb = x + b * 32;
+		float acc = 0.0f;
+		for (int j = 0; j < 16; j++) {
+			const uchar q = blk[2 + j];
+			acc += (float)((q & 15) - 8) * xb[j] + (float)((q >> 4) - 8) * xb[j + 16];
+		}
+		s += vload_half(0, (__global const half *)blk) * acc;
+	}
+	return s;
+}
+
+/* ---- MATMUL: y[t][r] = sum_c W[r][c] * x[t][c]; group per (row, token) --- */
+#define MATMUL(T)                                                                          \
+__kernel void matmul_##T(__global const uchar *wb, ulong woff, ulong wnb1,                 \
+			 __global const uchar *xb, ulong xoff, ulong xnb1,                 \
+			 __global uchar *yb, ulong yoff, ulong ynb1, int ncols)            \
+{                                                                                          \
+	__local float sh[LS];                                                              \
+	const int r = get_group_id(0), t = get_global_id(1), lid = get_local_id(0);        \
+	__global const uchar *row = wb + woff + (ulong)r * wnb1;                           \
+	float s = wg_sum(dot_##T(row, ROW(const float, xb, xoff, xnb1, t), ncols, lid), sh); \
+	if (lid == 0)                                                                      \
+		ROW(float, yb, yoff, ynb1, t)[r] = s;                                      \
+}
+MATMUL(f32)
+MATMUL(f16)
+MATMUL(bf16)
+MATMUL(q8_0)
+MATMUL(q4_0)
+
+/* ---- GET_ROWS: y[t] = float(W[ids[t]]) ---------------------------------- */
+#define GET_ROWS(T)                                                                        \
+__kernel void get_rows_##T(__global const uchar *wb, ulong woff, ulong wnb1,               \
+			   __global const uchar *ib, ulong ioff,                           \
+			   __global uchar *yb, ulong yoff, ulong ynb1, int ncols)          \
+{                                                                                          \
+	const int t = get_group_id(0), lid = get_local_id(0);                              \
+	const int id = ((__global const int *)(ib + ioff))[t];                             \
+	__global const uchar *row = wb + woff + (ulong)id * wnb1;                          \
+	__global float *y = ROW(float, yb, yoff, ynb1, t);                                 \
+	for (int c = lid; c < ncols; c += LS)                                              \
+		y[c] = deq_##T(row, c);                                                    \
+}
+GET_ROWS(f32)
+GET_ROWS(f16)
+GET_ROWS(bf16)
+GET_ROWS(q8_0)
+GET_ROWS(q4_0)
+
+/* ---- RMSNORM: y[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w ------------------ */
+__kernel void rmsnorm(__global const uchar *xb, ulong xoff, ulong xnb1,
+		      __global const uchar *wb, ulong woff,
+		      __global uchar *yb, ulong yoff, ulong ynb1, int ncols, float eps)
+{
+	__local float sh[LS];
+	const int t = get_group_id(0), lid = get_local_id(0);
+	__global const float *x = ROW(const float, xb, xoff, xnb1, t);
+	__global const float *w = (__global const float *)(wb + woff);
+	__global float *y = ROW(float, yb, yoff, ynb1, t);
+	float ss = 0.0f;
+	for (int c = lid; c < ncols; c += LS)
+		ss += x[c] * x[c];
+	ss = wg_sum(ss, sh);
+	const float scale = 1.0f / sqrt(ss / (float)ncols + eps);
+	for (int c = lid; c < ncols; c += LS)
+		y[c] = x[c] * scale * w[c];
+}
+
+/* ---- ROPE (in place): adjacent pairs (2i, 2i+1) of each head, for the first
+ * rope_dim dimensions; angle = (pos0 + t) * theta^(-2i/rope_dim).  One
+ * work-item per (pair, head, token). */
+__kernel void rope(__global uchar *xb, ulong xoff, ulong xnb1, int head_dim, int rope_dim,
+		   float theta, int pos0)
+{
+	const int i = get_global_id(0), h = get_global_id(1), t = get_global_id(2);
+	if (2 * i >= rope_dim)
+		return;
+	__global float *x = ROW(float, xb, xoff, xnb1, t) + h * head_dim + 2 * i;
+	const float freq = pow(theta, -(float)(2 * i) / (float)rope_dim);
+	const float a = (float)(pos0 + t) * freq;
+	const float c = cos(a), s = sin(a);
+	const float x0 = x[0], x1 = x[1];
+	x[0] = x0 * c - x1 * s;
+	x[1] = x0 * s + x1 * c;
+}
+
+/* ---- KV_STORE: cache rows pos0+t = x rows t (f32 or f16 cache) ---------- */
+__kernel void kv_store_f32(__global const uchar *xb, ulong xoff, ulong xnb1,
+			   __global uchar *cb, ulong coff, ulong cnb1, int ncols, int pos0)
+{
+	const int c = get_global_id(0), t = get_global_id(1);
+	if (c < ncols)
+		ROW(float, cb, coff, cnb1, pos0 + t)[c] = ROW(const float, xb, xoff, xnb1, t)[c];
+}
+__kernel void kv_store_f16(__global const uchar *xb, ulong xoff, ulong xnb1,
+			   __global uchar *cb, ulong coff, ulong cnb1, int ncols, int pos0)
+{
+	const int c = get_global_id(0), t = get_global_id(1);
+	if (c < ncols)
+		vstore_half_rte(ROW(const float, xb, xoff, xnb1, t)[c], c,
+				(__global half *)(cb + coff + (ulong)(pos0 + t) * cnb1));
+}
+
+/* ---- ATTN: causal grouped-query attention over the KV cache.  One group per
+ * (head, token); token t sees positions 0 .. pos0+t.  Scores live in local
+ * memory (n_ctx floats, checked against the device's local memory when the
+ * graph is prepared). */
+#define ATTN(T, LOAD)                                                                      \
+__kernel void attn_##T(__global const uchar *qb, ulong qoff, ulong qnb1,                   \
+		       __global const uchar *kb, ulong koff, ulong knb1,                   \
+		       __global const uchar *vb, ulong voff, ulong vnb1,                   \
+		       __global uchar *ob, ulong ooff, ulong onb1,                         \
+		       int n_head, int n_head_kv, int hd, float scale, int pos0,           \
+		       __local float *sc)                                                  \
+{                                                                                          \
+	__local float sh[LS];                                                              \
+	const int h = get_group_id(0), t = get_group_id(1), lid = get_local_id(0);         \
+	const int kvh = h / (n_head / n_head_kv), n_pos = pos0 + t + 1;                    \
+	__global const float *q = ROW(const float, qb, qoff, qnb1, t) + h * hd;            \
+	float mx = -INFINITY;                                                              \
+	for (int p = lid; p < n_pos; p += LS) {                                            \
+		__global const uchar *k = kb + koff + (ulong)p * knb1;                     \
+		float s = 0.0f;                                                            \
+		for (int d = 0; d < hd; d++)                                               \
+			s += q[d] * LOAD(k, kvh * hd + d);                                 \
+		s *= scale;                                                                \
+		sc[p] = s;                                                                 \
+		mx = fmax(mx, s);                                                          \
+	}                                                                                  \
+	mx = wg_max(mx, sh);                                                               \
+	float sum = 0.0f;                                                                  \
+	for (int p = lid; p < n_pos; p += LS) {                                            \
+		const float e = exp(sc[p] - mx);                                           \
+		sc[p] = e;                                                                 \
+		sum += e;                                                                  \
+	}                                                                                  \
+	sum = wg_sum(sum, sh); /* its barriers also publish sc[] */                        \
+	__global float *o = ROW(float, ob, ooff, onb1, t) + h * hd;                        \
+	for (int d = lid; d < hd; d += LS) {                                               \
+		float acc = 0.0f;                                                          \
+		for (int p = 0; p < n_pos; p++)                                            \
+			acc += sc[p] * LOAD(vb + voff + (ulong)p * vnb1, kvh * hd + d);    \
+		o[d] = acc / sum;                                                          \
+	}                                                                                  \
+}
+#define LOAD_F32(row, i) (((__global const float *)(row))[i])
+#define LOAD_F16(row, i) vload_half((i), (__global const half *)(row))
+ATTN(f32, LOAD_F32)
+ATTN(f16, LOAD_F16)
+
+/* ---- elementwise ---------------------------------------------------------- */
+__kernel void swiglu(__global const uchar *ab, ulong aoff, ulong anb1,
+		     __global const uchar *bb, ulong boff, ulong bnb1,
+		     __global uchar *yb, ulong yoff, ulong ynb1, int ncols)
+{
+	const int c = get_global_id(0), t = get_global_id(1);
+	if (c >= ncols)
+		return;
+	const float a = ROW(const float, ab, aoff, anb1, t)[c];
+	ROW(float, yb, yoff, ynb1, t)[c] = a / (1.0f + exp(-a)) * ROW(const float, bb, boff, bnb1, t)[c];
+}
+
+__kernel void add(__global const uchar *ab, ulong aoff, ulong anb1,
+		  __global const uchar *bb, ulong boff, ulong bnb1,
+		  __global uchar *yb, ulong yoff, ulong ynb1, int ncols)
+{
+	const int c = get_global_id(0), t = get_global_id(1);
+	if (c < ncols)
+		ROW(float, yb, yoff, ynb1, t)[c] = ROW(const float, ab, aoff, anb1, t)[c] +
+						   ROW(const float, bb, boff, bnb1, t)[c];
+}
+
+__kernel void softmax(__global const uchar *xb, ulong xoff, ulong xnb1,
+		      __global uchar *yb, ulong yoff, ulong ynb1, int ncols)
+{
+	__local float sh[LS];
+	const int t = get_group_id(0), lid = get_local_id(0);
+	__global const float *x = ROW(const float, xb, xoff, xnb1, t);
+	__global float *y = ROW(float, yb, yoff, ynb1, t);
+	float mx = -INFINITY;
+	for (int c = lid; c < ncols; c += LS)
+		mx = fmax(mx, x[c]);
+	mx = wg_max(mx, sh);
+	float sum = 0.0f;
+	for (int c = lid; c < ncols; c += LS) {
+		const float e = exp(x[c] - mx);
+		y[c] = e;
+		sum += e;
+	}
+	sum = wg_sum(sum, sh);
+	for (int c = lid; c < ncols; c += LS)
+		y[c] /= sum;
+}
