@@ -113,6 +113,12 @@ int st_gguf_writer_set_str(struct st_gguf_writer *w, const char *key, const char
  * (elem_type ST_GGUF_STRING, data = const char *const[n]). */
 int st_gguf_writer_set_arr(struct st_gguf_writer *w, const char *key, uint32_t elem_type,
 			   const void *data, uint64_t n);
+/* Added: any scalar from its C representation (uint8_t, int8_t, ... uint64_t,
+ * int64_t, float for F32, double for F64, bool; STRING: v is the const char *
+ * itself), and a copy of a parsed key-value pair (strings may hold NULs), so
+ * tools can carry a file's metadata over. */
+int st_gguf_writer_set_val(struct st_gguf_writer *w, const char *key, uint32_t vtype, const void *v);
+int st_gguf_writer_set_kv(struct st_gguf_writer *w, const struct st_gguf_kv *kv);
 int st_gguf_writer_add_tensor(struct st_gguf_writer *w, const char *name, uint32_t type,
 			      uint32_t n_dims, const uint64_t *ne);
 int st_gguf_writer_begin(struct st_gguf_writer *w, FILE *f);
