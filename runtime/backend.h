@@ -111,8 +111,16 @@ struct st_backend {
 	struct st_device_info info;
 };
 
-/* Registry: compiled-in backends; CPU is always present and last. */
+/* Registry: compiled-in backends; CPU is always present and last.
+ * Accelerator backends are found through the weak symbols
+ * st_backend_vulkan / st_backend_opencl (link their library whole) or
+ * added with st_backend_register(). */
 int st_backend_registry(const struct st_backend_ops *const **list);
+int st_backend_register(const struct st_backend_ops *ops);
+const struct st_backend_ops *st_backend_find(const char *name);    /* or NULL */
+/* Devices of a backend (0 when it has none or device_count fails). */
+int st_backend_device_count(const struct st_backend_ops *ops);
+int st_backend_device_info(const struct st_backend_ops *ops, int index, struct st_device_info *info);
 
 /* Wrappers (backend.c). */
 int st_backend_open(const struct st_backend_ops *ops, int index, struct st_backend **out);
@@ -127,6 +135,10 @@ int st_graph_prepare(struct st_backend *be, const struct st_op *ops, int n_ops, 
 int st_graph_run(struct st_backend *be, struct st_graph *g, const struct st_graph_run *run);
 void st_graph_free(struct st_backend *be, struct st_graph *g);
 int st_backend_synchronize(struct st_backend *be);
+/* Per-op seconds of the last run; -ENOTSUP when the backend does not time. */
+int st_graph_op_times(struct st_backend *be, struct st_graph *g, double *seconds, int n_ops);
+/* For backends' graph_prepare: does t lie inside a buffer of buf_size bytes? */
+int st_tensor_check_bounds(const struct st_tensor *t, size_t buf_size, const char *what);
 
 extern const struct st_backend_ops st_backend_cpu;
 

@@ -1,0 +1,22 @@
+/* cpu_kernels.h: the CPU backend's heavy kernels behind one function each,
+ * so a faster implementation (SIMD, threads) replaces cpu_kernels.c alone.
+ * Same semantics and layouts as st_ref_matmul / st_ref_attn in ops_ref.h
+ * (which these must match: tests/test_backend_ops.c checks it). */
+#ifndef ST_CPU_KERNELS_H
+#define ST_CPU_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* y[t][r] = sum_c W[r][c] * x[t][c] for t < n_tokens, r < rows.
+ * W: rows of `cols` elements of `type`, nb_w bytes apart; x, y F32 with
+ * row strides ldx, ldy in floats. */
+int st_cpu_matmul(uint32_t type, const void *W, int64_t rows, int64_t cols, size_t nb_w,
+		  const float *x, int64_t ldx, int64_t n_tokens, float *y, int64_t ldy);
+
+/* Causal GQA attention (see st_ref_attn). */
+int st_cpu_attn(const float *q, int64_t ldq, const void *k, const void *v, uint32_t cache_type,
+		size_t nb_kv, float *out, int64_t ldo, int64_t n_tokens, int64_t pos0,
+		uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, float scale);
+
+#endif
