@@ -1,0 +1,222 @@
+/* matmul.c: the CPU matmul driver (activation quantization, row split over
+ * threads, token tiles) and attention parallel over heads. */
+#include "matmul.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quant_dot.h"
+#include "util.h"
+
+/* Tokens per tile: the tile's activations stay in L2 while each row of
+ * weights (a few KiB) is reused from L1 across all of them. */
+#define TOK_TILE_QUANT 32
+#define TOK_TILE_FLOAT 16
+/* Rows are split between threads in multiples of this. */
+#define ROW_ALIGN 4
+
+struct st_matmul_ctx {
+	struct st_threadpool *pool;
+	enum st_isa isa;
+	void *scratch;
+	size_t scratch_size;
+	float *att;          /* per-thread attention scores */
+	size_t att_per_thread;
+};
+
+int st_matmul_ctx_create(int n_threads, enum st_isa isa, struct st_matmul_ctx **out)
+{
+	*out = NULL;
+	if (isa == ST_ISA_AUTO)
+		isa = st_cpu_isa_best();
+	else if (isa < 0 || isa >= ST_ISA_COUNT || !st_cpu_isa_supported(isa))
+		return st_error(-ENOTSUP, "matmul: kernel path '%s' is not supported on this CPU/build",
+				st_cpu_isa_name(isa));
+	struct st_matmul_ctx *ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return st_error(-ENOMEM, "matmul: out of memory");
+	ctx->isa = isa;
+	int rc = st_threadpool_create(n_threads, &ctx->pool);
+	if (rc) {
+		free(ctx);
+		return rc;
+	}
+	*out = ctx;
+	return 0;
+}
+
+void st_matmul_ctx_destroy(struct st_matmul_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	st_threadpool_destroy(ctx->pool);
+	free(ctx->scratch);
+	free(ctx->att);
+	free(ctx);
+}
+
+struct st_threadpool *st_matmul_ctx_pool(struct st_matmul_ctx *ctx) { return ctx->pool; }
+enum st_isa st_matmul_ctx_isa(const struct st_matmul_ctx *ctx) { return ctx->isa; }
+
+struct mm_task {
+	st_mm_fn fn;
+	const uint8_t *w;
+	size_t w_stride;
+	int64_t rows, cols, n_tokens, tok_tile;
+	struct st_mm_act act;
+	struct st_q8_act q8;
+	const float *x;
+	size_t x_stride;
+	float *y;
+	size_t y_stride;
+};
+
+static void quantize_task(void *p, int ith, int nth)
+{
+	struct mm_task *m = p;
+	int64_t t0, t1;
+	st_threadpool_split(m->n_tokens, 1, ith, nth, &t0, &t1);
+	for (int64_t t = t0; t < t1; t++)
+		st_q8_act_quantize(&m->q8, t, m->x + (size_t)t * m->x_stride);
+}
+
+static void mm_task_run(void *p, int ith, int nth)
+{
+	struct mm_task *m = p;
+	int64_t r0, r1;
+	st_threadpool_split(m->rows, ROW_ALIGN, ith, nth, &r0, &r1);
+	if (r0 >= r1)
+		return;
+	for (int64_t t = 0; t < m->n_tokens; t += m->tok_tile) {
+		int64_t nt = ST_MIN(m->tok_tile, m->n_tokens - t);
+		m->fn(m->w + (size_t)r0 * m->w_stride, m->w_stride, m->cols, r1 - r0, &m->act, t, nt,
+		      m->y + (size_t)t * m->y_stride + (size_t)r0, m->y_stride);
+	}
+}
+
+int st_matmul(struct st_matmul_ctx *ctx, uint32_t type, const void *w, size_t w_stride,
+	      int64_t rows, int64_t cols, const float *x, size_t x_stride, int64_t n_tokens,
+	      float *y, size_t y_stride)
+{
+	if (!st_mm_type_supported(type))
+		return st_error(-ENOTSUP, "matmul: weight type %s has no CPU kernel", st_type_name(type));
+	if (rows < 0 || cols <= 0 || n_tokens < 0 || x_stride < (size_t)cols || y_stride < (size_t)rows)
+		return st_error(-EINVAL, "matmul: bad shape rows=%lld cols=%lld n_tokens=%lld x_stride=%zu y_stride=%zu",
+				(long long)rows, (long long)cols, (long long)n_tokens, x_stride, y_stride);
+	const bool quant = st_mm_type_is_quant(type);
+	if (quant && cols % 32)
+		return st_error(-EINVAL, "matmul: %s weights need cols %% 32 == 0, got %lld", st_type_name(type),
+				(long long)cols);
+	if (rows == 0 || n_tokens == 0)
+		return 0;
+	struct mm_task m = {
+		.fn = st_mm_kernel(ctx->isa, type),
+		.w = w, .w_stride = w_stride, .rows = rows, .cols = cols, .n_tokens = n_tokens,
+		.tok_tile = quant ? TOK_TILE_QUANT : TOK_TILE_FLOAT,
+		.x = x, .x_stride = x_stride, .y = y, .y_stride = y_stride,
+	};
+	if (!m.fn)
+		m.fn = st_mm_kernel(ST_ISA_SCALAR, type);
+	m.act.f = x;
+	m.act.f_stride = x_stride;
+	if (quant) {
+		size_t need;
+		int rc = st_q8_act_bytes(cols, n_tokens, &need);
+		if (rc)
+			return st_error(rc, "matmul: activation scratch for %lld x %lld overflows",
+					(long long)cols, (long long)n_tokens);
+		if (need > ctx->scratch_size) {
+			void *s = realloc(ctx->scratch, need);
+			if (!s)
+				return st_error(-ENOMEM, "matmul: out of memory for %zu bytes of scratch", need);
+			ctx->scratch = s;
+			ctx->scratch_size = need;
+		}
+		st_q8_act_init(&m.q8, ctx->scratch, cols, n_tokens);
+		if (n_tokens > 1)
+			st_threadpool_run(ctx->pool, quantize_task, &m);
+		else
+			quantize_task(&m, 0, 1);
+		m.act.q = &m.q8;
+	}
+	st_threadpool_run(ctx->pool, mm_task_run, &m);
+	return 0;
+}
+
+/* ---- attention ------------------------------------------------------ */
+
+struct att_task {
+	const float *q, *k, *v;
+	size_t q_stride, kv_stride, out_stride;
+	int64_t n_tokens, pos0;
+	int n_head, n_head_kv, head_dim;
+	float scale;
+	float *out, *scores;
+	size_t per_thread;
+	st_vec_dot_fn dot;
+	st_vec_axpy_fn axpy;
+};
+
+static void att_task_run(void *p, int ith, int nth)
+{
+	struct att_task *a = p;
+	int64_t h0, h1;
+	st_threadpool_split(a->n_head, 1, ith, nth, &h0, &h1);
+	float *sc = a->scores + (size_t)ith * a->per_thread;
+	const int group = a->n_head / a->n_head_kv;
+	for (int64_t h = h0; h < h1; h++) {
+		const int64_t kvh = h / group;
+		for (int64_t t = 0; t < a->n_tokens; t++) {
+			const float *qh = a->q + (size_t)t * a->q_stride + (size_t)h * a->head_dim;
+			const int64_t n_ctx = a->pos0 + t + 1;
+			float mx = -INFINITY;
+			for (int64_t j = 0; j < n_ctx; j++) {
+				const float *kj = a->k + (size_t)j * a->kv_stride + (size_t)kvh * a->head_dim;
+				sc[j] = a->dot(qh, kj, a->head_dim) * a->scale;
+				mx = sc[j] > mx ? sc[j] : mx;
+			}
+			float sum = 0.0f;
+			for (int64_t j = 0; j < n_ctx; j++) {
+				sc[j] = expf(sc[j] - mx);
+				sum += sc[j];
+			}
+			const float inv = 1.0f / sum;
+			float *o = a->out + (size_t)t * a->out_stride + (size_t)h * a->head_dim;
+			memset(o, 0, (size_t)a->head_dim * sizeof(float));
+			for (int64_t j = 0; j < n_ctx; j++)
+				a->axpy(sc[j] * inv, a->v + (size_t)j * a->kv_stride + (size_t)kvh * a->head_dim, o,
+					a->head_dim);
+		}
+	}
+}
+
+int st_attention(struct st_matmul_ctx *ctx, const float *q, size_t q_stride, int64_t n_tokens,
+		 int64_t pos0, const float *k, const float *v, size_t kv_stride,
+		 int n_head, int n_head_kv, int head_dim, float scale, float *out, size_t out_stride)
+{
+	if (n_head <= 0 || n_head_kv <= 0 || head_dim <= 0 || n_head % n_head_kv || n_tokens < 0 || pos0 < 0)
+		return st_error(-EINVAL, "attention: bad shape n_head=%d n_head_kv=%d head_dim=%d n_tokens=%lld pos0=%lld",
+				n_head, n_head_kv, head_dim, (long long)n_tokens, (long long)pos0);
+	const int nth = st_threadpool_n_threads(ctx->pool);
+	size_t per = (size_t)(pos0 + n_tokens);
+	size_t need;
+	if (st_mul_overflow_size(per, (size_t)nth, &need))
+		return st_error(-EOVERFLOW, "attention: score buffer overflows");
+	if (need > ctx->att_per_thread * (size_t)nth || per > ctx->att_per_thread) {
+		float *s = realloc(ctx->att, need * sizeof(float));
+		if (!s)
+			return st_error(-ENOMEM, "attention: out of memory for %zu scores", need);
+		ctx->att = s;
+		ctx->att_per_thread = per;
+	}
+	struct att_task a = {
+		.q = q, .k = k, .v = v, .q_stride = q_stride, .kv_stride = kv_stride, .out_stride = out_stride,
+		.n_tokens = n_tokens, .pos0 = pos0, .n_head = n_head, .n_head_kv = n_head_kv,
+		.head_dim = head_dim, .scale = scale, .out = out, .scores = ctx->att,
+		.per_thread = ctx->att_per_thread,
+	};
+	st_vec_ops_get(ctx->isa, &a.dot, &a.axpy);
+	st_threadpool_run(ctx->pool, att_task_run, &a);
+	return 0;
+}
