@@ -1,0 +1,152 @@
+/* loader.h: read a list of file spans straight into caller-supplied memory.
+ *
+ * A span is (file offset, length, destination): the tensors of one stage.
+ * The loader reads them with io_uring where it can: O_DIRECT when the file
+ * system allows it (probed by trying), a pool of aligned staging chunks
+ * registered with the ring (fixed buffers), many reads in flight,
+ * completions reaped with io_uring_wait_cqe (no spinning).  O_DIRECT needs
+ * 4 KiB-aligned offsets, lengths and memory; GGUF tensors are only 32-byte
+ * aligned, so each span is read in up to three parts: the 4 KiB-aligned
+ * middle straight into the destination when the destination has the same
+ * phase modulo 4 KiB as the file offset (st_load_layout() arranges that),
+ * and the unaligned head and tail (or the whole span when the phases
+ * differ) through the staging chunks, copied into place.  Adjacent spans
+ * share their staging reads.
+ *
+ * Fallbacks are chosen by probing and each is announced once at
+ * ST_LOG_INFO: buffered io_uring reads when O_DIRECT is refused (tmpfs);
+ * plain pread when io_uring is unavailable (ENOSYS, EPERM from seccomp,
+ * /proc/sys/kernel/io_uring_disabled, or built without liburing).  mmap
+ * (map, copy, unmap) exists for comparison.  The environment can force the
+ * fallbacks: ST_IO_URING_DISABLE=1 makes the io_uring probe fail,
+ * ST_IO_NO_DIRECT=1 makes the O_DIRECT probe fail.
+ *
+ * Errors name the span, its offsets and the numbers: a span past the end of
+ * the file (truncated file), the file ending while loading (it shrank), a
+ * destination smaller than its span.  A failed load leaves the destinations
+ * partly written.  A loader is used by one thread at a time; the library
+ * never prints (progress goes to a callback). */
+#ifndef ST_IORING_LOADER_H
+#define ST_IORING_LOADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* O_DIRECT alignment of file offsets, lengths and memory. */
+#define ST_LOAD_ALIGN 4096u
+
+enum st_io_mode {
+	ST_IO_AUTO = 0,   /* io_uring if it works, else pread */
+	ST_IO_URING,      /* io_uring (falls back to pread if unavailable, announced) */
+	ST_IO_PREAD,      /* buffered pread, one read at a time */
+	ST_IO_MMAP,       /* map each span, copy, unmap */
+};
+
+const char *st_io_mode_name(enum st_io_mode mode);
+/* "auto", "uring", "pread", "mmap"; -EINVAL with a message otherwise. */
+int st_io_mode_parse(const char *s, enum st_io_mode *out);
+
+struct st_load_span {
+	uint64_t file_offset;
+	uint64_t nbytes;
+	void *dst;              /* where the bytes go */
+	uint64_t dst_size;      /* bytes available at dst (>= nbytes) */
+	uint64_t hash;          /* st_hash64 of the bytes, for ST_LOAD_VERIFY */
+	const char *name;       /* optional, for messages (not copied) */
+};
+
+enum st_load_flags {
+	ST_LOAD_NO_DIRECT       = 1u << 0,  /* never O_DIRECT */
+	ST_LOAD_NO_FIXED        = 1u << 1,  /* do not register buffers with the ring */
+	ST_LOAD_VERIFY          = 1u << 2,  /* check every span against span.hash */
+	ST_LOAD_FAIL_URING      = 1u << 3,  /* tests: the io_uring probe fails */
+	ST_LOAD_FAIL_DIRECT     = 1u << 4,  /* tests: the O_DIRECT probe fails */
+	ST_LOAD_PREAD_DIRECT    = 1u << 5,  /* pread mode: use O_DIRECT too */
+};
+
+/* Simulated completion results, for tests of the retry paths: every
+ * fault_every-th completion is turned into this. */
+enum st_load_fault {
+	ST_LOAD_FAULT_NONE = 0,
+	ST_LOAD_FAULT_SHORT,    /* only part of the bytes arrived */
+	ST_LOAD_FAULT_EAGAIN,
+	ST_LOAD_FAULT_EINTR,
+};
+
+/* Progress: bytes of the spans placed so far. */
+typedef void (*st_load_progress_fn)(void *user, uint64_t done, uint64_t total, double elapsed_s);
+/* Overlap hook: bytes [span_offset, span_offset + nbytes) of span
+ * span_index are in place.  Called on the loading thread while later reads
+ * are in flight, so a device upload of this chunk overlaps them.  A
+ * non-zero return aborts the load with that code (use a negative errno). */
+typedef int (*st_load_chunk_fn)(void *user, size_t span_index, uint64_t span_offset, uint64_t nbytes);
+
+struct st_load_opts {
+	enum st_io_mode mode;
+	unsigned flags;             /* enum st_load_flags */
+	uint32_t queue_depth;       /* reads in flight; 0: ST_LOAD_DEFAULT_QD */
+	uint32_t chunk_size;        /* bytes per read, power of two >= 4096; 0: default */
+	st_load_progress_fn progress;
+	void *progress_user;
+	double progress_interval_s; /* 0: 0.2 s; the final call always happens */
+	st_load_chunk_fn on_chunk;
+	void *chunk_user;
+	uint32_t fault_every;       /* tests */
+	enum st_load_fault fault;
+};
+
+/* Defaults (chosen by measurement; BENCHMARKS.md "Weight loading"). */
+#define ST_LOAD_DEFAULT_QD    32u
+#define ST_LOAD_DEFAULT_CHUNK (1u << 20)
+#define ST_LOAD_MAX_QD        1024u
+#define ST_LOAD_MAX_CHUNK     (64u << 20)
+
+struct st_load_stats {
+	enum st_io_mode mode;       /* the path used (after fallbacks) */
+	bool direct;                /* O_DIRECT */
+	bool fixed_buffers;         /* staging registered with the ring */
+	uint64_t bytes_spans;       /* sum of the span lengths */
+	uint64_t bytes_read;        /* bytes the file returned (incl. 4 KiB padding) */
+	uint64_t bytes_direct;      /* landed in the destination without a copy */
+	uint64_t bytes_copied;      /* copied from staging or the mapping */
+	uint64_t n_reads;           /* reads issued (incl. resubmissions) */
+	uint64_t n_short;           /* short reads resumed */
+	uint64_t n_retries;         /* -EAGAIN / -EINTR resubmitted */
+	double seconds;
+};
+
+struct st_loader;
+
+/* Open path for loading: probes io_uring and O_DIRECT according to opts
+ * (NULL: defaults), sets up the ring and the staging pool. */
+int st_loader_open(const char *path, const struct st_load_opts *opts, struct st_loader **out);
+void st_loader_close(struct st_loader *ld);
+/* Read the spans (any order; the loader sorts by offset).  stats may be NULL. */
+int st_loader_read(struct st_loader *ld, const struct st_load_span *spans, size_t n,
+		   struct st_load_stats *stats);
+enum st_io_mode st_loader_mode(const struct st_loader *ld);
+bool st_loader_direct(const struct st_loader *ld);
+uint64_t st_loader_file_size(const struct st_loader *ld);
+
+/* open + read + close. */
+int st_load_spans(const char *path, const struct st_load_span *spans, size_t n,
+		  const struct st_load_opts *opts, struct st_load_stats *stats);
+
+/* Lay spans out in one arena so that every destination has the same phase
+ * modulo ST_LOAD_ALIGN as its file offset (so O_DIRECT reads land in place
+ * and file-adjacent spans stay adjacent, coalescing into single reads).
+ * Writes dst_offset[i] (offset into the arena, which must be
+ * ST_LOAD_ALIGN-aligned) and the arena size; order of spans is free. */
+int st_load_layout(const struct st_load_span *spans, size_t n, uint64_t *dst_offset,
+		   uint64_t *arena_size);
+
+/* ---- integrity ----------------------------------------------------------
+ * st_hash64 is XXH64 (seed as given; the loader uses seed 0). */
+uint64_t st_hash64(const void *data, size_t n, uint64_t seed);
+/* span.hash = st_hash64(span.dst, span.nbytes, 0) for every span. */
+void st_load_hash_spans(struct st_load_span *spans, size_t n);
+/* -EBADMSG naming the first span whose bytes do not match span.hash. */
+int st_load_verify(const struct st_load_span *spans, size_t n);
+
+#endif

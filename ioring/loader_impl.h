@@ -1,0 +1,84 @@
+/* loader_impl.h: what loader.c (planning, pread, mmap) and uring.c (the
+ * io_uring engine) share.  Private to ioring/. */
+#ifndef ST_IORING_LOADER_IMPL_H
+#define ST_IORING_LOADER_IMPL_H
+
+#include "loader.h"
+#include "st_config.h"
+
+#if ST_HAVE_LIBURING
+#include <liburing.h>
+#endif
+
+/* A byte range [x, y) of the file that reaches span `span` through the
+ * staging buffers (heads, tails, and spans whose destination phase does not
+ * match their file offset). */
+struct ld_need {
+	uint64_t x, y;
+	size_t span;
+};
+
+/* One read: file [off, off + len).  dst != NULL: straight into the
+ * destination (span `span`); dst == NULL: into staging, then copied to
+ * every need it covers.  Only the first `need` bytes must arrive (a staged
+ * read may run past the end of the file). */
+struct ld_piece {
+	uint64_t off;
+	uint32_t len;
+	uint32_t need;
+	unsigned char *dst;
+	size_t span;
+};
+
+struct ld_plan {
+	struct ld_piece *pieces;
+	size_t n_pieces, cap_pieces;
+	struct ld_need *needs;
+	size_t n_needs, cap_needs;
+	uint64_t *needs_maxy;       /* prefix maximum of needs[].y */
+	uint64_t total;             /* sum of span lengths */
+};
+
+struct st_loader {
+	char *path;
+	int fd;
+	uint64_t file_size;
+	struct st_load_opts opts;
+	enum st_io_mode mode;
+	bool direct;
+	uint32_t align;             /* ST_LOAD_ALIGN with O_DIRECT, else 1 */
+	uint32_t qd, chunk;
+	unsigned char *staging;     /* qd chunks (uring) or 1 chunk (pread) */
+	bool staging_leaked;        /* the ring could not be drained */
+#if ST_HAVE_LIBURING
+	struct io_uring ring;
+	bool ring_ok;
+	bool fixed;
+#endif
+	/* the read in progress */
+	const struct st_load_span *spans;
+	size_t n_spans;
+	struct st_load_stats *st;
+	uint64_t done;
+	double t0, last_progress;
+	uint64_t n_results;
+};
+
+/* Result of one read (res bytes or -errno) for piece pc whose buffer has
+ * *got bytes so far: 1 the piece is complete, 0 read the rest again
+ * (*got updated), negative: the load failed (message recorded). */
+int ld_on_result(struct st_loader *ld, const struct ld_plan *p, const struct ld_piece *pc,
+		 int64_t res, uint64_t *got, unsigned *retries);
+/* Place a completed piece (buf: its staging buffer, or NULL when direct),
+ * report progress and chunk callbacks. */
+int ld_piece_done(struct st_loader *ld, const struct ld_plan *p, const struct ld_piece *pc,
+		  const unsigned char *buf, uint64_t got);
+
+#if ST_HAVE_LIBURING
+/* loader_uring.c */
+int ld_uring_setup(struct st_loader *ld, const char **why);
+void ld_uring_teardown(struct st_loader *ld);
+int ld_uring_read(struct st_loader *ld, const struct ld_plan *p);
+#endif
+
+#endif

@@ -1,0 +1,685 @@
+/* test_ioring.c: the span loader (ioring/loader.h) on every path (io_uring
+ * with O_DIRECT, io_uring buffered, pread, pread with O_DIRECT, mmap) on a
+ * real-disk directory and on tmpfs: byte-identical placement for every
+ * alignment case, byte counts of a stage, the chunk/progress hooks, XXH64
+ * against xxhsum's values, and failure injection (truncated file, file
+ * shrinking mid-load, destination too small, io_uring unavailable,
+ * short/EAGAIN/EINTR completions, a callback aborting). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "loader.h"
+#include "strata.h"
+#include "tap.h"
+
+/* The expected byte at file position i: written straight from this
+ * formula, checked straight from it (independent of the loader). */
+static unsigned char pat(uint64_t i)
+{
+	return (unsigned char)(((uint32_t)i * 0x9E3779B1u) >> 24) ^ (unsigned char)(i >> 12);
+}
+
+static int write_file(const char *path, uint64_t size)
+{
+	FILE *f = fopen(path, "wb");
+	unsigned char buf[65536];
+	if (!f)
+		return -1;
+	for (uint64_t off = 0; off < size;) {
+		size_t n = (size_t)(size - off < sizeof buf ? size - off : sizeof buf);
+		for (size_t i = 0; i < n; i++)
+			buf[i] = pat(off + i);
+		if (fwrite(buf, 1, n, f) != n) {
+			fclose(f);
+			return -1;
+		}
+		off += n;
+	}
+	return fclose(f);
+}
+
+/* ---- log capture ------------------------------------------------------------ */
+
+static char logbuf[8192];
+static void log_cb(enum st_log_level level, const char *msg, void *user)
+{
+	(void)user;
+	if (level >= ST_LOG_INFO && strlen(logbuf) + strlen(msg) + 2 < sizeof logbuf) {
+		strcat(logbuf, msg);
+		strcat(logbuf, "\n");
+	}
+}
+
+static int count_substr(const char *hay, const char *needle)
+{
+	int n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/* ---- the alignment cases ------------------------------------------------------ */
+
+#define FILE_SIZE (3u * 1024 * 1024 + 1234)  /* not a block multiple */
+#define GUARD 64
+
+struct sp { uint64_t off, len; };
+
+static const struct sp cases[] = {
+	{ 0, 4096 },                    /* at a boundary, one block */
+	{ 4096, 8192 },                 /* aligned, two blocks */
+	{ 4000, 200 },                  /* across a boundary, smaller than a block */
+	{ 32, 100 },                    /* inside one block */
+	{ 4064, 64 },                   /* ends at a boundary */
+	{ 8192 + 32, 3 * 4096 },        /* 32-byte aligned, across several */
+	{ 12288, 1 },                   /* one byte */
+	{ 65536 + 32, 1048576 + 100 },  /* many chunks, unaligned both ends */
+	{ 200000, 3 * 4096 - 32 },      /* two file-adjacent spans */
+	{ 200000 + 3 * 4096 - 32, 5000 },
+	{ 1500000, 0 },                 /* empty */
+	{ FILE_SIZE - 5000, 5000 },     /* ends at EOF (file not a block multiple) */
+	{ FILE_SIZE - 1, 1 },           /* the last byte */
+	{ 2097152, 1048576 },           /* aligned, 1 MiB */
+};
+#define N_CASES (sizeof cases / sizeof cases[0])
+
+struct dests {
+	struct st_load_span spans[N_CASES];
+	void *blocks[N_CASES];
+	void *arena;
+};
+
+/* arena: st_load_layout placement (direct reads land in place);
+ * otherwise one allocation per span, misaligned by 7 (all staged). */
+static int dests_make(struct dests *d, bool arena)
+{
+	memset(d, 0, sizeof *d);
+	for (size_t i = 0; i < N_CASES; i++)
+		d->spans[i] = (struct st_load_span){ .file_offset = cases[i].off, .nbytes = cases[i].len,
+			.dst_size = cases[i].len, .name = "case" };
+	if (arena) {
+		uint64_t off[N_CASES], size;
+		if (st_load_layout(d->spans, N_CASES, off, &size) < 0)
+			return -1;
+		if (posix_memalign(&d->arena, ST_LOAD_ALIGN, size + GUARD))
+			return -1;
+		memset(d->arena, 0xA5, size + GUARD);
+		for (size_t i = 0; i < N_CASES; i++) {
+			d->spans[i].dst = (char *)d->arena + off[i];
+			if (((uintptr_t)d->spans[i].dst ^ cases[i].off) & (ST_LOAD_ALIGN - 1))
+				return -1;
+		}
+	} else {
+		for (size_t i = 0; i < N_CASES; i++) {
+			d->blocks[i] = malloc(cases[i].len + 7 + GUARD);
+			if (!d->blocks[i])
+				return -1;
+			memset(d->blocks[i], 0xA5, cases[i].len + 7 + GUARD);
+			d->spans[i].dst = (char *)d->blocks[i] + 7;
+		}
+	}
+	return 0;
+}
+
+static void dests_free(struct dests *d)
+{
+	for (size_t i = 0; i < N_CASES; i++)
+		free(d->blocks[i]);
+	free(d->arena);
+}
+
+/* every byte in place; the guard after a separately allocated span intact */
+static bool dests_check(const struct dests *d, char *why, size_t whylen)
+{
+	for (size_t i = 0; i < N_CASES; i++) {
+		const unsigned char *p = d->spans[i].dst;
+		for (uint64_t k = 0; k < cases[i].len; k++)
+			if (p[k] != pat(cases[i].off + k)) {
+				snprintf(why, whylen, "case %zu (offset %llu len %llu): byte %llu is %02x, want %02x",
+					 i, (unsigned long long)cases[i].off, (unsigned long long)cases[i].len,
+					 (unsigned long long)k, p[k], pat(cases[i].off + k));
+				return false;
+			}
+		if (d->blocks[i])
+			for (int k = 0; k < GUARD; k++)
+				if (p[cases[i].len + k] != 0xA5) {
+					snprintf(why, whylen, "case %zu: guard byte %d overwritten", i, k);
+					return false;
+				}
+	}
+	return true;
+}
+
+/* chunk callback: every byte of every span reported exactly once */
+struct cover {
+	unsigned char *seen[N_CASES];
+	int bad;
+};
+
+static int cover_cb(void *user, size_t si, uint64_t off, uint64_t n)
+{
+	struct cover *c = user;
+	if (si >= N_CASES || off + n > cases[si].len) {
+		c->bad++;
+		return 0;
+	}
+	for (uint64_t k = off; k < off + n; k++)
+		if (c->seen[si][k]++)
+			c->bad++;
+	return 0;
+}
+
+struct progress {
+	int calls;
+	uint64_t last_done, last_total;
+	int backwards;
+};
+
+static void progress_cb(void *user, uint64_t done, uint64_t total, double elapsed)
+{
+	struct progress *p = user;
+	(void)elapsed;
+	if (done < p->last_done)
+		p->backwards++;
+	p->calls++;
+	p->last_done = done;
+	p->last_total = total;
+}
+
+struct path_cfg {
+	const char *name;
+	enum st_io_mode mode;
+	unsigned flags;
+	enum st_io_mode want_mode;
+	int want_direct;            /* 1, 0, or -1: either */
+};
+
+static const struct path_cfg paths[] = {
+	{ "uring+direct", ST_IO_AUTO, 0, ST_IO_URING, 1 },
+	{ "uring buffered", ST_IO_URING, ST_LOAD_FAIL_DIRECT, ST_IO_URING, 0 },
+	{ "pread", ST_IO_PREAD, 0, ST_IO_PREAD, 0 },
+	{ "pread+direct", ST_IO_PREAD, ST_LOAD_PREAD_DIRECT, ST_IO_PREAD, 1 },
+	{ "mmap", ST_IO_MMAP, 0, ST_IO_MMAP, 0 },
+	{ "forced no io_uring", ST_IO_URING, ST_LOAD_FAIL_URING, ST_IO_PREAD, 0 },
+};
+
+static uint64_t sum_lens(void)
+{
+	uint64_t s = 0;
+	for (size_t i = 0; i < N_CASES; i++)
+		s += cases[i].len;
+	return s;
+}
+
+static bool have_uring;   /* io_uring works here (else its paths are skipped) */
+
+static bool path_skip(const struct path_cfg *pc)
+{
+	if (pc->want_mode == ST_IO_URING && !have_uring) {
+		tap_skip("%s: io_uring unavailable here", pc->name);
+		return true;
+	}
+	return false;
+}
+
+/* strict_direct: O_DIRECT must work in dir (a real disk); tmpfs accepts it
+ * only since Linux 6.6. */
+/* bytes covered by at least one case */
+static uint64_t union_len(void)
+{
+	static unsigned char cov[FILE_SIZE];
+	uint64_t n = 0;
+	memset(cov, 0, sizeof cov);
+	for (size_t i = 0; i < N_CASES; i++)
+		memset(cov + cases[i].off, 1, cases[i].len);
+	for (size_t i = 0; i < FILE_SIZE; i++)
+		n += cov[i];
+	return n;
+}
+
+static void test_paths(const char *dir, const char *file, bool strict_direct)
+{
+	static const uint32_t geoms[][2] = { { 0, 0 }, { 4, 8192 } };  /* defaults; small QD and chunks */
+	for (size_t pi = 0; pi < sizeof paths / sizeof paths[0]; pi++) {
+		for (size_t g = 0; g < 2; g++) {
+			for (int arena = 0; arena < 2; arena++) {
+				const struct path_cfg *pc = &paths[pi];
+				struct st_load_opts o = { .mode = pc->mode, .flags = pc->flags,
+					.queue_depth = geoms[g][0], .chunk_size = geoms[g][1] };
+				int want_direct = pc->want_direct == 1 && !strict_direct ? -1 : pc->want_direct;
+				struct st_load_stats st;
+				struct dests d;
+				struct cover cov = { { 0 }, 0 };
+				struct progress pr = { 0, 0, 0, 0 };
+				char why[256] = "";
+				int ret;
+				bool good;
+
+				if (path_skip(pc))
+					continue;
+				if (dests_make(&d, arena) < 0) {
+					ok(0, "%s: destinations", pc->name);
+					continue;
+				}
+				for (size_t i = 0; i < N_CASES; i++)
+					cov.seen[i] = calloc(1, cases[i].len + 1);
+				o.on_chunk = cover_cb;
+				o.chunk_user = &cov;
+				o.progress = progress_cb;
+				o.progress_user = &pr;
+				ret = st_load_spans(file, d.spans, N_CASES, &o, &st);
+				good = ret == 0 && dests_check(&d, why, sizeof why);
+				if (ret)
+					snprintf(why, sizeof why, "%s", st_last_error());
+				ok(good, "%s on %s (qd %u chunk %u, %s): every alignment case byte-identical%s%s",
+				   pc->name, dir, geoms[g][0], geoms[g][1], arena ? "phase-matched arena" : "misaligned buffers",
+				   good ? "" : ": ", good ? "" : why);
+				ok(st.mode == pc->want_mode && (want_direct < 0 || st.direct == (want_direct == 1)),
+				   "%s: path used is %s%s", pc->name, st_io_mode_name(st.mode), st.direct ? "+direct" : "");
+				/* byte accounting */
+				{
+					/* O_DIRECT reads the union of the spans once (they
+					 * overlap here), plus 4 KiB padding per extent */
+					bool counts = st.bytes_spans == sum_lens() &&
+						      st.bytes_direct + st.bytes_copied == st.bytes_spans &&
+						      (st.direct ? st.bytes_read >= union_len() &&
+								   st.bytes_read <= union_len() + 2 * 4096 * N_CASES
+								 : st.bytes_read >= st.bytes_spans);
+					if (!st.direct && pc->mode != ST_IO_MMAP)
+						counts = counts && st.bytes_read == st.bytes_spans && st.bytes_copied == 0;
+					if (st.direct && !arena)
+						counts = counts && st.bytes_direct == 0;
+					if (st.direct && arena)
+						counts = counts && st.bytes_direct > st.bytes_spans / 2;
+					ok(counts, "%s: byte counts (spans %llu read %llu direct %llu copied %llu)",
+					   pc->name, (unsigned long long)st.bytes_spans, (unsigned long long)st.bytes_read,
+					   (unsigned long long)st.bytes_direct, (unsigned long long)st.bytes_copied);
+				}
+				{
+					bool all = cov.bad == 0;
+					for (size_t i = 0; i < N_CASES && all; i++)
+						for (uint64_t k = 0; k < cases[i].len; k++)
+							if (cov.seen[i][k] != 1) {
+								all = false;
+								break;
+							}
+					ok(all && pr.calls >= 1 && pr.backwards == 0 && pr.last_done == sum_lens() &&
+					   pr.last_total == sum_lens(),
+					   "%s: chunk callback covers every byte once (%d bad), progress ends at %llu/%llu",
+					   pc->name, cov.bad, (unsigned long long)pr.last_done,
+					   (unsigned long long)pr.last_total);
+				}
+				for (size_t i = 0; i < N_CASES; i++)
+					free(cov.seen[i]);
+				dests_free(&d);
+			}
+		}
+	}
+}
+
+/* ---- a stage of layers 10-19 ------------------------------------------------ */
+
+/* A raw layout like a GGUF data section: 24 layers of 7 tensors with
+ * 32-byte-aligned offsets of odd sizes, after a header of odd length. */
+#define N_LAYERS 24
+#define T_PER_LAYER 7
+
+static void test_stage(const char *dir, const char *file)
+{
+	static const uint64_t tsize[T_PER_LAYER] = { 4096, 12096, 12096, 12096, 256, 40032, 40032 };
+	uint64_t off = 1000 + 24, stage_bytes = 0;   /* "header", 32-aligned */
+	struct st_load_span spans[10 * T_PER_LAYER];
+	size_t n = 0;
+	uint64_t dst_off[10 * T_PER_LAYER], arena_size;
+	void *arena;
+	uint64_t end;
+
+	off = (off + 31) & ~31ull;
+	for (int l = 0; l < N_LAYERS; l++)
+		for (int t = 0; t < T_PER_LAYER; t++) {
+			if (l >= 10 && l <= 19) {
+				spans[n] = (struct st_load_span){ .file_offset = off, .nbytes = tsize[t],
+					.dst_size = tsize[t], .name = "blk" };
+				stage_bytes += tsize[t];
+				n++;
+			}
+			off = (off + tsize[t] + 31) & ~31ull;
+		}
+	end = off;
+	if (end > FILE_SIZE) {
+		ok(0, "stage layout fits the test file");
+		return;
+	}
+	if (st_load_layout(spans, n, dst_off, &arena_size) < 0 ||
+	    posix_memalign(&arena, ST_LOAD_ALIGN, arena_size)) {
+		ok(0, "stage arena");
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		spans[i].dst = (char *)arena + dst_off[i];
+	for (size_t pi = 0; pi < 5; pi++) {
+		struct st_load_opts o = { .mode = paths[pi].mode, .flags = paths[pi].flags };
+		struct st_load_stats st;
+		bool good;
+		if (path_skip(&paths[pi])) {
+			tap_skip("(byte count)");
+			continue;
+		}
+		int ret;
+		memset(arena, 0, arena_size);
+		ret = st_load_spans(file, spans, n, &o, &st);
+		good = ret == 0;
+		for (size_t i = 0; i < n && good; i++)
+			for (uint64_t k = 0; k < spans[i].nbytes; k++)
+				if (((unsigned char *)spans[i].dst)[k] != pat(spans[i].file_offset + k)) {
+					good = false;
+					break;
+				}
+		ok(good, "%s on %s: layers 10-19 (%zu tensors, %llu bytes) placed correctly%s%s", paths[pi].name,
+		   dir, n, (unsigned long long)stage_bytes, ret ? ": " : "", ret ? st_last_error() : "");
+		/* only the stage's bytes: exact when buffered, plus at most one
+		 * 4 KiB block at each end of the (contiguous) stage with O_DIRECT */
+		ok(st.bytes_spans == stage_bytes &&
+		   (st.direct ? st.bytes_read >= stage_bytes && st.bytes_read <= stage_bytes + 2 * 4096 + 32 * n
+			      : st.bytes_read == stage_bytes),
+		   "%s: read %llu bytes for a stage of %llu (file %llu)", paths[pi].name,
+		   (unsigned long long)st.bytes_read, (unsigned long long)stage_bytes, (unsigned long long)FILE_SIZE);
+	}
+	free(arena);
+}
+
+/* ---- failure injection ---------------------------------------------------------- */
+
+struct shrink {
+	const char *path;
+	uint64_t to;
+	int calls;
+};
+
+static int shrink_cb(void *user, size_t si, uint64_t off, uint64_t n)
+{
+	struct shrink *s = user;
+	(void)si, (void)off, (void)n;
+	if (s->calls++ == 0 && truncate(s->path, (off_t)s->to) != 0)
+		return -errno;
+	return 0;
+}
+
+static int abort_cb(void *user, size_t si, uint64_t off, uint64_t n)
+{
+	int *calls = user;
+	(void)si, (void)off, (void)n;
+	return ++*calls == 3 ? -ECANCELED : 0;
+}
+
+static void test_failures(const char *dir, const char *file)
+{
+	char path[4200];
+	unsigned char *buf = malloc(FILE_SIZE);
+	struct st_load_stats st;
+	int ret;
+
+	snprintf(path, sizeof path, "%s/shrink.bin", dir);
+
+	/* truncated file: a span past the end */
+	for (size_t pi = 0; pi < 5; pi++) {
+		struct st_load_opts o = { .mode = paths[pi].mode, .flags = paths[pi].flags };
+		struct st_load_span s = { FILE_SIZE - 100, 200, buf, FILE_SIZE, 0, "output.weight" };
+		if (path_skip(&paths[pi]))
+			continue;
+		ret = st_load_spans(file, &s, 1, &o, &st);
+		ok(ret == -EIO && strstr(st_last_error(), "truncated") && strstr(st_last_error(), "output.weight"),
+		   "%s: span past EOF -> -EIO naming the span (%d: %s)", paths[pi].name, ret, st_last_error());
+	}
+	/* destination too small */
+	{
+		struct st_load_span s = { 4096, 10000, buf, 9999, 0, "blk.3.ffn_up.weight" };
+		ret = st_load_spans(file, &s, 1, NULL, &st);
+		ok(ret == -EINVAL && strstr(st_last_error(), "destination holds 9999") &&
+		   strstr(st_last_error(), "blk.3.ffn_up.weight"),
+		   "destination too small -> -EINVAL (%s)", st_last_error());
+		s.dst = NULL;
+		s.dst_size = 10000;
+		ret = st_load_spans(file, &s, 1, NULL, &st);
+		ok(ret == -EINVAL, "no destination -> -EINVAL (%s)", st_last_error());
+		s = (struct st_load_span){ UINT64_MAX - 10, 100, buf, 100, 0, NULL };
+		ret = st_load_spans(file, &s, 1, NULL, &st);
+		ok(ret == -EINVAL && strstr(st_last_error(), "overflows"), "offset overflow -> -EINVAL (%s)",
+		   st_last_error());
+	}
+	/* the file shrinks while loading: truncate it from the first chunk
+	 * callback; with one read in flight the later reads find EOF */
+	for (size_t pi = 0; pi < 5; pi++) {
+		struct st_load_opts o = { .mode = paths[pi].mode, .flags = paths[pi].flags,
+			.queue_depth = 1, .chunk_size = 8192 };
+		struct shrink sh = { path, 300000, 0 };
+		struct st_load_span s[2] = { { 0, 100000, buf, 100000, 0, "first" },
+					     { 100000 + 32, 500000, buf + 100032, 500000, 0, "second" } };
+		if (path_skip(&paths[pi]))
+			continue;
+		if (paths[pi].mode == ST_IO_MMAP) {
+			/* a mapping cannot survive truncation inside a span (SIGBUS);
+			 * the loader checks the size before each span */
+			sh.to = 50000;
+			s[0].nbytes = 8000;
+		}
+		if (write_file(path, FILE_SIZE)) {
+			ok(0, "write %s", path);
+			continue;
+		}
+		o.on_chunk = shrink_cb;
+		o.chunk_user = &sh;
+		ret = st_load_spans(path, s, 2, &o, &st);
+		ok(ret == -EIO && strstr(st_last_error(), "shrank") && strstr(st_last_error(), "second"),
+		   "%s: file shrinking mid-load -> -EIO naming the span (%d: %s)", paths[pi].name, ret,
+		   st_last_error());
+	}
+	unlink(path);
+
+	/* simulated short reads, -EAGAIN, -EINTR: resubmitted, data intact */
+	{
+		static const enum st_load_fault faults[] = { ST_LOAD_FAULT_SHORT, ST_LOAD_FAULT_EAGAIN,
+							     ST_LOAD_FAULT_EINTR };
+		static const char *const fname[] = { "short reads", "-EAGAIN", "-EINTR" };
+		for (size_t pi = 0; pi < 4; pi++)
+			for (size_t f = 0; f < 3; f++) {
+				struct st_load_opts o = { .mode = paths[pi].mode, .flags = paths[pi].flags,
+					.queue_depth = 4, .chunk_size = 16384, .fault = faults[f], .fault_every = 3 };
+				struct dests d;
+				char why[256] = "";
+				bool good;
+				if (path_skip(&paths[pi]))
+					continue;
+				if (dests_make(&d, pi % 2 == 0) < 0)
+					continue;
+				ret = st_load_spans(file, d.spans, N_CASES, &o, &st);
+				good = ret == 0 && dests_check(&d, why, sizeof why) &&
+				       (f == 0 ? st.n_short > 0 : st.n_retries > 0);
+				ok(good, "%s: every 3rd completion %s: resubmitted (%llu short, %llu retries) %s%s",
+				   paths[pi].name, fname[f], (unsigned long long)st.n_short,
+				   (unsigned long long)st.n_retries, ret ? st_last_error() : "", why);
+				dests_free(&d);
+			}
+	}
+	/* endless -EAGAIN gives up with a message */
+	{
+		struct st_load_opts o = { .fault = ST_LOAD_FAULT_EAGAIN, .fault_every = 1 };
+		struct st_load_span s = { 0, 10000, buf, 10000, 0, NULL };
+		ret = st_load_spans(file, &s, 1, &o, &st);
+		ok(ret == -EIO && strstr(st_last_error(), "times in a row"), "endless -EAGAIN -> -EIO (%s)",
+		   st_last_error());
+	}
+	/* a callback stopping the load, with reads in flight */
+	for (size_t pi = 0; pi < 5; pi++) {
+		int calls = 0;
+		struct st_load_opts o = { .mode = paths[pi].mode, .flags = paths[pi].flags,
+			.chunk_size = 8192, .on_chunk = abort_cb, .chunk_user = &calls };
+		struct st_load_span s = { 32, 1000000, buf, 1000000, 0, NULL };
+		if (path_skip(&paths[pi]))
+			continue;
+		ret = st_load_spans(file, &s, 1, &o, &st);
+		ok(ret == -ECANCELED && calls == 3, "%s: chunk callback returning -ECANCELED stops the load (%d)",
+		   paths[pi].name, ret);
+	}
+	free(buf);
+}
+
+/* io_uring unavailable: forced by flag and by the environment; announced once */
+static void test_fallback_announce(const char *file)
+{
+	unsigned char buf[5000];
+	struct st_load_span s = { 4000, sizeof buf, buf, sizeof buf, 0, NULL };
+	struct st_load_opts o = { .mode = ST_IO_AUTO, .flags = ST_LOAD_FAIL_URING };
+	struct st_load_stats st;
+	bool good = true;
+	int ret;
+
+	ret = st_load_spans(file, &s, 1, &o, &st);
+	for (size_t k = 0; k < sizeof buf; k++)
+		good = good && buf[k] == pat(4000 + k);
+	ok(ret == 0 && st.mode == ST_IO_PREAD && good, "ST_LOAD_FAIL_URING: falls back to pread, data intact");
+	setenv("ST_IO_URING_DISABLE", "1", 1);
+	memset(buf, 0, sizeof buf);
+	ret = st_load_spans(file, &s, 1, NULL, &st);
+	unsetenv("ST_IO_URING_DISABLE");
+	good = true;
+	for (size_t k = 0; k < sizeof buf; k++)
+		good = good && buf[k] == pat(4000 + k);
+	ok(ret == 0 && st.mode == ST_IO_PREAD && good, "ST_IO_URING_DISABLE=1: falls back to pread");
+	o.flags = ST_LOAD_FAIL_DIRECT;
+	ret = st_load_spans(file, &s, 1, &o, &st);
+	ret |= st_load_spans(file, &s, 1, &o, &st);
+	/* this runs before any other forced fallback in the process */
+	ok(ret == 0 && count_substr(logbuf, "io_uring unavailable") == 1 &&
+	   (!have_uring || count_substr(logbuf, "O_DIRECT unavailable") == 1),
+	   "each fallback is announced once at INFO (io_uring %d, O_DIRECT %d)",
+	   count_substr(logbuf, "io_uring unavailable"), count_substr(logbuf, "O_DIRECT unavailable"));
+	st_set_log(NULL, NULL, ST_LOG_WARN);
+	ret = st_load_spans(file, &s, 1, NULL, &st);
+	if (!have_uring)
+		tap_skip("io_uring unavailable on this machine");
+	else
+		ok(ret == 0 && st.mode == ST_IO_URING && st.direct,
+	   "without forcing, this machine loads with io_uring+O_DIRECT (%s%s)", st_io_mode_name(st.mode),
+	   st.direct ? "+direct" : "");
+}
+
+static void test_hash_and_verify(const char *file)
+{
+	static const struct { const char *s; uint64_t h; } vec[] = {
+		/* from xxhsum -H1 (xxHash 0.8.1) */
+		{ "", 0xef46db3751d8e999ull },
+		{ "a", 0xd24ec4f1a98c6e5bull },
+		{ "abc", 0x44bc2cf5ad770999ull },
+		{ "The quick brown fox jumps over the lazy dog, 0123456789 times.", 0x1fddfa27f9f6e335ull },
+	};
+	unsigned char big[1000], buf[3][3000];
+	struct st_load_span s[3];
+	struct st_load_opts o = { .flags = ST_LOAD_VERIFY };
+	int ret;
+
+	for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++)
+		ok(st_hash64(vec[i].s, strlen(vec[i].s), 0) == vec[i].h, "XXH64(\"%.10s...\") matches xxhsum",
+		   vec[i].s);
+	for (int i = 0; i < 1000; i++)
+		big[i] = (unsigned char)((i * 31 + 7) & 255);
+	ok(st_hash64(big, sizeof big, 0) == 0x99594f4828043d35ull, "XXH64 of 1000 bytes matches xxhsum");
+
+	for (int i = 0; i < 3; i++) {
+		s[i] = (struct st_load_span){ (uint64_t)i * 70000 + 32, sizeof buf[i], buf[i], sizeof buf[i], 0,
+					      i == 1 ? "blk.0.attn_q.weight" : "t" };
+		for (size_t k = 0; k < sizeof buf[i]; k++)
+			buf[i][k] = pat(s[i].file_offset + k);
+	}
+	st_load_hash_spans(s, 3);
+	ok(st_load_verify(s, 3) == 0, "verify passes on the right bytes");
+	memset(buf, 0, sizeof buf);
+	ret = st_load_spans(file, s, 3, &o, NULL);
+	ok(ret == 0, "load with ST_LOAD_VERIFY passes (%s)", ret ? st_last_error() : "");
+	s[1].hash ^= 1;
+	ret = st_load_spans(file, s, 3, &o, NULL);
+	ok(ret == -EBADMSG && strstr(st_last_error(), "blk.0.attn_q.weight"),
+	   "a wrong hash -> -EBADMSG naming the tensor (%s)", st_last_error());
+}
+
+static void test_args(const char *file)
+{
+	struct st_loader *ld;
+	struct st_load_opts o = { .chunk_size = 5000 };
+	enum st_io_mode m;
+	ok(st_loader_open(file, &o, &ld) == -EINVAL && ld == NULL, "chunk size 5000 rejected (%s)",
+	   st_last_error());
+	o = (struct st_load_opts){ .queue_depth = 100000 };
+	ok(st_loader_open(file, &o, &ld) == -EINVAL, "queue depth 100000 rejected");
+	ok(st_loader_open("/nonexistent/x.gguf", NULL, &ld) == -ENOENT, "missing file -> -ENOENT (%s)",
+	   st_last_error());
+	ok(st_io_mode_parse("mmap", &m) == 0 && m == ST_IO_MMAP && st_io_mode_parse("dma", &m) == -EINVAL,
+	   "io mode names parse");
+}
+
+static bool make_dir(char *out, size_t n, const char *base)
+{
+	snprintf(out, n, "%s/ioring-test-XXXXXX", base);
+	return mkdtemp(out) != NULL;
+}
+
+int main(void)
+{
+	const char *build = getenv("ST_BUILD_DIR");
+	char disk[2048], shm[2048], file[2200];
+	struct statfs sf;
+	bool have_shm;
+
+	if (!make_dir(disk, sizeof disk, build ? build : "."))
+		tap_skip_all("cannot create a directory under %s", build ? build : ".");
+	if (statfs(disk, &sf) == 0 && sf.f_type == 0x01021994)
+		diag("%s is on tmpfs: the 'real disk' case is tmpfs too", disk);
+	have_shm = make_dir(shm, sizeof shm, "/dev/shm");
+
+	snprintf(file, sizeof file, "%s/data.bin", disk);
+	if (write_file(file, FILE_SIZE) != 0)
+		tap_skip_all("cannot write %s", file);
+	{
+		struct st_loader *ld;
+		/* capture the fallback announcements from the start */
+		st_set_log(log_cb, NULL, ST_LOG_INFO);
+		if (st_loader_open(file, NULL, &ld) == 0) {
+			have_uring = st_loader_mode(ld) == ST_IO_URING;
+			st_loader_close(ld);
+		}
+		if (!have_uring)
+			diag("io_uring unavailable here: its paths are skipped");
+	}
+	test_fallback_announce(file);
+	test_args(file);
+	test_hash_and_verify(file);
+	test_paths(disk, file, true);
+	test_stage(disk, file);
+	test_failures(disk, file);
+	unlink(file);
+	rmdir(disk);
+
+	if (have_shm) {
+		/* tmpfs: refuses O_DIRECT before Linux 6.6, accepts it after;
+		 * either way each path must give the same bytes */
+		snprintf(file, sizeof file, "%s/data.bin", shm);
+		if (write_file(file, FILE_SIZE) == 0) {
+			test_paths(shm, file, false);
+			test_stage(shm, file);
+			unlink(file);
+		} else {
+			tap_skip("cannot write %s", file);
+		}
+		rmdir(shm);
+	} else {
+		tap_skip("no /dev/shm");
+	}
+	return tap_done();
+}
