@@ -54,7 +54,7 @@ int main(void)
 		memset(&c, 0, sizeof(c));
 		c.n = 1003;
 		c.cover = calloc((size_t)c.n, sizeof(*c.cover));
-		const int runs = 2000;
+		const int runs = 500;
 		for (int r = 0; r < runs; r++)
 			st_threadpool_run(tp, count_fn, &c);
 		int bad = 0;
