@@ -17,6 +17,7 @@ struct cmd {
 
 /* Subcommands are added here as they land. */
 static const struct cmd commands[] = {
+	{ "bench-load", cmd_bench_load, "load a stage's weights (io_uring/pread/mmap) and report throughput" },
 	{ NULL, NULL, NULL },
 };
 

@@ -1,0 +1,334 @@
+/* cmd_bench_load.c: `strata bench-load`: load a stage's tensors from a GGUF
+ * file through ioring/loader.h and report the throughput. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "gguf.h"
+#include "gguf_spans.h"
+#include "loader.h"
+#include "strata.h"
+
+static const char *const CMD = "bench-load";
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: strata bench-load -m MODEL [--io auto|uring|pread|mmap] [--stage FIRST-LAST]\n"
+		"                         [--cold] [--json] [options]\n"
+		"\n"
+		"Reads the tensors of one stage (layers FIRST..LAST; token_embd with layer 0, the\n"
+		"output head with the last layer; default: the whole model) from a GGUF file into\n"
+		"host memory laid out so O_DIRECT reads land in place, and reports bytes, seconds,\n"
+		"throughput and peak RSS.  Progress (bytes, MB/s, ETA) goes to a terminal stderr.\n"
+		"\n"
+		"  -m, --model MODEL     the GGUF file\n"
+		"  --io MODE             auto (io_uring, else pread), uring, pread or mmap\n"
+		"  --stage FIRST-LAST    layer range (blk.FIRST .. blk.LAST)\n"
+		"  --blocks-only         only blk.N tensors (no embeddings or output head)\n"
+		"  --cold                drop the file's page cache before each run\n"
+		"                        (posix_fadvise DONTNEED; also /proc/sys/vm/drop_caches as root)\n"
+		"  --repeat N            runs (default 1); each is printed\n"
+		"  --qd N                reads in flight (default %u)\n"
+		"  --chunk BYTES         bytes per read, power of two (default %u)\n"
+		"  --no-direct           no O_DIRECT (buffered io_uring)\n"
+		"  --pread-direct        pread with O_DIRECT\n"
+		"  --no-fixed            do not register staging buffers with the ring\n"
+		"  --save-hashes FILE    write each tensor's XXH64 to FILE after loading\n"
+		"  --verify FILE         check each tensor against the hashes in FILE\n"
+		"  --json                one JSON object per run on stdout\n"
+		"  -v, --verbose         log fallbacks and details (INFO)\n"
+		"  -h, --help            this text\n",
+		ST_LOAD_DEFAULT_QD, ST_LOAD_DEFAULT_CHUNK);
+}
+
+static void log_stderr(enum st_log_level level, const char *msg, void *user)
+{
+	(void)user;
+	fprintf(stderr, "strata %s: %s%s\n", CMD, level >= ST_LOG_WARN ? "warning: " : "", msg);
+}
+
+static void progress_tty(void *user, uint64_t done, uint64_t total, double el)
+{
+	double rate = el > 0 ? (double)done / el : 0;
+	double eta = rate > 0 ? (double)(total - done) / rate : 0;
+	(void)user;
+	fprintf(stderr, "\r  %8.1f / %.1f MiB  %7.1f MB/s  ETA %5.1f s ", (double)done / 1048576.0,
+		(double)total / 1048576.0, rate / 1e6, eta);
+	if (done == total)
+		fprintf(stderr, "\n");
+	fflush(stderr);
+}
+
+static bool took;   /* the last take() matched an option with a value */
+
+static bool take(int argc, char **argv, int *i, const char *name, const char **val)
+{
+	size_t n = strlen(name);
+	took = false;
+	if (strncmp(argv[*i], name, n))
+		return false;
+	if (argv[*i][n] == '=') {
+		*val = argv[*i] + n + 1;
+		took = true;
+		return true;
+	}
+	if (argv[*i][n])
+		return false;
+	*val = *i + 1 < argc ? argv[++*i] : NULL;
+	took = true;
+	return true;
+}
+
+/* Drop the file's cached pages (and, as root, the whole page cache). */
+static void drop_cache(const char *path, bool *dropped_all)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	FILE *f;
+	sync();
+	if (fd >= 0) {
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		close(fd);
+	}
+	*dropped_all = false;
+	if (geteuid() == 0 && (f = fopen("/proc/sys/vm/drop_caches", "w"))) {
+		*dropped_all = fputs("3\n", f) >= 0;
+		*dropped_all = (fclose(f) == 0) && *dropped_all;
+	}
+}
+
+static uint64_t peak_rss_bytes(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (uint64_t)ru.ru_maxrss * 1024;
+}
+
+static int save_hashes(const char *file, const struct st_load_span *s, size_t n)
+{
+	FILE *f = fopen(file, "w");
+	if (!f)
+		return cli_fail(CMD, "cannot write %s: %s", file, strerror(errno));
+	fprintf(f, "# strata tensor hashes v1: xxh64 file_offset nbytes name\n");
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%016" PRIx64 " %" PRIu64 " %" PRIu64 " %s\n", s[i].hash, s[i].file_offset,
+			s[i].nbytes, s[i].name ? s[i].name : "");
+	if (fclose(f) != 0)
+		return cli_fail(CMD, "writing %s: %s", file, strerror(errno));
+	return 0;
+}
+
+static int load_hashes(const char *file, struct st_load_span *s, size_t n)
+{
+	FILE *f = fopen(file, "r");
+	char line[512], name[300];
+	size_t found = 0;
+	if (!f)
+		return cli_fail(CMD, "cannot read %s: %s", file, strerror(errno));
+	while (fgets(line, sizeof line, f)) {
+		uint64_t h, off, nb;
+		if (line[0] == '#')
+			continue;
+		if (sscanf(line, "%" SCNx64 " %" SCNu64 " %" SCNu64 " %299s", &h, &off, &nb, name) != 4) {
+			fclose(f);
+			return cli_fail(CMD, "%s: malformed line: %s", file, line);
+		}
+		for (size_t i = 0; i < n; i++)
+			if (s[i].file_offset == off && s[i].nbytes == nb && s[i].name && !strcmp(s[i].name, name)) {
+				s[i].hash = h;
+				found++;
+			}
+	}
+	fclose(f);
+	if (found < n)
+		return cli_fail(CMD, "%s has hashes for %zu of the stage's %zu tensors", file, found, n);
+	return 0;
+}
+
+int cmd_bench_load(int argc, char **argv)
+{
+	const char *model = NULL, *stage = NULL, *io = "auto", *save = NULL, *verify = NULL, *v = NULL;
+	bool cold = false, json = false, verbose = false, blocks_only = false;
+	int64_t repeat = 1, qd = 0, chunk = 0, first = -1, last = -1;
+	struct st_load_opts o = { 0 };
+	struct st_gguf *g = NULL;
+	struct st_load_span *spans = NULL;
+	uint64_t *dst_off = NULL, arena_size = 0;
+	void *arena = MAP_FAILED;
+	size_t n = 0;
+	uint32_t n_layer = 0;
+	int ret = 1, r;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (take(argc, argv, &i, "-m", &v) || take(argc, argv, &i, "--model", &v)) {
+			model = v;
+		} else if (take(argc, argv, &i, "--io", &v)) {
+			io = v;
+		} else if (take(argc, argv, &i, "--stage", &v)) {
+			stage = v;
+		} else if (take(argc, argv, &i, "--repeat", &v)) {
+			if (!v || !cli_parse_i64(v, 1, 1000, &repeat))
+				return cli_usage_error(CMD, "--repeat needs a count in 1..1000");
+		} else if (take(argc, argv, &i, "--qd", &v)) {
+			if (!v || !cli_parse_i64(v, 1, ST_LOAD_MAX_QD, &qd))
+				return cli_usage_error(CMD, "--qd needs a number in 1..%u", ST_LOAD_MAX_QD);
+		} else if (take(argc, argv, &i, "--chunk", &v)) {
+			if (!v || !cli_parse_i64(v, ST_LOAD_ALIGN, ST_LOAD_MAX_CHUNK, &chunk) || (chunk & (chunk - 1)))
+				return cli_usage_error(CMD, "--chunk needs a power of two in %u..%u", ST_LOAD_ALIGN,
+						       ST_LOAD_MAX_CHUNK);
+		} else if (take(argc, argv, &i, "--save-hashes", &v)) {
+			save = v;
+		} else if (take(argc, argv, &i, "--verify", &v)) {
+			verify = v;
+		} else if (!strcmp(a, "--cold")) {
+			cold = true;
+		} else if (!strcmp(a, "--json")) {
+			json = true;
+		} else if (!strcmp(a, "--blocks-only")) {
+			blocks_only = true;
+		} else if (!strcmp(a, "--no-direct")) {
+			o.flags |= ST_LOAD_NO_DIRECT;
+		} else if (!strcmp(a, "--pread-direct")) {
+			o.flags |= ST_LOAD_PREAD_DIRECT;
+		} else if (!strcmp(a, "--no-fixed")) {
+			o.flags |= ST_LOAD_NO_FIXED;
+		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			verbose = true;
+		} else {
+			return cli_usage_error(CMD, "unknown argument '%s'", a);
+		}
+		if (took && !v)
+			return cli_usage_error(CMD, "option %s needs a value", a);
+		took = false;
+		v = NULL;
+	}
+	if (!model)
+		return cli_usage_error(CMD, "no model (-m MODEL)");
+	if (!io || st_io_mode_parse(io, &o.mode) < 0)
+		return cli_usage_error(CMD, "--io: expected auto, uring, pread or mmap");
+	if (stage) {
+		char *end;
+		first = strtol(stage, &end, 10);
+		if (end == stage || *end != '-' || !end[1])
+			return cli_usage_error(CMD, "--stage: expected FIRST-LAST, got '%s'", stage);
+		if (!cli_parse_i64(end + 1, 0, 1 << 20, &last) || first < 0 || last < first)
+			return cli_usage_error(CMD, "--stage: expected FIRST-LAST, got '%s'", stage);
+	}
+	o.queue_depth = (uint32_t)qd;
+	o.chunk_size = (uint32_t)chunk;
+	if (verify)
+		o.flags |= ST_LOAD_VERIFY;
+	st_set_log(log_stderr, NULL, verbose ? ST_LOG_INFO : ST_LOG_WARN);
+
+	r = st_gguf_open(model, &g);
+	if (r < 0)
+		return cli_fail(CMD, "%s", st_last_error());
+	st_load_gguf_layers(g, &n_layer);
+	if (!stage) {
+		first = 0;
+		last = (int64_t)n_layer - 1;
+	}
+	if (n_layer == 0 && !blocks_only) {
+		/* no blocks at all: every tensor */
+		spans = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *spans);
+		for (uint64_t i = 0; spans && i < g->n_tensors; i++)
+			spans[n++] = (struct st_load_span){ .file_offset = g->tensors[i].file_offset,
+				.nbytes = g->tensors[i].nbytes, .name = g->tensors[i].name };
+		r = spans ? 0 : -ENOMEM;
+	} else {
+		r = st_load_gguf_stage_spans(g, (int)first, (int)last, blocks_only ? ST_LOAD_GGUF_BLOCKS_ONLY : 0,
+					     &spans, &n);
+	}
+	if (r < 0) {
+		ret = cli_fail(CMD, "%s", r == -ENOMEM ? "out of memory" : st_last_error());
+		goto out;
+	}
+	dst_off = calloc(n ? n : 1, sizeof *dst_off);
+	if (!dst_off || st_load_layout(spans, n, dst_off, &arena_size) < 0) {
+		ret = cli_fail(CMD, "layout: %s", st_last_error());
+		goto out;
+	}
+	/* the destination: anonymous memory (as a CPU backend buffer would be),
+	 * 4 KiB aligned, transparent huge pages where available */
+	arena = mmap(NULL, arena_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (arena == MAP_FAILED) {
+		ret = cli_fail(CMD, "cannot allocate %" PRIu64 " bytes: %s", arena_size, strerror(errno));
+		goto out;
+	}
+	(void)madvise(arena, arena_size, MADV_HUGEPAGE);
+	for (size_t i = 0; i < n; i++) {
+		spans[i].dst = (char *)arena + dst_off[i];
+		spans[i].dst_size = spans[i].nbytes;
+	}
+	if (verify && load_hashes(verify, spans, n))
+		goto out;
+	if (!json && isatty(2)) {
+		o.progress = progress_tty;
+		o.progress_interval_s = 0.25;
+	}
+
+	for (int64_t run = 0; run < repeat; run++) {
+		struct st_load_stats st;
+		bool dropped_all = false;
+		double rate;
+		if (cold)
+			drop_cache(model, &dropped_all);
+		r = st_load_spans(model, spans, n, &o, &st);
+		if (r < 0) {
+			if (o.progress)
+				fprintf(stderr, "\n");
+			ret = cli_fail(CMD, "%s", st_last_error());
+			goto out;
+		}
+		rate = st.seconds > 0 ? (double)st.bytes_spans / st.seconds : 0;
+		if (json) {
+			printf("{\"io\":\"%s\",\"direct\":%s,\"fixed_buffers\":%s,\"bytes\":%" PRIu64
+			       ",\"bytes_read\":%" PRIu64 ",\"bytes_direct\":%" PRIu64 ",\"bytes_copied\":%" PRIu64
+			       ",\"seconds\":%.6f,\"bytes_per_s\":%.0f,\"peak_rss_bytes\":%" PRIu64
+			       ",\"tensors\":%zu,\"stage\":[%" PRId64 ",%" PRId64 "],\"qd\":%u,\"chunk\":%u,\"cold\":%s,"
+			       "\"verified\":%s}\n",
+			       st_io_mode_name(st.mode), st.direct ? "true" : "false",
+			       st.fixed_buffers ? "true" : "false", st.bytes_spans, st.bytes_read, st.bytes_direct,
+			       st.bytes_copied, st.seconds, rate, peak_rss_bytes(), n, first, last,
+			       qd ? (unsigned)qd : ST_LOAD_DEFAULT_QD, chunk ? (unsigned)chunk : ST_LOAD_DEFAULT_CHUNK,
+			       cold ? "true" : "false", verify ? "true" : "false");
+		} else {
+			printf("%s%s%s: %zu tensors of layers %" PRId64 "-%" PRId64 ", %.1f MiB in %.3f s = %.1f MB/s"
+			       " (read %.1f MiB, %.1f%% in place, %.1f%% copied); peak RSS %.1f MiB%s%s\n",
+			       st_io_mode_name(st.mode), st.direct ? "+direct" : "",
+			       st.fixed_buffers ? "+fixed" : "", n, first, last, (double)st.bytes_spans / 1048576.0,
+			       st.seconds, rate / 1e6, (double)st.bytes_read / 1048576.0,
+			       st.bytes_spans ? 100.0 * (double)st.bytes_direct / (double)st.bytes_spans : 0.0,
+			       st.bytes_spans ? 100.0 * (double)st.bytes_copied / (double)st.bytes_spans : 0.0,
+			       (double)peak_rss_bytes() / 1048576.0,
+			       cold ? (dropped_all ? ", cold (caches dropped)" : ", cold (file pages dropped)") : "",
+			       verify ? ", verified" : "");
+		}
+		fflush(stdout);
+	}
+	if (save) {
+		st_load_hash_spans(spans, n);
+		if (save_hashes(save, spans, n))
+			goto out;
+	}
+	ret = 0;
+out:
+	if (arena != MAP_FAILED)
+		munmap(arena, arena_size);
+	free(dst_off);
+	free(spans);
+	st_gguf_free(g);
+	return ret;
+}
