@@ -1,0 +1,184 @@
+#!/bin/bash
+# test_cli.sh: the `strata` command line: --help of every subcommand, bad
+# arguments (exit 2 or 1 with one line, no crash), mkmodel + info for every
+# type, run on generated models (text, stats, seeds), run and perplexity on
+# the real stories260K model.  TAP on stdout.
+set -u
+
+STRATA="${ST_BUILD_DIR:?ST_BUILD_DIR not set}/tools/strata"
+MODELS="${ST_MODELS_DIR:-}"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/st_cli_XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+n=0
+failed=0
+ok() {  # ok COND_EXIT_CODE DESCRIPTION
+	n=$((n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $n - $2"
+	else
+		echo "not ok $n - $2"
+		failed=$((failed + 1))
+	fi
+}
+skip() {
+	n=$((n + 1))
+	echo "ok $n # SKIP $1"
+}
+diag() { echo "# $*"; }
+
+# run CMD...: sets $rc, $out (stdout), $err (stderr)
+run() {
+	"$@" >"$TMP/out" 2>"$TMP/err"
+	rc=$?
+	out=$(cat "$TMP/out")
+	err=$(cat "$TMP/err")
+}
+
+# A crash is a signal exit (>= 128) or a sanitizer report.
+no_crash() {
+	[ "$rc" -lt 128 ] && ! grep -q -E "AddressSanitizer|runtime error:|LeakSanitizer" "$TMP/err"
+}
+
+# ---- help --------------------------------------------------------------
+run "$STRATA" --help
+[ $rc -eq 0 ] && echo "$out" | grep -q "run" && echo "$out" | grep -q "perplexity" && echo "$out" | grep -q "mkmodel" && echo "$out" | grep -q "info"
+ok $? "strata --help lists run, info, mkmodel, perplexity"
+
+check_help() {  # cmd options...
+	local cmd=$1
+	shift
+	run "$STRATA" "$cmd" --help
+	local good=$(( rc == 0 ? 0 : 1 ))
+	for o in "$@"; do
+		if ! grep -q -- "$o" "$TMP/out"; then
+			diag "strata $cmd --help does not mention $o"
+			good=1
+		fi
+	done
+	ok $good "strata $cmd --help exits 0 and mentions $*"
+}
+check_help run -m -p -n --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n --seed -t --ctx --kv-type --stages --verbose
+check_help info -m --tensors
+check_help mkmodel --shape --type --seed --layers --dim --ff --heads --kv-heads --vocab --ctx tiny stories260k tinyllama-1.1b llama2-7b llama3-8b custom q4_0 q8_0 bf16 f16
+check_help perplexity -m -f --ctx --chunks --json "2..N"
+
+# ---- bad arguments ------------------------------------------------------
+# expect_fail CODE DESCRIPTION CMD...: exit CODE, one line on stderr, no crash
+expect_fail() {
+	local code=$1 desc=$2
+	shift 2
+	run "$@"
+	local lines
+	lines=$(wc -l <"$TMP/err")
+	if [ "$rc" -eq "$code" ] && [ "$lines" -eq 1 ] && no_crash; then
+		ok 0 "$desc: exit $code, '$err'"
+	else
+		ok 1 "$desc: got exit $rc with $lines stderr lines (want $code, 1): $err"
+	fi
+}
+
+# a tiny model first (several failures need a real file)
+run "$STRATA" mkmodel "$TMP/tiny.gguf" --shape tiny --type f32 --seed 1
+ok $rc "mkmodel tiny f32 for the argument tests"
+head -c 1000 "$TMP/tiny.gguf" >"$TMP/broken.gguf"
+printf 'GGUF\003\000\000\000garbage' >"$TMP/garbage.gguf"
+
+expect_fail 2 "unknown command" "$STRATA" frobnicate
+for c in run info perplexity mkmodel; do
+	expect_fail 2 "$c: unknown flag" "$STRATA" $c --bogus
+done
+expect_fail 2 "run: missing value for -m" "$STRATA" run -m
+expect_fail 2 "run: -n abc" "$STRATA" run -m "$TMP/tiny.gguf" -n abc
+expect_fail 2 "run: --temp -1" "$STRATA" run -m "$TMP/tiny.gguf" --temp -1
+expect_fail 2 "run: --top-p 1.5" "$STRATA" run -m "$TMP/tiny.gguf" --top-p 1.5
+expect_fail 2 "run: --kv-type q4" "$STRATA" run -m "$TMP/tiny.gguf" --kv-type q4
+expect_fail 2 "run: missing -m" "$STRATA" run -p hello
+expect_fail 1 "run: nonexistent model" "$STRATA" run -m "$TMP/nope.gguf" -p hi
+expect_fail 1 "run: truncated GGUF" "$STRATA" run -m "$TMP/broken.gguf" -p hi
+expect_fail 1 "run: garbage GGUF" "$STRATA" run -m "$TMP/garbage.gguf" -p hi
+expect_fail 1 "run: bad --stages" "$STRATA" run -m "$TMP/tiny.gguf" --stages "cpu:0-99" -n 1
+expect_fail 2 "info: missing -m" "$STRATA" info
+expect_fail 1 "info: nonexistent model" "$STRATA" info -m "$TMP/nope.gguf"
+expect_fail 1 "info: truncated GGUF" "$STRATA" info -m "$TMP/broken.gguf"
+expect_fail 2 "perplexity: missing -f" "$STRATA" perplexity -m "$TMP/tiny.gguf"
+expect_fail 2 "perplexity: --ctx 1" "$STRATA" perplexity -m "$TMP/tiny.gguf" -f /dev/null --ctx 1
+expect_fail 1 "perplexity: nonexistent text" "$STRATA" perplexity -m "$TMP/tiny.gguf" -f "$TMP/nope.txt"
+expect_fail 1 "perplexity: text shorter than a chunk" "$STRATA" perplexity -m "$TMP/tiny.gguf" -f /dev/null
+expect_fail 2 "mkmodel: missing output" "$STRATA" mkmodel --shape tiny
+expect_fail 2 "mkmodel: unknown shape" "$STRATA" mkmodel "$TMP/x.gguf" --shape huge
+expect_fail 2 "mkmodel: unknown type" "$STRATA" mkmodel "$TMP/x.gguf" --type q5_k
+expect_fail 2 "mkmodel: heads not dividing dim" "$STRATA" mkmodel "$TMP/x.gguf" --shape custom --dim 64 --heads 5
+expect_fail 1 "mkmodel: unwritable path" "$STRATA" mkmodel /nonexistent-dir/x.gguf
+
+# ---- mkmodel + info for every type ------------------------------------------
+for ty in f32 f16 bf16 q8_0 q4_0; do
+	run "$STRATA" mkmodel "$TMP/tiny_$ty.gguf" --shape tiny --type "$ty" --seed 3
+	ok $rc "mkmodel tiny $ty"
+	run "$STRATA" info -m "$TMP/tiny_$ty.gguf" --tensors
+	good=1
+	if [ $rc -eq 0 ] && echo "$out" | grep -q "GGUF v3" && echo "$out" | grep -q "layers *2" &&
+		echo "$out" | grep -q "blk.1.ffn_down.weight *$ty" && echo "$out" | grep -q "output_norm.weight *f32" &&
+		echo "$out" | grep -q "vocab size *512" && echo "$out" | grep -q "add_bos *true"; then
+		good=0
+	fi
+	ok $good "info on tiny $ty: version, layers, tensor types, tokenizer"
+done
+run "$STRATA" mkmodel "$TMP/s260.gguf" --shape stories260k --type q4_0
+run "$STRATA" info -m "$TMP/s260.gguf" --tensors
+echo "$out" | grep -q "blk.0.ffn_down.weight *f32" && echo "$out" | grep -q "blk.0.ffn_up.weight *q4_0"
+ok $? "stories260k q4_0: ffn_down (rows of 172) falls back to f32, ffn_up is q4_0"
+
+# ---- run on generated models -------------------------------------------
+run "$STRATA" run -m "$TMP/tiny_f32.gguf" -p "Once upon a time" -n 24 --seed 5 -t 1
+ok $(( rc != 0 )) "run on tiny: exit 0"
+gen="$out"
+[ ${#out} -gt 16 ] && [[ "$out" == "Once upon a time"* ]]
+ok $? "run echoes the prompt and produces text (${#out} bytes)"
+echo "$err" | grep -q "prompt .* tokens/s" && echo "$err" | grep -q "generated .* tokens/s" && echo "$err" | grep -q "load"
+ok $? "run prints prompt, generation and load statistics to stderr"
+diag "$(echo "$err" | tr '\n' ';')"
+run "$STRATA" run -m "$TMP/tiny_f32.gguf" -p "Once upon a time" -n 24 --seed 5 -t 1
+[ "$out" == "$gen" ]
+ok $? "same seed, same text"
+run "$STRATA" run -m "$TMP/tiny_f32.gguf" -p "Once upon a time" -n 24 --seed 6 -t 1
+[ "$out" != "$gen" ]
+ok $? "different seed, different text"
+run "$STRATA" run -m "$TMP/tiny_q4_0.gguf" -p "" -n 8 --temp 0 -t 1
+ok $(( rc != 0 )) "run with an empty prompt (BOS alone), greedy, q4_0"
+run "$STRATA" run -m "$TMP/tiny_f16.gguf" -p "hello" -n 4 --kv-type f16 --ctx 32 --repeat-penalty 1.3 --top-k 5 --top-p 0.9 --min-p 0.1 -t 1
+ok $(( rc != 0 )) "run with every sampling option and an f16 KV cache"
+
+# ---- the real model ---------------------------------------------------------
+S260="$MODELS/stories260K/stories260K.gguf"
+TXT="$MODELS/tinystories/tinystories_val.head200k.txt"
+if [ -n "$MODELS" ] && [ -f "$S260" ]; then
+	run "$STRATA" run -m "$S260" -p "Once upon a time" -n 64 --temp 0 -t 1
+	diag "stories260K greedy: $(echo "$out" | tr '\n' ' ')"
+	words=0
+	for w in the a was and she he to little day; do
+		echo "$out" | tr 'A-Z' 'a-z' | grep -q -w "$w" && words=$((words + 1))
+	done
+	[ $rc -eq 0 ] && [ $words -ge 4 ]
+	ok $? "stories260K --temp 0 tells a story ($words of 9 common words)"
+	if [ -f "$TXT" ]; then
+		run "$STRATA" perplexity -m "$S260" -f "$TXT" --ctx 512 --chunks 1 -t 1
+		diag "stories260K perplexity, first 512 tokens: $(echo "$out" | tr '\n' ';')"
+		ppl=$(echo "$out" | sed -n 's/^perplexity //p')
+		scored=$(echo "$out" | sed -n 's/^scored tokens \([0-9]*\).*/\1/p')
+		awk -v p="$ppl" 'BEGIN { exit !(p == p + 0 && p > 1 && p < 50) }'
+		ok $? "perplexity is finite and sane (1 < $ppl < 50, vocab 512)"
+		[ "$scored" = "511" ]
+		ok $? "511 tokens scored (2..512 of one chunk)"
+	else
+		skip "no $TXT"
+		skip "no $TXT"
+	fi
+else
+	skip "shared models dir absent: no stories260K run"
+	skip "shared models dir absent: no perplexity"
+	skip "shared models dir absent: no perplexity"
+fi
+
+echo "1..$n"
+[ $failed -eq 0 ]

@@ -1,0 +1,130 @@
+/* test_mkmodel_logits: a generated model of every weight type gives logits
+ * close to the F32 model of the same seed, through the session API.
+ *
+ * The F32 model's weights are the exact values; each other type holds the
+ * same values rounded, so the logits differ only by the rounding error
+ * carried through the layers.  Measured by NMSE = sum((a-b)^2)/sum(a^2)
+ * over all positions.  Expected sizes from the relative rounding error of
+ * each type (squared, then roughly doubled by the layers): f16 2^-11 ->
+ * ~1e-6..1e-7, bf16 2^-8 -> ~1e-4, q8_0 ~1e-4, q4_0 ~1e-2.  Thresholds
+ * are about 10x above those (f16 1e-5, bf16 and q8_0 2e-3, q4_0 5e-2), so
+ * a wrong dequantization (errors of order 1) fails clearly while normal
+ * rounding passes; every type must also differ from F32 (NMSE > 0, so the
+ * quantized path really ran). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mkmodel.h"
+#include "strata.h"
+#include "tap.h"
+#include "types.h"
+
+#define N_TOK 12
+
+static char tmpdir[256];
+
+/* logits of N_TOK tokens (prefill, logits_all) -> malloc'd array */
+static float *run(uint32_t type, const char *shape, uint32_t *n_vocab)
+{
+	struct st_mkmodel_params p;
+	struct st_model *m = NULL;
+	struct st_session *s = NULL;
+	struct st_session_params sp;
+	char path[300];
+	float *out = NULL;
+	int32_t toks[N_TOK];
+	int rc;
+
+	st_mkmodel_preset(shape, &p);
+	p.type = type;
+	p.seed = 1234;
+	snprintf(path, sizeof(path), "%s/l_%s.gguf", tmpdir, st_type_name(type));
+	if (st_mkmodel_write(&p, path, NULL, NULL) < 0) {
+		diag("mkmodel %s: %s", st_type_name(type), st_last_error());
+		return NULL;
+	}
+	rc = st_model_open(path, &m);
+	if (rc < 0) {
+		diag("open %s: %s", st_type_name(type), st_last_error());
+		goto out;
+	}
+	st_session_params_default(&sp);
+	sp.n_ctx = 64;
+	sp.n_threads = 1;
+	if (st_session_create(m, &sp, &s) < 0) {
+		diag("session %s: %s", st_type_name(type), st_last_error());
+		goto out;
+	}
+	*n_vocab = st_model_desc(m)->n_vocab;
+	toks[0] = 1;
+	for (int i = 1; i < N_TOK; i++)
+		toks[i] = (int32_t)((i * 37 + 11) % (int)*n_vocab);
+	rc = st_session_eval(s, toks, N_TOK, true);
+	if (rc != N_TOK) {
+		diag("eval %s: %d %s", st_type_name(type), rc, st_last_error());
+		goto out;
+	}
+	out = malloc((size_t)N_TOK * *n_vocab * sizeof(float));
+	for (int i = 0; i < N_TOK; i++)
+		memcpy(out + (size_t)i * *n_vocab, st_session_logits(s, i), *n_vocab * sizeof(float));
+out:
+	st_session_destroy(s);
+	st_model_close(m);
+	unlink(path);
+	return out;
+}
+
+int main(void)
+{
+	static const struct { uint32_t type; double thr; } types[] = {
+		{ ST_TYPE_F16, 1e-5 }, { ST_TYPE_BF16, 2e-3 }, { ST_TYPE_Q8_0, 2e-3 }, { ST_TYPE_Q4_0, 5e-2 },
+	};
+	const char *t = getenv("TMPDIR");
+	uint32_t nv = 0, nv2 = 0;
+	float *ref;
+	snprintf(tmpdir, sizeof(tmpdir), "%s/st_mklogits_XXXXXX", t ? t : "/tmp");
+	if (!mkdtemp(tmpdir)) {
+		printf("Bail out! mkdtemp failed\n");
+		return 1;
+	}
+	ref = run(ST_TYPE_F32, "tiny", &nv);
+	ok(ref != NULL, "f32 tiny model evaluates %d tokens", N_TOK);
+	if (ref) {
+		double s2 = 0;
+		int finite = 1;
+		for (size_t i = 0; i < (size_t)N_TOK * nv; i++) {
+			finite &= isfinite(ref[i]);
+			s2 += (double)ref[i] * ref[i];
+		}
+		/* output.weight has std 1/sqrt(dim) on a unit-RMS normed state:
+		 * logits have RMS ~1 when activations stay sane */
+		diag("f32 logits RMS %.3f", sqrt(s2 / ((double)N_TOK * nv)));
+		ok(finite && sqrt(s2 / ((double)N_TOK * nv)) > 0.1 && sqrt(s2 / ((double)N_TOK * nv)) < 10,
+		   "f32 logits finite with RMS in (0.1, 10): activations stay sane");
+	}
+	for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
+		float *q = ref ? run(types[k].type, "tiny", &nv2) : NULL;
+		double num = 0, den = 0, nmse;
+		if (!q) {
+			ok(0, "%s: evaluates", st_type_name(types[k].type));
+			continue;
+		}
+		for (size_t i = 0; i < (size_t)N_TOK * nv; i++) {
+			double d = (double)q[i] - ref[i];
+			num += d * d;
+			den += (double)ref[i] * ref[i];
+		}
+		nmse = num / den;
+		diag("%s: logits NMSE vs f32 = %.3g (threshold %.0e)", st_type_name(types[k].type), nmse,
+		     types[k].thr);
+		ok(nmse > 0 && nmse < types[k].thr, "%s logits close to f32 (NMSE %.3g < %.0e, > 0)",
+		   st_type_name(types[k].type), nmse, types[k].thr);
+		free(q);
+	}
+	free(ref);
+	rmdir(tmpdir);
+	return tap_done();
+}
