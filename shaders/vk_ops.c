@@ -1,0 +1,187 @@
+/* vk_ops.c: lowering one op of backend.h to one kernel dispatch: kernel
+ * variant (weight/cache type, subgroup or shared-memory reduction), push
+ * constants, descriptor ranges and grid.  Shapes and types are checked by
+ * st_op_check (ops_ref.c) first, like every backend; this file adds the
+ * Vulkan-specific limits (alignment, storage buffer range, grid size). */
+#include "vk_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "ops_ref.h"
+#include "types.h"
+#include "util.h"
+
+static uint32_t ceil_div(uint64_t a, uint64_t b) { return (uint32_t)((a + b - 1) / b); }
+
+/* Bind tensor t (or the dummy buffer when t has none) as binding slot i. */
+static int bind_tensor(struct st_vk_backend *be, const struct st_op *op, struct st_vk_gop *gop, int i,
+		       const struct st_tensor *t, const char *what)
+{
+	const VkDeviceSize align = be->props.limits.minStorageBufferOffsetAlignment ?
+				   be->props.limits.minStorageBufferOffsetAlignment : 1;
+	uint64_t row, end;
+	VkDeviceSize vk_size;
+
+	if (!t->buf) {
+		gop->bind[i] = (VkDescriptorBufferInfo){ .buffer = be->dummy->buf, .offset = 0, .range = VK_WHOLE_SIZE };
+		gop->push.off[i] = 0;
+		gop->push.nb1[i] = 0;
+		return 0;
+	}
+	if (t->buf->be != be)
+		return st_error(-EINVAL, "vulkan %s: %s lives in another device's buffer", st_op_name(op->kind), what);
+	int rc = st_tensor_check_bounds(t, t->buf->size, what);
+	if (rc)
+		return rc;
+	uint32_t need = t->type == ST_TYPE_F16 || t->type == ST_TYPE_BF16 || t->type == ST_TYPE_Q4_0 ||
+			t->type == ST_TYPE_Q8_0 ? 2 : 4;
+	if (t->offset % need || t->nb1 % need)
+		return st_error(-EINVAL, "vulkan %s: %s (%s) at offset %zu, row stride %zu: kernels need %u-byte alignment",
+				st_op_name(op->kind), what, st_type_name(t->type), t->offset, t->nb1, need);
+	(void)st_type_row_size(t->type, (uint64_t)t->ne0, &row);
+	VkDeviceSize doff = t->offset / align * align;
+	uint64_t resid = t->offset - doff;
+	end = resid + (uint64_t)(t->ne1 - 1) * t->nb1 + row;      /* no overflow: check_bounds passed */
+	end = (end + 3) & ~(uint64_t)3;
+	vk_size = (t->buf->size + 15) & ~(size_t)15;               /* the VkBuffer's real size */
+	if (end > vk_size - doff)
+		end = vk_size - doff;
+	if (end > be->props.limits.maxStorageBufferRange)
+		return st_error(-E2BIG, "vulkan %s: %s spans %llu bytes; %s binds at most %u bytes per storage buffer",
+				st_op_name(op->kind), what, (unsigned long long)end, be->props.deviceName,
+				be->props.limits.maxStorageBufferRange);
+	gop->bind[i] = (VkDescriptorBufferInfo){ .buffer = t->buf->buf, .offset = doff, .range = end };
+	gop->push.off[i] = (uint32_t)resid;
+	if (t->nb1 > UINT32_MAX)
+		return st_error(-E2BIG, "vulkan %s: %s row stride %zu", st_op_name(op->kind), what, t->nb1);
+	gop->push.nb1[i] = (uint32_t)t->nb1;
+	return 0;
+}
+
+static int kernel_for_type(uint32_t type, enum st_vk_kernel f32, enum st_vk_kernel f16, enum st_vk_kernel bf16,
+			   enum st_vk_kernel q8, enum st_vk_kernel q4, enum st_vk_kernel *k)
+{
+	switch (type) {
+	case ST_TYPE_F32: *k = f32; return 0;
+	case ST_TYPE_F16: *k = f16; return 0;
+	case ST_TYPE_BF16: *k = bf16; return 0;
+	case ST_TYPE_Q8_0: *k = q8; return 0;
+	case ST_TYPE_Q4_0: *k = q4; return 0;
+	default: return -1;
+	}
+}
+
+int st_vk_op_lower(struct st_vk_backend *be, const struct st_op *op, struct st_vk_gop *gop,
+		   uint32_t *aux_cursor, uint32_t *aux)
+{
+	const struct st_tensor *d = &op->dst, *s0 = &op->src[0], *s1 = &op->src[1], *s2 = &op->src[2];
+	const char *name = st_op_name(op->kind);
+	enum st_vk_kernel k = ST_VK_ADD;
+	bool reduce = false;
+	VkPipeline pipe;
+	int rc;
+
+	if ((rc = st_op_check(op, NULL)) != 0)
+		return rc;
+	memset(gop, 0, sizeof(*gop));
+	gop->grid_x = gop->grid_z = gop->y_div = 1;
+	gop->push.ne0 = (uint32_t)d->ne0;
+
+	switch (op->kind) {
+	case ST_OP_GET_ROWS:
+		if (kernel_for_type(s0->type, ST_VK_GET_ROWS_F32, ST_VK_GET_ROWS_F16, ST_VK_GET_ROWS_BF16,
+				    ST_VK_GET_ROWS_Q8_0, ST_VK_GET_ROWS_Q4_0, &k))
+			goto bad_type;
+		gop->push.src_rows = (uint32_t)ST_MIN(s0->ne1, (int64_t)UINT32_MAX);
+		gop->push.ids_stride = (uint32_t)s1->nb1;
+		break;
+	case ST_OP_RMSNORM:
+		if (kernel_for_type(s1->type, ST_VK_RMSNORM_F32, ST_VK_RMSNORM_F16, ST_VK_RMSNORM_BF16,
+				    ST_VK_KERNEL_COUNT, ST_VK_KERNEL_COUNT, &k) || k == ST_VK_KERNEL_COUNT)
+			goto bad_type;
+		gop->push.eps = op->p.norm.eps;
+		reduce = true;
+		break;
+	case ST_OP_MATMUL:
+		if (kernel_for_type(s0->type, ST_VK_MATMUL_F32, ST_VK_MATMUL_F16, ST_VK_MATMUL_BF16,
+				    ST_VK_MATMUL_Q8_0, ST_VK_MATMUL_Q4_0, &k))
+			goto bad_type;
+		gop->push.ne1 = (uint32_t)s0->ne1;
+		gop->push.k = (uint32_t)s0->ne0;
+		gop->grid_x = (uint32_t)ST_MIN(s0->ne1, 32768);
+		gop->grid_z = ceil_div((uint64_t)s0->ne1, 32768);
+		gop->y_div = 4;          /* TB in matmul.comp */
+		reduce = true;
+		break;
+	case ST_OP_ROPE: {
+		const uint32_t half = op->p.rope.rope_dim / 2;
+		k = ST_VK_ROPE;
+		gop->push.n_head = op->p.rope.n_head;
+		gop->push.head_dim = op->p.rope.head_dim;
+		gop->push.rope_dim = op->p.rope.rope_dim;
+		gop->push.aux = *aux_cursor;
+		if (aux)   /* freq[j] = theta^(-2j/rope_dim), as the reference computes it */
+			for (uint32_t j = 0; j < half; j++) {
+				float f = (float)pow((double)op->p.rope.theta, -2.0 * j / op->p.rope.rope_dim);
+				memcpy(&aux[*aux_cursor + j], &f, sizeof f);
+			}
+		*aux_cursor += half ? half : 1;
+		if (op->p.rope.head_dim % 2)
+			return st_error(-EINVAL, "vulkan rope: head_dim %u is odd", op->p.rope.head_dim);
+		break;
+	}
+	case ST_OP_KV_STORE:
+		k = d->type == ST_TYPE_F16 ? ST_VK_KV_STORE_F16 : ST_VK_KV_STORE_F32;
+		break;
+	case ST_OP_ATTN:
+		k = s1->type == ST_TYPE_F16 ? ST_VK_ATTN_F16 : ST_VK_ATTN_F32;
+		gop->push.n_head = op->p.attn.n_head;
+		gop->push.n_head_kv = op->p.attn.n_head_kv;
+		gop->push.head_dim = op->p.attn.head_dim;
+		gop->push.scale = op->p.attn.scale;
+		gop->grid_x = op->p.attn.n_head;
+		reduce = true;
+		break;
+	case ST_OP_SWIGLU: k = ST_VK_SWIGLU; break;
+	case ST_OP_ADD: k = ST_VK_ADD; break;
+	case ST_OP_SOFTMAX: k = ST_VK_SOFTMAX; reduce = true; break;
+	default:
+		return st_error(-EINVAL, "vulkan: op kind %d is unknown", (int)op->kind);
+	}
+	if (reduce && be->subgroup_arith)
+		k = (enum st_vk_kernel)(k + 1);
+	gop->kernel = k;
+	if ((rc = st_vk_pipeline_get(be, k, &pipe)) != 0)
+		return rc;
+	const uint32_t wg = be->wg[k];
+
+	switch (op->kind) {   /* grids that depend on the workgroup size */
+	case ST_OP_GET_ROWS:
+	case ST_OP_SWIGLU:
+	case ST_OP_ADD: gop->grid_x = ceil_div((uint64_t)d->ne0, wg); break;
+	case ST_OP_ROPE: gop->grid_x = ceil_div((uint64_t)op->p.rope.n_head * (op->p.rope.head_dim / 2), wg); break;
+	case ST_OP_KV_STORE: gop->grid_x = ceil_div(((uint64_t)d->ne0 + 1) / 2, wg); break;
+	case ST_OP_ATTN:
+		if (op->p.attn.head_dim > 4 * wg || op->p.attn.head_dim > 512)
+			return st_error(-ENOTSUP, "vulkan attn: head_dim %u above the kernel's max %u",
+					op->p.attn.head_dim, ST_MIN(4 * wg, 512u));
+		break;
+	default: break;
+	}
+	if (gop->grid_x > be->props.limits.maxComputeWorkGroupCount[0] ||
+	    gop->grid_z > be->props.limits.maxComputeWorkGroupCount[2])
+		return st_error(-E2BIG, "vulkan %s: grid %u x %u beyond the device's %u x %u", name, gop->grid_x,
+				gop->grid_z, be->props.limits.maxComputeWorkGroupCount[0],
+				be->props.limits.maxComputeWorkGroupCount[2]);
+
+	if ((rc = bind_tensor(be, op, gop, 0, d, "dst")) != 0 || (rc = bind_tensor(be, op, gop, 1, s0, "src0")) != 0 ||
+	    (rc = bind_tensor(be, op, gop, 2, op->kind == ST_OP_ROPE || op->kind == ST_OP_KV_STORE ||
+				op->kind == ST_OP_SOFTMAX ? &(struct st_tensor){ 0 } : s1, "src1")) != 0 ||
+	    (rc = bind_tensor(be, op, gop, 3, op->kind == ST_OP_ATTN ? s2 : &(struct st_tensor){ 0 }, "src2")) != 0)
+		return rc;
+	return 0;
+bad_type:
+	return st_error(-ENOTSUP, "vulkan %s: no kernel for type %s", name,
+			st_type_name(op->kind == ST_OP_RMSNORM ? s1->type : s0->type));
+}
