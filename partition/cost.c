@@ -1,0 +1,96 @@
+/* cost.c: the cost model.  Evaluates a plan unit by unit, straight from
+ * the definitions in plan.h, sharing no arithmetic with the planners (their
+ * prefix sums and precomputed matrices) so tests can check one against the
+ * other. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "plan.h"
+#include "util.h"
+
+double st_pl_eval_objective(const struct st_pl_eval *ev, enum st_pl_objective obj)
+{
+	return obj == ST_PL_THROUGHPUT ? ev->bottleneck_ms : ev->latency_ms;
+}
+
+int st_pl_evaluate(const struct st_pl_instance *in, const struct st_pl_plan *p, struct st_pl_eval *ev)
+{
+	memset(ev, 0, sizeof *ev);
+	int m = p->n_stages, L = in->n_units;
+	bool used[ST_PL_MAX_DEVICES] = { false };
+	if (m < 1 || m > ST_PL_MAX_DEVICES || m > in->n_devices) {
+		snprintf(ev->why, sizeof ev->why, "%d stages (need 1..%d)", m, in->n_devices);
+		return 0;
+	}
+	int next = 0;
+	for (int s = 0; s < m; s++) {
+		const struct st_pl_stage *st = &p->stage[s];
+		if (st->device < 0 || st->device >= in->n_devices) {
+			snprintf(ev->why, sizeof ev->why, "stage %d: device index %d out of range", s, st->device);
+			return 0;
+		}
+		if (used[st->device]) {
+			snprintf(ev->why, sizeof ev->why, "stage %d: device %.40s already used", s,
+				 in->devices[st->device].name);
+			return 0;
+		}
+		used[st->device] = true;
+		if (st->first != next || st->last < st->first || st->last >= L) {
+			snprintf(ev->why, sizeof ev->why, "stage %d: units %d-%d (expected to start at %d, within 0-%d)",
+				 s, st->first, st->last, next, L - 1);
+			return 0;
+		}
+		next = st->last + 1;
+	}
+	if (next != L) {
+		snprintf(ev->why, sizeof ev->why, "stages cover units 0-%d of 0-%d", next - 1, L - 1);
+		return 0;
+	}
+	if (in->source >= 0 && p->stage[0].device != in->source) {
+		snprintf(ev->why, sizeof ev->why, "first stage on %.40s, not on the source %.40s",
+			 in->devices[p->stage[0].device].name, in->devices[in->source].name);
+		return 0;
+	}
+	ev->valid = true;
+	ev->fits = true;
+	for (int s = 0; s < m; s++) {
+		const struct st_pl_stage *st = &p->stage[s];
+		const struct st_pl_device *dv = &in->devices[st->device];
+		double ms = 0, pf = 0;
+		uint64_t bytes = 0;
+		for (int i = st->first; i <= st->last; i++) {
+			ms += st_pl_unit_ms(in, st->device, i);
+			if (dv->prefill_ms)
+				pf += dv->prefill_ms[i];
+			/* validate() proved the whole model's total fits in 64 bits. */
+			bytes += in->units[i].weight_bytes +
+				 in->units[i].kv_bytes_per_token * in->context * in->batch;
+		}
+		ev->stage_ms[s] = ms;
+		ev->mem_bytes[s] = bytes;
+		if (bytes > dv->memory_bytes && ev->fits) {
+			ev->fits = false;
+			snprintf(ev->why, sizeof ev->why, "stage %d on %.40s needs %llu bytes, budget %llu", s,
+				 dv->name, (unsigned long long)bytes, (unsigned long long)dv->memory_bytes);
+		}
+		/* Hop to the next stage, or the return of the output to the first device. */
+		if (s + 1 < m)
+			ev->hop_ms[s] = st_pl_link_ms(in, st->device, p->stage[s + 1].device, in->activation_bytes);
+		else
+			ev->hop_ms[s] = st_pl_link_ms(in, st->device, p->stage[0].device, in->output_bytes);
+		ev->latency_ms += ms + ev->hop_ms[s];
+		if (ms > ev->bottleneck_ms)
+			ev->bottleneck_ms = ms;
+		if (ev->hop_ms[s] > ev->bottleneck_ms)
+			ev->bottleneck_ms = ev->hop_ms[s];
+		ev->prefill_ms += pf * in->prompt_tokens;
+		if (s + 1 < m && in->prompt_tokens)
+			ev->prefill_ms += st_pl_link_ms(in, st->device, p->stage[s + 1].device,
+							in->activation_bytes * in->prompt_tokens);
+	}
+	double k = in->batch;
+	double a = ev->latency_ms > 0 ? k / ev->latency_ms : 0, b = ev->bottleneck_ms > 0 ? 1 / ev->bottleneck_ms : 0;
+	ev->tokens_per_s = 1000.0 * (a < b ? a : b);
+	return 0;
+}
