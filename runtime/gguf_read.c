@@ -353,12 +353,16 @@ static int rd_string(struct rd *r, struct st_gguf_string *s, int64_t idx)
 	return 0;
 }
 
-static int check_bools(struct rd *r, const uint8_t *b, uint64_t n)
+static int check_bools(struct rd *r, const uint8_t *b, uint64_t n, bool array)
 {
-	for (uint64_t i = 0; i < n; i++)
-		if (b[i] > 1)
-			return rd_fail(r, -EINVAL, "bool %s%llu has value %u (must be 0 or 1)",
-				       n > 1 ? "array element " : "value ", (ull)(n > 1 ? i : 0), b[i]);
+	for (uint64_t i = 0; i < n; i++) {
+		if (b[i] <= 1)
+			continue;
+		if (array)
+			return rd_fail(r, -EINVAL, "bool array element %llu has value %u (must be 0 or 1)",
+				       (ull)i, b[i]);
+		return rd_fail(r, -EINVAL, "bool value %u is not 0 or 1", b[i]);
+	}
 	return 0;
 }
 
@@ -405,7 +409,7 @@ static int rd_array(struct rd *r, struct st_gguf_kv *kv)
 	if ((rc = rd_bytes(r, d, need, "array data")) < 0)
 		return rc;
 	if (et == ST_GGUF_BOOL)
-		return check_bools(r, d, n);
+		return check_bools(r, d, n, true);
 	return 0;
 }
 
@@ -438,7 +442,7 @@ static int rd_value(struct rd *r, struct st_gguf_kv *kv)
 	} else if (t == ST_GGUF_F64) {
 		memcpy(&kv->v.f64, &u, 8);
 	} else {                            /* BOOL */
-		if ((rc = check_bools(r, b, 1)) < 0)
+		if ((rc = check_bools(r, b, 1, false)) < 0)
 			return rc;
 		kv->v.b = b[0];
 	}
