@@ -28,6 +28,110 @@ const char *st_last_error(void);
 
 /* ---- tokenizer -------------------------------------------------------- */
 
+/* The tokenizer of a GGUF file (tokenizer.ggml.*), as llama.cpp runs it:
+ *  - "llama" (SentencePiece BPE, SPM): spaces escaped to U+2581, a dummy
+ *    prefix space (tokenizer.ggml.add_space_prefix, default true), bigram
+ *    merges by highest score (leftmost on ties), byte fallback to <0xNN>.
+ *  - "gpt2" (byte-level BPE): pre-tokenized by the regexes of
+ *    tokenizer.ggml.pre (PCRE2, UTF + UCP), GPT-2 bytes-to-unicode, merges
+ *    by rank (tokenizer.ggml.merges, rank = index).
+ * Special tokens: USER_DEFINED tokens are always matched in the text
+ * first (as llama.cpp and HF do); CONTROL/UNKNOWN tokens such as "<s>" or
+ * "<|endoftext|>" are matched only by st_tokenize_special(parse_special =
+ * true); st_tokenize() treats their text as ordinary characters.
+ * A tokenizer is immutable after creation: any number of threads may use
+ * it at once. */
+struct st_gguf;
+struct st_tokenizer;
+
+enum st_token_type {              /* tokenizer.ggml.token_type values */
+	ST_TOKEN_UNDEFINED = 0, ST_TOKEN_NORMAL = 1, ST_TOKEN_UNKNOWN = 2,
+	ST_TOKEN_CONTROL = 3, ST_TOKEN_USER_DEFINED = 4, ST_TOKEN_UNUSED = 5,
+	ST_TOKEN_BYTE = 6,
+};
+enum st_tokenizer_kind { ST_TOKENIZER_SPM = 1, ST_TOKENIZER_BPE = 2 };
+
+/* Load from GGUF metadata.  Rejects (negative code + message naming the
+ * key and the numbers) a missing or mistyped key, tokens/scores/types
+ * count mismatches, empty or duplicate tokens, tokens over 64 KiB, token
+ * types outside 0..6, bos/eos/unk/eot ids outside the vocabulary (the
+ * value 0xFFFFFFFF / -1 means "none"), merges without a space or naming a
+ * token not in the vocabulary, add_bos_token without a BOS id. */
+int st_tokenizer_from_gguf(const struct st_gguf *g, struct st_tokenizer **out);
+
+/* The same from plain arrays (what from_gguf reads; also for tests and
+ * generated models).  NULL scores = all 0; NULL types = all NORMAL. */
+struct st_tokenizer_vocab {
+	int kind;                          /* enum st_tokenizer_kind */
+	uint32_t n_tokens;
+	const char *const *tokens;         /* n_tokens strings */
+	const uint32_t *token_lens;        /* NULL: strlen() of each */
+	const float *scores;
+	const int32_t *types;
+	uint32_t n_merges;                 /* BPE: "left right" strings */
+	const char *const *merges;
+	const char *pre;                   /* BPE pre-tokenizer name; NULL = "default" */
+	int64_t bos, eos, unk, eot, eom;   /* -1 = none, -2 = llama.cpp default */
+	int add_bos;                       /* -1 = llama.cpp default, else 0/1 */
+	int add_space_prefix;              /* -1 = default (SPM true, BPE false) */
+};
+int st_tokenizer_create(const struct st_tokenizer_vocab *v, struct st_tokenizer **out);
+void st_tokenizer_free(struct st_tokenizer *t);
+
+/* Text (len bytes, any bytes) -> token ids.  add_bos: put the BOS id first
+ * (-EINVAL if the vocabulary has none); pass st_tokenizer_add_bos(t) to
+ * follow the file.  Returns the number of ids.  out = NULL: only count.
+ * If max_out is too small, returns -ENOSPC (message says how many were
+ * needed) and out holds the first max_out ids. */
+int st_tokenize(const struct st_tokenizer *t, const char *text, size_t len, bool add_bos,
+		int32_t *out, int max_out);
+int st_tokenize_special(const struct st_tokenizer *t, const char *text, size_t len, bool add_bos,
+			bool parse_special, int32_t *out, int max_out);
+
+/* The bytes one token stands for (not NUL-terminated): byte tokens give
+ * their raw byte, SPM U+2581 gives ' ', GPT-2 byte-level text is mapped
+ * back to bytes, CONTROL/UNKNOWN/UNUSED tokens give nothing (0 bytes),
+ * USER_DEFINED tokens give their text.  A piece may be part of a UTF-8
+ * sequence.  Returns the length; buf = NULL: only the length; -ENOSPC if
+ * size is too small; -EINVAL for an id outside the vocabulary. */
+int st_token_to_piece(const struct st_tokenizer *t, int32_t id, char *buf, size_t size);
+
+/* ids -> text (the pieces concatenated, NUL-terminated when size allows).
+ * strip_prefix_space: skip a leading BOS and drop the first piece's
+ * leading space when the vocabulary adds a dummy prefix (SPM), so that
+ * detokenize(tokenize(s)) == s.  Returns the length without the NUL;
+ * buf = NULL: only the length; -ENOSPC when size <= length. */
+int st_detokenize(const struct st_tokenizer *t, const int32_t *ids, int n, bool strip_prefix_space,
+		  char *buf, size_t size);
+
+/* Streaming output: how many bytes at the end of buf[0..len) are the start
+ * of a UTF-8 sequence that is not complete yet (0..3); hold them back until
+ * the next piece arrives.  Invalid bytes are never held back. */
+size_t st_utf8_incomplete_tail(const char *buf, size_t len);
+
+uint32_t st_tokenizer_n_vocab(const struct st_tokenizer *t);
+int st_tokenizer_kind(const struct st_tokenizer *t);
+int32_t st_tokenizer_bos(const struct st_tokenizer *t);      /* -1 if none */
+int32_t st_tokenizer_eos(const struct st_tokenizer *t);      /* -1 if none */
+bool st_tokenizer_add_bos(const struct st_tokenizer *t);     /* the file's add_bos_token or default */
+bool st_tokenizer_is_eog(const struct st_tokenizer *t, int32_t id); /* eos, eot, eom */
+/* The vocabulary string of a token (raw, e.g. "▁the", "<0x0A>"), NULL if
+ * out of range; its type (enum st_token_type) or -EINVAL; its score. */
+const char *st_tokenizer_token_text(const struct st_tokenizer *t, int32_t id);
+int st_tokenizer_token_type(const struct st_tokenizer *t, int32_t id);
+float st_tokenizer_token_score(const struct st_tokenizer *t, int32_t id);
+
+/* A synthetic SentencePiece vocabulary for generated models: <unk>, <s>,
+ * </s>, <0x00>..<0xFF>, "▁" and the printable ASCII characters, then
+ * common English words with their prefixes (▁the, ▁a, ...), then letter
+ * pairs/triples, with descending scores.  n_vocab >= 260 (room for ▁).  The arrays
+ * (malloc'd; free with st_tokenizer_synth_free) feed the GGUF writer as
+ * tokenizer.ggml.tokens / scores / token_type with model "llama", bos 1,
+ * eos 2, unk 0. */
+int st_tokenizer_synth_spm(uint32_t n_vocab, char ***tokens, float **scores, int32_t **types);
+void st_tokenizer_synth_free(uint32_t n_vocab, char **tokens, float *scores, int32_t *types);
+
+
 /* ---- model and session ------------------------------------------------ */
 
 /* A model is the parsed GGUF file with its weights mapped read-only (plain

@@ -23,5 +23,6 @@ int cmd_info(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_bench_load(int argc, char **argv);
+int cmd_devices(int argc, char **argv);
 
 #endif

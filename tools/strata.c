@@ -18,6 +18,7 @@ struct cmd {
 /* Subcommands are added here as they land. */
 static const struct cmd commands[] = {
 	{ "bench-load", cmd_bench_load, "load a stage's weights (io_uring/pread/mmap) and report throughput" },
+	{ "devices", cmd_devices, "list every backend's devices (cpu, vulkan0, opencl0, ...)" },
 	{ NULL, NULL, NULL },
 };
 
