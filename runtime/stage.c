@@ -1,0 +1,407 @@
+/* stage.c: the stage executor: places a layer range's weights in a
+ * backend's memory, allocates its KV cache and activations, builds the op
+ * graph of its layers once, and runs it (see stage.h). */
+#include "stage.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "types.h"
+#include "util.h"
+
+#define ALIGN 256
+
+struct st_stage {
+	const struct st_model *m;
+	struct st_stage_params p;
+	struct st_backend *be;
+	/* weights: the wrapped file mapping, or a buffer the spans are copied to */
+	struct st_buffer *wbuf;
+	bool wrapped;
+	struct st_tensor_span *spans;
+	uint64_t *span_off;              /* offset of each span in wbuf */
+	int n_spans;
+	uint64_t weight_bytes, kv_bytes;
+	/* activations and cache */
+	struct st_buffer *act, *kv;
+	struct st_tensor x, xb, q, k, v, att, hb, hb2, ids, head_in, logits;
+	struct st_tensor *kc, *vc;       /* per layer of the stage */
+	/* graphs */
+	struct st_graph *g_layers, *g_embed, *g_head;
+	int n_layer_ops;
+	double *op_times;
+};
+
+static struct st_tensor mk(struct st_buffer *b, uint64_t off, uint32_t type, int64_t ne0, int64_t ne1)
+{
+	uint64_t rb = 0;
+	st_type_row_size(type, (uint64_t)ne0, &rb);
+	return (struct st_tensor){ .buf = b, .offset = (size_t)off, .type = type, .ne0 = ne0, .ne1 = ne1,
+				   .nb1 = (size_t)rb };
+}
+
+/* Reserve a region of rows x row bytes; returns its offset (checked). */
+static int reserve(uint64_t *cursor, uint32_t type, int64_t ne0, int64_t ne1, uint64_t *off)
+{
+	uint64_t rb, bytes;
+	if (st_type_row_size(type, (uint64_t)ne0, &rb) || st_mul_overflow_u64(rb, (uint64_t)ne1, &bytes) ||
+	    st_align_up_u64(*cursor, ALIGN, off) || st_add_overflow_u64(*off, bytes, cursor))
+		return st_error(-EOVERFLOW, "stage: buffer of %lld x %lld elements overflows", (long long)ne0,
+				(long long)ne1);
+	return 0;
+}
+
+/* The stage's tensor view of a model weight. */
+static struct st_tensor wt(const struct st_stage *s, const struct st_weight *w)
+{
+	uint64_t off = w->file_offset;
+	if (!s->wrapped)
+		for (int i = 0; i < s->n_spans; i++)
+			if (s->spans[i].file_offset == w->file_offset) {
+				off = s->span_off[i];
+				break;
+			}
+	struct st_tensor t = mk(s->wbuf, off, w->type, w->ne0, w->ne1);
+	t.nb1 = w->nb1;
+	return t;
+}
+
+static int place_weights(struct st_stage *s)
+{
+	const struct st_model *m = s->m;
+	int n = st_model_spans(m, (int)s->p.first_layer, (int)s->p.last_layer, s->p.embed, s->p.head, NULL, 0);
+	uint64_t total = 0;
+	int rc;
+	if (n < 0)
+		return n;
+	s->spans = calloc((size_t)n, sizeof(*s->spans));
+	s->span_off = calloc((size_t)n, sizeof(*s->span_off));
+	if (!s->spans || !s->span_off)
+		return st_error(-ENOMEM, "stage: out of memory");
+	s->n_spans = st_model_spans(m, (int)s->p.first_layer, (int)s->p.last_layer, s->p.embed, s->p.head, s->spans, n);
+	for (int i = 0; i < n; i++) {
+		if (st_align_up_u64(total, ALIGN, &s->span_off[i]) ||
+		    st_add_overflow_u64(s->span_off[i], s->spans[i].nbytes, &total))
+			return st_error(-EOVERFLOW, "stage: weights overflow");
+	}
+	s->weight_bytes = total;
+	/* CPU-like backends use the mapped file in place */
+	rc = st_buffer_wrap(s->be, m->map, m->map_size, &s->wbuf);
+	if (rc == 0) {
+		s->wrapped = true;
+		return 0;
+	}
+	if (rc != -ENOTSUP)
+		return rc;
+	rc = st_buffer_alloc(s->be, (size_t)total, ST_BUF_WEIGHTS, &s->wbuf);
+	if (rc)
+		return rc;
+	for (int i = 0; i < n; i++) {
+		rc = st_buffer_write(s->be, s->wbuf, (size_t)s->span_off[i],
+				     (const char *)m->map + s->spans[i].file_offset, (size_t)s->spans[i].nbytes);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int alloc_buffers(struct st_stage *s)
+{
+	const struct st_model_desc *d = &s->m->desc;
+	const int64_t T = s->p.max_tokens, dim = d->n_embd, qd = (int64_t)d->n_head * d->head_dim,
+		      kvd = (int64_t)d->n_head_kv * d->head_dim, ff = d->n_ff;
+	const uint32_t nl = s->p.last_layer - s->p.first_layer + 1;
+	uint64_t cur = 0, o[11] = { 0 };
+	int rc = 0;
+
+	rc = rc ? rc : reserve(&cur, ST_TYPE_F32, dim, T, &o[0]);
+	rc = rc ? rc : reserve(&cur, ST_TYPE_F32, dim, T, &o[1]);
+	rc = rc ? rc : reserve(&cur, ST_TYPE_F32, qd, T, &o[2]);
+	rc = rc ? rc : reserve(&cur, ST_TYPE_F32, kvd, T, &o[3]);
+	rc = rc ? rc : reserve(&cur, ST_TYPE_F32, kvd, T, &o[4]);
+	rc = rc ? rc : reserve(&cur, ST_TYPE_F32, qd, T, &o[5]);
+	rc = rc ? rc : reserve(&cur, ST_TYPE_F32, ff, T, &o[6]);
+	rc = rc ? rc : reserve(&cur, ST_TYPE_F32, ff, T, &o[7]);
+	rc = rc ? rc : reserve(&cur, ST_TYPE_I32, 1, T, &o[8]);
+	rc = rc ? rc : reserve(&cur, ST_TYPE_F32, dim, T, &o[9]);
+	if (s->p.head)
+		rc = rc ? rc : reserve(&cur, ST_TYPE_F32, d->n_vocab, T, &o[10]);
+	if (rc)
+		return rc;
+	rc = st_buffer_alloc(s->be, (size_t)cur, ST_BUF_HOST_VISIBLE, &s->act);
+	if (rc)
+		return rc;
+	s->x = mk(s->act, o[0], ST_TYPE_F32, dim, T);
+	s->xb = mk(s->act, o[1], ST_TYPE_F32, dim, T);
+	s->q = mk(s->act, o[2], ST_TYPE_F32, qd, T);
+	s->k = mk(s->act, o[3], ST_TYPE_F32, kvd, T);
+	s->v = mk(s->act, o[4], ST_TYPE_F32, kvd, T);
+	s->att = mk(s->act, o[5], ST_TYPE_F32, qd, T);
+	s->hb = mk(s->act, o[6], ST_TYPE_F32, ff, T);
+	s->hb2 = mk(s->act, o[7], ST_TYPE_F32, ff, T);
+	s->ids = mk(s->act, o[8], ST_TYPE_I32, 1, T);
+	s->head_in = mk(s->act, o[9], ST_TYPE_F32, dim, T);
+	if (s->p.head)
+		s->logits = mk(s->act, o[10], ST_TYPE_F32, d->n_vocab, T);
+
+	/* KV cache: K and V of every layer, n_ctx rows each */
+	s->kc = calloc(nl, sizeof(*s->kc));
+	s->vc = calloc(nl, sizeof(*s->vc));
+	if (!s->kc || !s->vc)
+		return st_error(-ENOMEM, "stage: out of memory");
+	uint64_t *ko = calloc(2 * (size_t)nl, sizeof(uint64_t));
+	if (!ko)
+		return st_error(-ENOMEM, "stage: out of memory");
+	cur = 0;
+	for (uint32_t l = 0; l < nl && !rc; l++) {
+		rc = reserve(&cur, s->p.kv_type, kvd, s->p.n_ctx, &ko[2 * l]);
+		rc = rc ? rc : reserve(&cur, s->p.kv_type, kvd, s->p.n_ctx, &ko[2 * l + 1]);
+	}
+	if (!rc)
+		rc = st_buffer_alloc(s->be, (size_t)cur, 0, &s->kv);
+	for (uint32_t l = 0; l < nl && !rc; l++) {
+		s->kc[l] = mk(s->kv, ko[2 * l], s->p.kv_type, kvd, s->p.n_ctx);
+		s->vc[l] = mk(s->kv, ko[2 * l + 1], s->p.kv_type, kvd, s->p.n_ctx);
+	}
+	s->kv_bytes = cur;
+	free(ko);
+	return rc;
+}
+
+static struct st_op op2(enum st_op_kind k, struct st_tensor dst, struct st_tensor a, struct st_tensor b)
+{
+	struct st_op op = { .kind = k, .dst = dst };
+	op.src[0] = a;
+	op.src[1] = b;
+	return op;
+}
+
+/* The 17 ops of one layer, appended to ops. */
+static int layer_ops(const struct st_stage *s, uint32_t layer, struct st_op *ops)
+{
+	const struct st_model_desc *d = &s->m->desc;
+	const struct st_layer_weights *L = &s->m->layers[layer];
+	const uint32_t li = layer - s->p.first_layer;
+	int n = 0;
+	struct st_op op;
+
+	ops[n++] = (struct st_op){ .kind = ST_OP_RMSNORM, .dst = s->xb, .src = { s->x, wt(s, &L->attn_norm) },
+				   .p.norm.eps = d->rms_eps };
+	ops[n++] = op2(ST_OP_MATMUL, s->q, wt(s, &L->wq), s->xb);
+	ops[n++] = op2(ST_OP_MATMUL, s->k, wt(s, &L->wk), s->xb);
+	ops[n++] = op2(ST_OP_MATMUL, s->v, wt(s, &L->wv), s->xb);
+	op = (struct st_op){ .kind = ST_OP_ROPE, .dst = s->q, .src = { s->q } };
+	op.p.rope.n_head = d->n_head;
+	op.p.rope.head_dim = d->head_dim;
+	op.p.rope.rope_dim = d->rope_dim;
+	op.p.rope.theta = d->rope_theta;
+	ops[n++] = op;
+	op.dst = op.src[0] = s->k;
+	op.p.rope.n_head = d->n_head_kv;
+	ops[n++] = op;
+	ops[n++] = (struct st_op){ .kind = ST_OP_KV_STORE, .dst = s->kc[li], .src = { s->k } };
+	ops[n++] = (struct st_op){ .kind = ST_OP_KV_STORE, .dst = s->vc[li], .src = { s->v } };
+	op = (struct st_op){ .kind = ST_OP_ATTN, .dst = s->att, .src = { s->q, s->kc[li], s->vc[li] } };
+	op.p.attn.n_head = d->n_head;
+	op.p.attn.n_head_kv = d->n_head_kv;
+	op.p.attn.head_dim = d->head_dim;
+	op.p.attn.scale = (float)(1.0 / sqrt((double)d->head_dim));
+	ops[n++] = op;
+	ops[n++] = op2(ST_OP_MATMUL, s->xb, wt(s, &L->wo), s->att);
+	ops[n++] = op2(ST_OP_ADD, s->x, s->x, s->xb);
+	ops[n++] = (struct st_op){ .kind = ST_OP_RMSNORM, .dst = s->xb, .src = { s->x, wt(s, &L->ffn_norm) },
+				   .p.norm.eps = d->rms_eps };
+	ops[n++] = op2(ST_OP_MATMUL, s->hb, wt(s, &L->w1), s->xb);
+	ops[n++] = op2(ST_OP_MATMUL, s->hb2, wt(s, &L->w3), s->xb);
+	ops[n++] = op2(ST_OP_SWIGLU, s->hb, s->hb, s->hb2);
+	ops[n++] = op2(ST_OP_MATMUL, s->xb, wt(s, &L->w2), s->hb);
+	ops[n++] = op2(ST_OP_ADD, s->x, s->x, s->xb);
+	return n;
+}
+
+static int build_graphs(struct st_stage *s)
+{
+	const struct st_model_desc *d = &s->m->desc;
+	const uint32_t nl = s->p.last_layer - s->p.first_layer + 1;
+	struct st_op *ops = calloc((size_t)nl * ST_STAGE_OPS_PER_LAYER, sizeof(*ops));
+	int n = 0, rc;
+	if (!ops)
+		return st_error(-ENOMEM, "stage: out of memory");
+	for (uint32_t l = s->p.first_layer; l <= s->p.last_layer; l++)
+		n += layer_ops(s, l, ops + n);
+	s->n_layer_ops = n;
+	s->op_times = calloc((size_t)n, sizeof(double));
+	rc = s->op_times ? st_graph_prepare(s->be, ops, n, &s->g_layers) : st_error(-ENOMEM, "stage: out of memory");
+	free(ops);
+	if (rc)
+		return rc;
+	if (s->p.embed) {
+		struct st_op op = op2(ST_OP_GET_ROWS, s->x, wt(s, &s->m->tok_embd), s->ids);
+		rc = st_graph_prepare(s->be, &op, 1, &s->g_embed);
+		if (rc)
+			return rc;
+	}
+	if (s->p.head) {
+		struct st_op h[2] = {
+			{ .kind = ST_OP_RMSNORM, .dst = s->xb, .src = { s->head_in, wt(s, &s->m->output_norm) },
+			  .p.norm.eps = d->rms_eps },
+			op2(ST_OP_MATMUL, s->logits, wt(s, &s->m->output), s->xb),
+		};
+		rc = st_graph_prepare(s->be, h, 2, &s->g_head);
+	}
+	return rc;
+}
+
+void st_stage_destroy(struct st_stage *s)
+{
+	if (!s)
+		return;
+	if (s->be) {
+		st_graph_free(s->be, s->g_layers);
+		st_graph_free(s->be, s->g_embed);
+		st_graph_free(s->be, s->g_head);
+		st_buffer_free(s->be, s->act);
+		st_buffer_free(s->be, s->kv);
+		st_buffer_free(s->be, s->wbuf);
+		st_backend_close(s->be);
+	}
+	free(s->spans);
+	free(s->span_off);
+	free(s->kc);
+	free(s->vc);
+	free(s->op_times);
+	free(s);
+}
+
+int st_stage_create(const struct st_model *m, const struct st_stage_params *p, struct st_stage **out)
+{
+	struct st_stage *s;
+	int rc;
+
+	*out = NULL;
+	if (p->first_layer > p->last_layer || p->last_layer >= m->desc.n_layer)
+		return st_error(-EINVAL, "stage: layers %u-%u outside 0-%u", p->first_layer, p->last_layer,
+				m->desc.n_layer - 1);
+	if (p->n_ctx == 0 || p->max_tokens == 0 || p->max_tokens > (1u << 20))
+		return st_error(-EINVAL, "stage: n_ctx %u, max_tokens %u", p->n_ctx, p->max_tokens);
+	if (p->kv_type != ST_TYPE_F32 && p->kv_type != ST_TYPE_F16)
+		return st_error(-EINVAL, "stage: KV cache type %s (f32 or f16)", st_type_name(p->kv_type));
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return st_error(-ENOMEM, "stage: out of memory");
+	s->m = m;
+	s->p = *p;
+	if (!s->p.backend)
+		s->p.backend = &st_backend_cpu;
+	rc = st_backend_open(s->p.backend, p->device, &s->be);
+	if (!rc)
+		rc = place_weights(s);
+	if (!rc)
+		rc = alloc_buffers(s);
+	if (!rc)
+		rc = build_graphs(s);
+	if (rc) {
+		st_stage_destroy(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+static int check_n(const struct st_stage *s, int64_t n)
+{
+	if (n <= 0 || n > (int64_t)s->p.max_tokens)
+		return st_error(-EINVAL, "stage: %lld tokens (1..%u per call)", (long long)n, s->p.max_tokens);
+	return 0;
+}
+
+int st_stage_embed(struct st_stage *s, const int32_t *tokens, int64_t n, float *hidden_out)
+{
+	struct st_graph_run run = { .n_tokens = n, .pos0 = 0 };
+	int rc = check_n(s, n);
+	if (rc)
+		return rc;
+	if (!s->g_embed)
+		return st_error(-EINVAL, "stage %u-%u holds no embedding", s->p.first_layer, s->p.last_layer);
+	rc = st_buffer_write(s->be, s->act, s->ids.offset, tokens, (size_t)n * sizeof(int32_t));
+	if (!rc)
+		rc = st_graph_run(s->be, s->g_embed, &run);
+	if (!rc)
+		rc = st_backend_synchronize(s->be);
+	if (!rc)
+		rc = st_buffer_read(s->be, s->act, s->x.offset, hidden_out, (size_t)n * s->x.nb1);
+	return rc;
+}
+
+int st_stage_forward(struct st_stage *s, const float *hidden_in, int64_t n_tokens, int64_t pos0, float *hidden_out)
+{
+	struct st_graph_run run = { .n_tokens = n_tokens, .pos0 = pos0 };
+	int rc = check_n(s, n_tokens);
+	if (rc)
+		return rc;
+	if (pos0 < 0 || pos0 + n_tokens > (int64_t)s->p.n_ctx)
+		return st_error(-ENOSPC, "stage: positions %lld..%lld exceed the context of %u", (long long)pos0,
+				(long long)(pos0 + n_tokens - 1), s->p.n_ctx);
+	rc = st_buffer_write(s->be, s->act, s->x.offset, hidden_in, (size_t)n_tokens * s->x.nb1);
+	if (!rc)
+		rc = st_graph_run(s->be, s->g_layers, &run);
+	if (!rc)
+		rc = st_backend_synchronize(s->be);
+	if (!rc)
+		rc = st_buffer_read(s->be, s->act, s->x.offset, hidden_out, (size_t)n_tokens * s->x.nb1);
+	return rc;
+}
+
+int st_stage_head(struct st_stage *s, const float *hidden, int64_t n, float *logits)
+{
+	struct st_graph_run run = { .n_tokens = n, .pos0 = 0 };
+	int rc = check_n(s, n);
+	if (rc)
+		return rc;
+	if (!s->g_head)
+		return st_error(-EINVAL, "stage %u-%u holds no output head", s->p.first_layer, s->p.last_layer);
+	rc = st_buffer_write(s->be, s->act, s->head_in.offset, hidden, (size_t)n * s->head_in.nb1);
+	if (!rc)
+		rc = st_graph_run(s->be, s->g_head, &run);
+	if (!rc)
+		rc = st_backend_synchronize(s->be);
+	if (!rc)
+		rc = st_buffer_read(s->be, s->act, s->logits.offset, logits, (size_t)n * s->logits.nb1);
+	return rc;
+}
+
+struct st_backend *st_stage_backend(const struct st_stage *s)
+{
+	return s->be;
+}
+
+const struct st_stage_params *st_stage_params(const struct st_stage *s)
+{
+	return &s->p;
+}
+
+uint64_t st_stage_weight_bytes(const struct st_stage *s)
+{
+	return s->weight_bytes;
+}
+
+uint64_t st_stage_kv_bytes(const struct st_stage *s)
+{
+	return s->kv_bytes;
+}
+
+int st_stage_layer_times(const struct st_stage *s, double *seconds, int max)
+{
+	const int nl = (int)(s->p.last_layer - s->p.first_layer + 1);
+	int rc = st_graph_op_times(s->be, s->g_layers, s->op_times, s->n_layer_ops);
+	if (rc < 0)
+		return rc;
+	for (int l = 0; l < nl && l < max; l++) {
+		seconds[l] = 0;
+		for (int i = 0; i < ST_STAGE_OPS_PER_LAYER; i++)
+			seconds[l] += s->op_times[l * ST_STAGE_OPS_PER_LAYER + i];
+	}
+	return ST_MIN(nl, max);
+}
