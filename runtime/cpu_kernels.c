@@ -1,20 +1,87 @@
-/* cpu_kernels.c: the CPU backend's matmul and attention.  For now the
- * scalar reference kernels; SIMD/threaded versions replace this file. */
+/* cpu_kernels.c: the CPU backend's matmul and attention on the SIMD kernels
+ * (matmul.c: cpuid-dispatched AVX2/AVX-512/VNNI or NEON, Q8 activations for
+ * quantized weights) and the persistent thread pool.
+ *
+ * One kernel context serves the process: the pool is not reentrant, so
+ * calls are serialized by a mutex (stages on the CPU run one op at a time
+ * anyway; the pool's threads are the parallelism).  The thread count is
+ * st_cpu_kernels_set_threads() (session params n_threads), default = cores.
+ * Attention with an F16 cache still uses the reference. */
 #include "cpu_kernels.h"
 
+#include <pthread.h>
+
+#include "matmul.h"
 #include "ops_ref.h"
+#include "types.h"
+#include "util.h"
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct st_matmul_ctx *g_ctx;
+static int g_threads;          /* requested; 0 = all cores */
+
+/* Called with g_lock held. */
+static int ctx_get(struct st_matmul_ctx **out)
+{
+	if (!g_ctx) {
+		int rc = st_matmul_ctx_create(g_threads, ST_ISA_AUTO, &g_ctx);
+		if (rc)
+			return rc;
+	}
+	*out = g_ctx;
+	return 0;
+}
+
+int st_cpu_kernels_set_threads(int n_threads)
+{
+	if (n_threads < 0 || n_threads > 512)
+		return st_error(-EINVAL, "cpu kernels: %d threads (0 = all cores, at most 512)", n_threads);
+	pthread_mutex_lock(&g_lock);
+	int cur = g_ctx ? st_threadpool_n_threads(st_matmul_ctx_pool(g_ctx)) : -1;
+	int want = n_threads ? n_threads : st_cpu_count();
+	if (g_ctx && cur != want) {
+		st_matmul_ctx_destroy(g_ctx);
+		g_ctx = NULL;
+	}
+	g_threads = n_threads;
+	pthread_mutex_unlock(&g_lock);
+	return 0;
+}
+
+int st_cpu_kernels_threads(void)
+{
+	return g_threads ? g_threads : st_cpu_count();
+}
 
 int st_cpu_matmul(uint32_t type, const void *W, int64_t rows, int64_t cols, size_t nb_w,
 		  const float *x, int64_t ldx, int64_t n_tokens, float *y, int64_t ldy)
 {
-	st_ref_matmul(type, W, rows, cols, nb_w, x, ldx, n_tokens, y, ldy);
-	return 0;
+	struct st_matmul_ctx *ctx;
+	if (ldx < 0 || ldy < 0)
+		return st_error(-EINVAL, "cpu matmul: negative stride ldx=%lld ldy=%lld", (long long)ldx,
+				(long long)ldy);
+	pthread_mutex_lock(&g_lock);
+	int rc = ctx_get(&ctx);
+	if (!rc)
+		rc = st_matmul(ctx, type, W, nb_w, rows, cols, x, (size_t)ldx, n_tokens, y, (size_t)ldy);
+	pthread_mutex_unlock(&g_lock);
+	return rc;
 }
 
 int st_cpu_attn(const float *q, int64_t ldq, const void *k, const void *v, uint32_t cache_type,
 		size_t nb_kv, float *out, int64_t ldo, int64_t n_tokens, int64_t pos0,
 		uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, float scale)
 {
-	return st_ref_attn(q, ldq, k, v, cache_type, nb_kv, out, ldo, n_tokens, pos0, n_head,
-			   n_head_kv, head_dim, scale);
+	if (cache_type != ST_TYPE_F32 || nb_kv % sizeof(float) || ldq < 0 || ldo < 0 ||
+	    n_head > INT32_MAX || n_head_kv > INT32_MAX || head_dim > INT32_MAX)
+		return st_ref_attn(q, ldq, k, v, cache_type, nb_kv, out, ldo, n_tokens, pos0, n_head,
+				   n_head_kv, head_dim, scale);
+	struct st_matmul_ctx *ctx;
+	pthread_mutex_lock(&g_lock);
+	int rc = ctx_get(&ctx);
+	if (!rc)
+		rc = st_attention(ctx, q, (size_t)ldq, n_tokens, pos0, k, v, nb_kv / sizeof(float),
+				  (int)n_head, (int)n_head_kv, (int)head_dim, scale, out, (size_t)ldo);
+	pthread_mutex_unlock(&g_lock);
+	return rc;
 }

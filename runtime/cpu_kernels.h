@@ -1,5 +1,6 @@
 /* cpu_kernels.h: the CPU backend's heavy kernels behind one function each,
- * so a faster implementation (SIMD, threads) replaces cpu_kernels.c alone.
+ * so a faster implementation (SIMD, threads) replaces cpu_kernels.c alone
+ * (it now does: matmul.c kernels on the thread pool).
  * Same semantics and layouts as st_ref_matmul / st_ref_attn in ops_ref.h
  * (which these must match: tests/test_backend_ops.c checks it). */
 #ifndef ST_CPU_KERNELS_H
@@ -18,5 +19,11 @@ int st_cpu_matmul(uint32_t type, const void *W, int64_t rows, int64_t cols, size
 int st_cpu_attn(const float *q, int64_t ldq, const void *k, const void *v, uint32_t cache_type,
 		size_t nb_kv, float *out, int64_t ldo, int64_t n_tokens, int64_t pos0,
 		uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, float scale);
+
+/* Threads used by the two kernels above (0 = one per core, the default);
+ * sessions set it from st_session_params.n_threads.  Returns 0/-EINVAL. */
+int st_cpu_kernels_set_threads(int n_threads);
+/* The thread count in effect. */
+int st_cpu_kernels_threads(void);
 
 #endif
