@@ -15,11 +15,6 @@
 #include "types.h"
 #include "util.h"
 
-/* The tokenizer (tokenizer.c, another area) is referenced weakly: a
- * program that links no tokenizer still opens models (without one). */
-int st_tokenizer_from_gguf(const struct st_gguf *g, struct st_tokenizer **out) __attribute__((weak));
-void st_tokenizer_free(struct st_tokenizer *t) __attribute__((weak));
-
 /* Sanity caps: far above any real llama, low enough that products of
  * them cannot overflow 64 bits. */
 #define MAX_DIM     (1u << 20)
@@ -255,7 +250,7 @@ void st_model_close(struct st_model *m)
 {
 	if (!m)
 		return;
-	if (m->tok && st_tokenizer_free)
+	if (m->tok)
 		st_tokenizer_free(m->tok);
 	if (m->map)
 		munmap(m->map, m->map_size);
@@ -285,7 +280,7 @@ int st_model_from_gguf(struct st_gguf *g, void *map, size_t map_size, struct st_
 		st_model_close(m);
 		return rc;
 	}
-	if (st_tokenizer_from_gguf && st_gguf_find(g, "tokenizer.ggml.model")) {
+	if (st_gguf_find(g, "tokenizer.ggml.model")) {
 		rc = st_tokenizer_from_gguf(g, &m->tok);
 		if (rc) {
 			st_log(ST_LOG_WARN, "model: tokenizer not loaded: %s", st_last_error());
