@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "cpu_kernels.h"
 #include "forward_ref.h"
 #include "model.h"
 #include "stage.h"
@@ -129,6 +130,10 @@ int st_session_create(struct st_model *m, const struct st_session_params *params
 	if (params->n_ctx > d->n_ctx_train)
 		return st_error(-EINVAL, "session: n_ctx %u exceeds the model's context length %u", params->n_ctx,
 				d->n_ctx_train);
+	/* CPU kernels' thread pool (process-wide): 0 = one thread per core. */
+	rc = st_cpu_kernels_set_threads((int)ST_MIN(params->n_threads, 1024u));
+	if (rc)
+		return rc;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return st_error(-ENOMEM, "session: out of memory");
