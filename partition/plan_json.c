@@ -33,8 +33,8 @@ static int get_name(const struct st_json *o, const char *key, const char *what, 
 {
 	const struct st_json *v = st_json_get(o, key);
 	const char *s;
-	char w[128];
-	snprintf(w, sizeof w, "%s.%s", what, key);
+	char w[256];
+	snprintf(w, sizeof w, "%.180s.%.60s", what, key);
 	if (!v) {
 		if (required)
 			return st_error(-EINVAL, "%s: missing", w);
@@ -53,8 +53,8 @@ static int get_name(const struct st_json *o, const char *key, const char *what, 
 static int get_u64(const struct st_json *o, const char *key, const char *what, uint64_t *dst, bool required)
 {
 	const struct st_json *v = st_json_get(o, key);
-	char w[128];
-	snprintf(w, sizeof w, "%s.%s", what, key);
+	char w[256];
+	snprintf(w, sizeof w, "%.180s.%.60s", what, key);
 	if (!v)
 		return required ? st_error(-EINVAL, "%s: missing", w) : 0;
 	return st_json_u64(v, w, dst);

@@ -22,6 +22,7 @@ int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 int cmd_bench_load(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 

@@ -19,6 +19,7 @@ struct cmd {
 static const struct cmd commands[] = {
 	{ "bench-load", cmd_bench_load, "load a stage's weights (io_uring/pread/mmap) and report throughput" },
 	{ "devices", cmd_devices, "list every backend's devices (cpu, vulkan0, opencl0, ...)" },
+	{ "plan", cmd_plan, "choose devices and cut points for a model (exact DP) vs baselines" },
 	{ NULL, NULL, NULL },
 };
 

@@ -1,0 +1,234 @@
+/* cmd_plan.c: `strata plan`: choose devices and cut points for a model
+ * from a planner instance (docs/plan-input.md), print the plan and its
+ * predictions beside the baselines, or the plan as JSON. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "plan.h"
+#include "strata.h"
+#include "util.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: strata plan --input INSTANCE.json [options]\n"
+		"\n"
+		"Plan which devices run which layer units (exact under the cost model of\n"
+		"docs/plan-input.md) and compare with the usual baselines.\n"
+		"\n"
+		"  -i, --input FILE         planner instance (devices, links, model shape, constraints)\n"
+		"      --objective O        latency (time per token) or throughput (slowest stage/link)\n"
+		"      --context N          KV-cache length per sequence (scales attention costs and memory)\n"
+		"      --batch K            sequences in flight (KV memory, tokens/s)\n"
+		"      --source NAME        device that holds the first unit and receives the output\n"
+		"      --no-source          drop the instance's source constraint\n"
+		"      --bandwidth-mbps X   set every link's bandwidth (simulation)\n"
+		"      --rtt-ms Y           set every link's fixed per-transfer time (simulation)\n"
+		"      --json               print the plan as JSON (what `strata run --plan` reads)\n"
+		"      --stages             print only the stage spec (dev:first-last,...)\n"
+		"  -o, --output FILE        also write the plan JSON to FILE\n"
+		"      --write-instance F   write the (modified) instance as JSON to F\n"
+		"  -h, --help\n");
+}
+
+static void human_bytes(uint64_t b, char *buf, size_t n)
+{
+	if (b >= (1ull << 30))
+		snprintf(buf, n, "%.2f GiB", (double)b / (double)(1ull << 30));
+	else if (b >= (1ull << 20))
+		snprintf(buf, n, "%.1f MiB", (double)b / (double)(1ull << 20));
+	else
+		snprintf(buf, n, "%llu B", (unsigned long long)b);
+}
+
+static void print_plan(const struct st_pl_instance *in, const struct st_pl_plan *p)
+{
+	struct st_pl_eval ev;
+	char spec[4096], used[32], bud[32];
+	st_pl_evaluate(in, p, &ev);
+	printf("  %-5s %-20s %-14s %-9s %11s %10s  %s\n", "stage", "device", "host", "units", "compute ms", "hop ms",
+	       "memory / budget");
+	for (int s = 0; s < p->n_stages; s++) {
+		const struct st_pl_device *dv = &in->devices[p->stage[s].device];
+		char units[32];
+		snprintf(units, sizeof units, "%d-%d", p->stage[s].first, p->stage[s].last);
+		human_bytes(ev.mem_bytes[s], used, sizeof used);
+		human_bytes(dv->memory_bytes, bud, sizeof bud);
+		printf("  %-5d %-20s %-14s %-9s %11.3f %10.3f  %s / %s\n", s, dv->name, dv->host, units, ev.stage_ms[s],
+		       p->n_stages > 1 ? ev.hop_ms[s] : 0.0, used, bud);
+	}
+	printf("  predicted: %.3f ms/token, %.2f tokens/s with %u in flight (bottleneck %.3f ms)",
+	       ev.latency_ms, ev.tokens_per_s, in->batch, ev.bottleneck_ms);
+	if (ev.prefill_ms > 0)
+		printf(", prefill of %u tokens %.1f ms", in->prompt_tokens, ev.prefill_ms);
+	printf("\n");
+	if (!st_pl_plan_stages_spec(in, p, spec, sizeof spec))
+		printf("  stages: %s\n", spec);
+}
+
+static void baseline_row(const struct st_pl_instance *in, const char *name, const struct st_pl_plan *p, int r)
+{
+	struct st_pl_eval ev;
+	char spec[4096];
+	if (r) {
+		printf("  %-18s %12s %12s %14s  %-5s  %s\n", name, "-", "-", "-", "no", st_last_error());
+		return;
+	}
+	st_pl_evaluate(in, p, &ev);
+	if (st_pl_plan_stages_spec(in, p, spec, sizeof spec))
+		snprintf(spec, sizeof spec, "(%d stages)", p->n_stages);
+	printf("  %-18s %12.3f %12.2f %14.3f  %-5s  %s\n", name, ev.latency_ms, ev.tokens_per_s, ev.bottleneck_ms,
+	       ev.fits ? "yes" : "OOM", spec);
+}
+
+int cmd_plan(int argc, char **argv)
+{
+	enum { O_OBJ = 1000, O_CTX, O_BATCH, O_SRC, O_NOSRC, O_BW, O_RTT, O_JSON, O_STAGES, O_WINST };
+	static const struct option opts[] = {
+		{ "input", required_argument, NULL, 'i' },     { "objective", required_argument, NULL, O_OBJ },
+		{ "context", required_argument, NULL, O_CTX }, { "batch", required_argument, NULL, O_BATCH },
+		{ "source", required_argument, NULL, O_SRC },  { "no-source", no_argument, NULL, O_NOSRC },
+		{ "bandwidth-mbps", required_argument, NULL, O_BW }, { "rtt-ms", required_argument, NULL, O_RTT },
+		{ "json", no_argument, NULL, O_JSON },         { "stages", no_argument, NULL, O_STAGES },
+		{ "output", required_argument, NULL, 'o' },    { "write-instance", required_argument, NULL, O_WINST },
+		{ "help", no_argument, NULL, 'h' },            { NULL, 0, NULL, 0 },
+	};
+	const char *input = NULL, *objective = NULL, *source = NULL, *output = NULL, *winst = NULL;
+	int64_t context = -1, batch = -1;
+	double bw = 0, rtt = -1;
+	bool json = false, stages_only = false, no_source = false;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "i:o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i': input = optarg; break;
+		case 'o': output = optarg; break;
+		case O_OBJ: objective = optarg; break;
+		case O_CTX:
+			if (!cli_parse_i64(optarg, 0, UINT32_MAX, &context))
+				return cli_usage_error("plan", "--context: expected 0..%u, got '%s'", UINT32_MAX, optarg);
+			break;
+		case O_BATCH:
+			if (!cli_parse_i64(optarg, 1, 1 << 20, &batch))
+				return cli_usage_error("plan", "--batch: expected 1..%d, got '%s'", 1 << 20, optarg);
+			break;
+		case O_SRC: source = optarg; break;
+		case O_NOSRC: no_source = true; break;
+		case O_BW:
+			if (!cli_parse_f64(optarg, 1e-9, 1e12, &bw))
+				return cli_usage_error("plan", "--bandwidth-mbps: expected a positive number, got '%s'", optarg);
+			break;
+		case O_RTT:
+			if (!cli_parse_f64(optarg, 0, 1e12, &rtt))
+				return cli_usage_error("plan", "--rtt-ms: expected a number >= 0, got '%s'", optarg);
+			break;
+		case O_JSON: json = true; break;
+		case O_STAGES: stages_only = true; break;
+		case O_WINST: winst = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc)
+		return cli_usage_error("plan", "unexpected argument '%s'", argv[optind]);
+	if (!input)
+		return cli_usage_error("plan", "--input INSTANCE.json is required (model + --profiles planning is not available yet)");
+
+	struct st_pl_instance in;
+	int r = st_pl_instance_load(input, &in);
+	if (r)
+		return cli_fail("plan", "%s", st_last_error());
+	int rc = 1;
+	if (objective) {
+		if (!strcmp(objective, "latency"))
+			in.objective = ST_PL_LATENCY;
+		else if (!strcmp(objective, "throughput"))
+			in.objective = ST_PL_THROUGHPUT;
+		else {
+			rc = cli_usage_error("plan", "--objective: expected latency or throughput, got '%s'", objective);
+			goto out;
+		}
+	}
+	if (context >= 0)
+		in.context = (uint32_t)context;
+	if (batch >= 0)
+		in.batch = (uint32_t)batch;
+	if (no_source)
+		in.source = -1;
+	if (source && (in.source = st_pl_device_find(&in, source)) < 0) {
+		rc = cli_usage_error("plan", "--source: no device named '%s' in %s", source, input);
+		goto out;
+	}
+	for (int i = 0; i < in.n_devices * in.n_devices; i++) {
+		if (bw > 0)
+			in.links[i].bandwidth_mbps = bw;
+		if (rtt >= 0)
+			in.links[i].rtt_ms = rtt;
+	}
+	if ((r = st_pl_instance_validate(&in))) {
+		rc = cli_fail("plan", "%s", st_last_error());
+		goto out;
+	}
+	if (winst) {
+		char *t = st_pl_instance_to_json(&in, true);
+		FILE *f = t ? fopen(winst, "w") : NULL;
+		if (!f || fputs(t, f) < 0 || fclose(f)) {
+			free(t);
+			rc = cli_fail("plan", "cannot write %s", winst);
+			goto out;
+		}
+		free(t);
+	}
+	struct st_pl_plan p;
+	struct st_pl_stats stats;
+	double t0 = st_time_now();
+	r = st_pl_plan(&in, &p, &stats);
+	double dt = st_time_now() - t0;
+	if (r) {
+		rc = cli_fail("plan", "%s", st_last_error());
+		goto out;
+	}
+	char *pj = st_pl_plan_to_json(&in, &p, true);
+	if (!pj) {
+		rc = cli_fail("plan", "%s", st_last_error());
+		goto out;
+	}
+	if (output) {
+		FILE *f = fopen(output, "w");
+		if (!f || fputs(pj, f) < 0 || fclose(f)) {
+			free(pj);
+			rc = cli_fail("plan", "cannot write %s", output);
+			goto out;
+		}
+	}
+	if (json) {
+		fputs(pj, stdout);
+	} else if (stages_only) {
+		char spec[4096];
+		if (!st_pl_plan_stages_spec(&in, &p, spec, sizeof spec))
+			printf("%s\n", spec);
+	} else {
+		const char *obj = in.objective == ST_PL_THROUGHPUT ? "throughput" : "latency";
+		printf("instance: %d devices, %d units, objective %s, context %u, batch %u, source %s\n", in.n_devices,
+		       in.n_units, obj, in.context, in.batch, in.source >= 0 ? in.devices[in.source].name : "(none)");
+		printf("plan (%s, exact; planned in %.3f ms):\n", obj, dt * 1e3);
+		print_plan(&in, &p);
+		printf("\ncomparison                   ms/token     tokens/s  bottleneck ms  fits   stages\n");
+		baseline_row(&in, "strata", &p, 0);
+		for (int b = 0; b < ST_PL_BASE_COUNT; b++) {
+			struct st_pl_plan bp;
+			int br = st_pl_baseline(&in, (enum st_pl_baseline)b, &bp);
+			baseline_row(&in, st_pl_baseline_name((enum st_pl_baseline)b), &bp, br);
+		}
+	}
+	free(pj);
+	rc = 0;
+out:
+	st_pl_instance_free(&in);
+	return rc;
+}
