@@ -1,0 +1,65 @@
+#!/bin/bash
+# fuzz_gguf.sh: a bounded libFuzzer run over the GGUF reader and writer.
+#
+# Builds tests/fuzz_gguf.c with clang -fsanitize=fuzzer,address,undefined in a
+# temporary directory, seeds the corpus with the valid and hostile files that
+# tests/gguf_corpus.c generates, runs for ST_FUZZ_SECONDS (default 20) and
+# prints TAP.  Skips when clang or libFuzzer (libclang-rt-14-dev) is missing.
+# A crash leaves its input in ST_FUZZ_ARTIFACTS (default: the build dir).
+set -u
+
+src=${ST_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+secs=${ST_FUZZ_SECONDS:-20}
+cc=${FUZZ_CC:-clang}
+artifacts=${ST_FUZZ_ARTIFACTS:-${ST_BUILD_DIR:-.}}
+
+echo "1..2"
+skip() {
+	echo "ok 1 # SKIP $1"
+	echo "ok 2 # SKIP $1"
+	exit 0
+}
+
+command -v "$cc" >/dev/null 2>&1 || skip "$cc not found (apt-get install clang)"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/fuzz_gguf.XXXXXX") || skip "cannot create a temporary directory"
+trap 'rm -rf "$tmp"' EXIT
+
+printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' >"$tmp/probe.c"
+"$cc" -fsanitize=fuzzer,address,undefined "$tmp/probe.c" -o "$tmp/probe" >/dev/null 2>&1 ||
+	skip "$cc cannot link libFuzzer (apt-get install libclang-rt-14-dev)"
+
+flags=(-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
+	-fno-sanitize-recover=undefined -I"$src/runtime")
+if ! "$cc" "${flags[@]}" "$src/tests/fuzz_gguf.c" "$src"/runtime/gguf_read.c \
+	"$src"/runtime/gguf_write.c "$src/runtime/util.c" "$src/runtime/types.c" -lm \
+	-o "$tmp/fuzz_gguf" >"$tmp/build.log" 2>&1; then
+	echo "not ok 1 - build the libFuzzer target"
+	sed 's/^/# /' "$tmp/build.log" | tail -30
+	echo "not ok 2 - fuzz run (not built)"
+	exit 1
+fi
+echo "ok 1 - built fuzz_gguf with $cc -fsanitize=fuzzer,address,undefined"
+
+mkdir -p "$tmp/corpus"
+if ! "$cc" -std=c11 -D_GNU_SOURCE -DGGUF_CORPUS_MAIN "$src/tests/gguf_corpus.c" -o "$tmp/gguf_corpus" >"$tmp/build.log" 2>&1 ||
+	! "$tmp/gguf_corpus" "$tmp/corpus"; then
+	echo "not ok 2 - generate the seed corpus"
+	sed 's/^/# /' "$tmp/build.log" | tail -30
+	exit 1
+fi
+nseeds=$(ls "$tmp/corpus" | wc -l)
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+"$tmp/fuzz_gguf" -max_total_time="$secs" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+	-print_final_stats=1 -artifact_prefix="$artifacts/fuzz_gguf-" "$tmp/corpus" >"$tmp/fuzz.log" 2>&1
+rc=$?
+runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$tmp/fuzz.log")
+cov=$(grep -o 'cov: [0-9]*' "$tmp/fuzz.log" | tail -1)
+if [ "$rc" -eq 0 ]; then
+	echo "ok 2 - ${secs}s of fuzzing from $nseeds seeds: ${runs:-?} inputs, ${cov:-cov: ?}, no crash, leak, hang or sanitizer report"
+else
+	echo "not ok 2 - fuzzing found a problem (exit $rc); the input is saved as $artifacts/fuzz_gguf-*"
+	grep -v '^#\|INFO:\|NEW \|REDUCE \|pulse ' "$tmp/fuzz.log" | sed 's/^/# /' | tail -60
+	exit 1
+fi
