@@ -46,7 +46,8 @@ struct st_gguf_kv {
 		struct {
 			uint32_t type;      /* element type (never ARRAY) */
 			uint64_t n;
-			/* STRING: struct st_gguf_string[n]; numbers: packed
+			/* STRING: struct st_gguf_string[n] (the strings share
+			 * one block owned by element 0); numbers: packed
 			 * little-endian elements exactly as in the file. */
 			void *data;
 		} arr;

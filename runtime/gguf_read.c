@@ -324,33 +324,93 @@ static int rd_name(struct rd *r, char **out, const char *what)
 	return 0;
 }
 
-/* A string value; idx >= 0 names the element of a string array. */
-static int rd_string(struct rd *r, struct st_gguf_string *s, int64_t idx)
+static void str_what(char *buf, size_t n, int64_t idx)
 {
-	char what[48];
-	uint64_t len;
-	int rc;
 	if (idx >= 0)
-		snprintf(what, sizeof what, "array element %lld: string", (long long)idx);
+		snprintf(buf, n, "array element %lld: string length", (long long)idx);
 	else
-		snprintf(what, sizeof what, "string");
+		snprintf(buf, n, "string length");
+}
+
+/* A string's length, checked against the file and the cap; idx >= 0 names
+ * the element of a string array (messages are formatted only on error). */
+static int rd_str_len(struct rd *r, int64_t idx, uint64_t *len)
+{
 	char lw[64];
-	snprintf(lw, sizeof lw, "%s length", what);
-	if ((rc = rd_u64(r, &len, lw)) < 0)
+	uint8_t b[8];
+	if (rd_left(r) < 8) {
+		str_what(lw, sizeof lw, idx);
+		return rd_bytes(r, b, 8, lw);
+	}
+	int rc = rd_bytes(r, b, 8, "string length");
+	if (rc < 0)
 		return rc;
-	if (len > rd_left(r))
+	*len = le_get(b, 8);
+	if (*len > rd_left(r)) {
+		str_what(lw, sizeof lw, idx);
 		return rd_fail(r, -EINVAL, "%s %llu exceeds the %llu bytes left in the file (offset %llu)",
-			       lw, (ull)len, (ull)rd_left(r), (ull)r->pos);
-	if (len > ST_GGUF_MAX_STRING)
-		return rd_fail(r, -EINVAL, "%s %llu exceeds the limit of %u bytes", lw, (ull)len, ST_GGUF_MAX_STRING);
+			       lw, (ull)*len, (ull)rd_left(r), (ull)r->pos);
+	}
+	if (*len > ST_GGUF_MAX_STRING) {
+		str_what(lw, sizeof lw, idx);
+		return rd_fail(r, -EINVAL, "%s %llu exceeds the limit of %u bytes", lw, (ull)*len, ST_GGUF_MAX_STRING);
+	}
+	return 0;
+}
+
+static int rd_string(struct rd *r, struct st_gguf_string *s)
+{
+	uint64_t len;
+	int rc = rd_str_len(r, -1, &len);
+	if (rc < 0)
+		return rc;
 	s->data = malloc(len + 1);
 	if (!s->data)
-		return rd_fail(r, -ENOMEM, "out of memory for a %llu-byte %s", (ull)len, what);
-	if ((rc = rd_bytes(r, s->data, len, what)) < 0)
+		return rd_fail(r, -ENOMEM, "out of memory for a %llu-byte string", (ull)len);
+	if ((rc = rd_bytes(r, s->data, len, "string")) < 0)
 		return rc;          /* the caller frees s->data */
 	s->data[len] = 0;
 	s->len = len;
 	return 0;
+}
+
+/* The n strings of an array go into one block (a[0].data owns it): one
+ * allocation instead of n, and at most ~2x the file's bytes even for a
+ * million empty strings. */
+static int rd_string_array(struct rd *r, struct st_gguf_string *a, uint64_t n)
+{
+	char *arena = NULL;
+	uint64_t used = 0, cap = 0, len;
+	int rc = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		if ((rc = rd_str_len(r, (int64_t)i, &len)) < 0)
+			goto fail;
+		/* used + len + 1 <= bytes read so far + n: cannot overflow */
+		if (used + len + 1 > cap) {
+			uint64_t c = ST_MAX(ST_MAX(cap * 2, used + len + 1), (uint64_t)256);
+			char *p = c <= SIZE_MAX ? realloc(arena, (size_t)c) : NULL;
+			if (!p) {
+				rc = rd_fail(r, -ENOMEM, "out of memory for %llu bytes of array strings", (ull)c);
+				goto fail;
+			}
+			arena = p;
+			cap = c;
+		}
+		if ((rc = rd_bytes(r, arena + used, len, "array string")) < 0)
+			goto fail;
+		arena[used + len] = 0;
+		a[i].len = len;
+		used += len + 1;
+	}
+	used = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		a[i].data = arena + used;
+		used += a[i].len + 1;
+	}
+	return 0;
+fail:
+	free(arena);
+	return rc;
 }
 
 static int check_bools(struct rd *r, const uint8_t *b, uint64_t n, bool array)
@@ -395,11 +455,8 @@ static int rd_array(struct rd *r, struct st_gguf_kv *kv)
 		if (!a)
 			return rd_fail(r, -ENOMEM, "out of memory for %llu strings", (ull)n);
 		kv->v.arr.data = a;
-		kv->v.arr.n = n;    /* the unread tail stays NULL: freeing is safe */
-		for (uint64_t i = 0; i < n; i++)
-			if ((rc = rd_string(r, &a[i], (int64_t)i)) < 0)
-				return rc;
-		return 0;
+		kv->v.arr.n = n;    /* data pointers stay NULL until all are read */
+		return rd_string_array(r, a, n);
 	}
 	void *d = malloc(need ? need : 1);
 	if (!d)
@@ -420,7 +477,7 @@ static int rd_value(struct rd *r, struct st_gguf_kv *kv)
 	int rc;
 	uint32_t t = kv->type;
 	if (t == ST_GGUF_STRING)
-		return rd_string(r, &kv->v.str, -1);
+		return rd_string(r, &kv->v.str);
 	if (t == ST_GGUF_ARRAY)
 		return rd_array(r, kv);
 	unsigned n = (unsigned)st_gguf_vtype_size(t);
@@ -782,11 +839,8 @@ static void kv_free(struct st_gguf_kv *kv)
 	if (kv->type == ST_GGUF_STRING) {
 		free(kv->v.str.data);
 	} else if (kv->type == ST_GGUF_ARRAY) {
-		if (kv->v.arr.type == ST_GGUF_STRING && kv->v.arr.data) {
-			struct st_gguf_string *s = kv->v.arr.data;
-			for (uint64_t i = 0; i < kv->v.arr.n; i++)
-				free(s[i].data);
-		}
+		if (kv->v.arr.type == ST_GGUF_STRING && kv->v.arr.data && kv->v.arr.n)
+			free(((struct st_gguf_string *)kv->v.arr.data)[0].data);   /* the block */
 		free(kv->v.arr.data);
 	}
 }

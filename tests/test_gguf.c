@@ -818,6 +818,29 @@ static void test_large_counts(void)
 	ok(rc == -EINVAL && strstr(st_last_error(), "kv 299999 'k.0': duplicate key (kv 0"),
 	   "a duplicate among %llu keys is found (%s)", (ull)nkv, st_last_error());
 	gc_free(&b);
+	/* a million empty strings: one block, not a million allocations */
+	gc_header(&b, 3, 0, 1);
+	gc_kv_hdr(&b, "tokenizer.ggml.tokens", ST_GGUF_ARRAY);
+	gc_u32(&b, ST_GGUF_STRING), gc_u64(&b, 1000000);
+	for (int i = 0; i < 1000000; i++)
+		gc_u64(&b, i == 999999 ? 3 : 0);
+	gc_bytes(&b, "end", 3);
+	g = NULL;
+	t0 = st_time_now();
+	rc = st_gguf_parse_mem(b.p, b.n, &g);
+	dt = st_time_now() - t0;
+	{
+		uint64_t n = 0;
+		const void *d = NULL;
+		const struct st_gguf_string *s = NULL;
+		int good = rc == 0 && st_gguf_get_arr(g, "tokenizer.ggml.tokens", ST_GGUF_STRING, &n, &d) == 0 &&
+			   n == 1000000;
+		s = d;
+		good = good && s[0].len == 0 && !s[0].data[0] && s[500000].len == 0 && !strcmp(s[999999].data, "end");
+		ok(good, "an array of 1000000 strings (all empty but the last) parses in %.3f s", dt);
+	}
+	st_gguf_free(g);
+	gc_free(&b);
 	gc_header(&b, 3, nt, 0);
 	for (uint64_t i = 0; i < nt; i++) {
 		snprintf(key, sizeof key, "t.%llu", (ull)(i == nt - 1 ? 5 : i));
