@@ -16,6 +16,12 @@ int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf
 /* Strict number parsing: the whole string, in range; false on junk. */
 bool cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 bool cli_parse_f64(const char *s, double min, double max, double *out);
+/* Option matching: if argv[*i] is `name` ("--x VALUE" or "--x=VALUE"),
+ * set *val, step *i past the value and return 1; 0 if argv[*i] is another
+ * option; -1 after printing a usage error when the value is missing. */
+int cli_take(const char *cmd, int argc, char **argv, int *i, const char *name, const char **val);
+/* Format a byte count as "1.23 MiB" into buf. */
+const char *cli_bytes(uint64_t n, char *buf, int size);
 
 /* Subcommands (one file each). */
 int cmd_run(int argc, char **argv);

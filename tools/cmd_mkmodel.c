@@ -13,6 +13,13 @@
 
 static const char *const CMD = "mkmodel";
 
+/* The library's message without its "mkmodel: " prefix (ours says it). */
+static const char *lib_error(void)
+{
+	const char *e = st_last_error();
+	return strncmp(e, "mkmodel: ", 9) ? e : e + 9;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -136,7 +143,7 @@ int cmd_mkmodel(int argc, char **argv)
 	if (ov[5] > 0) p.n_vocab = (uint32_t)ov[5];
 	if (ov[6] > 0) p.n_ctx = (uint32_t)ov[6];
 	if (st_mkmodel_validate(&p) < 0)
-		return cli_usage_error(CMD, "%s", st_last_error());
+		return cli_usage_error(CMD, "%s", lib_error());
 
 	pr.tty = isatty(2);
 	double t0 = st_time_now();
@@ -144,7 +151,7 @@ int cmd_mkmodel(int argc, char **argv)
 	if (pr.tty)
 		fprintf(stderr, "\n");
 	if (rc < 0)
-		return cli_fail(CMD, "%s", st_last_error());
+		return cli_fail(CMD, "%s", lib_error());
 	{
 		struct st_mkmodel_tensor *ts;
 		uint64_t total = 0;

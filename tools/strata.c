@@ -17,6 +17,10 @@ struct cmd {
 
 /* Subcommands are added here as they land. */
 static const struct cmd commands[] = {
+	{ "run", cmd_run, "generate text from a prompt" },
+	{ "info", cmd_info, "show a GGUF model's hyperparameters, tensors and tokenizer" },
+	{ "mkmodel", cmd_mkmodel, "write a llama GGUF with deterministic random weights" },
+	{ "perplexity", cmd_perplexity, "mean negative log-likelihood and perplexity over a text" },
 	{ "bench-load", cmd_bench_load, "load a stage's weights (io_uring/pread/mmap) and report throughput" },
 	{ "devices", cmd_devices, "list every backend's devices (cpu, vulkan0, opencl0, ...)" },
 	{ "plan", cmd_plan, "choose devices and cut points for a model (exact DP) vs baselines" },
@@ -71,6 +75,42 @@ bool cli_parse_f64(const char *s, double min, double max, double *out)
 		return false;
 	*out = v;
 	return true;
+}
+
+int cli_take(const char *cmd, int argc, char **argv, int *i, const char *name, const char **val)
+{
+	const char *a = argv[*i];
+	size_t n = strlen(name);
+	if (strncmp(a, name, n))
+		return 0;
+	if (a[n] == '=' && name[1] == '-') {    /* --long=value */
+		*val = a + n + 1;
+		return 1;
+	}
+	if (a[n])
+		return 0;
+	if (*i + 1 >= argc) {
+		cli_usage_error(cmd, "option %s needs a value", name);
+		return -1;
+	}
+	*val = argv[++*i];
+	return 1;
+}
+
+const char *cli_bytes(uint64_t n, char *buf, int size)
+{
+	static const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)n;
+	int u = 0;
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, (size_t)size, "%llu B", (unsigned long long)n);
+	else
+		snprintf(buf, (size_t)size, "%.2f %s", v, unit[u]);
+	return buf;
 }
 
 static void usage(FILE *f)
