@@ -9,6 +9,7 @@
 
 #include "backend.h"
 #include "cpu_kernels.h"
+#include "cpu_kernels.h"
 #include "forward_ref.h"
 #include "model.h"
 #include "stage.h"
@@ -133,6 +134,10 @@ int st_session_create(struct st_model *m, const struct st_session_params *params
 	/* CPU kernels' thread pool (process-wide): 0 = one thread per core. */
 	rc = st_cpu_kernels_set_threads((int)ST_MIN(params->n_threads, 1024u));
 	if (rc)
+		return rc;
+	if (params->n_threads > 512)
+		return st_error(-EINVAL, "session: n_threads %u (0 = all cores, at most 512)", params->n_threads);
+	if (params->n_threads && (rc = st_cpu_kernels_set_threads((int)params->n_threads)) != 0)
 		return rc;
 	s = calloc(1, sizeof(*s));
 	if (!s)

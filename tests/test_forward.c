@@ -232,6 +232,11 @@ int main(void)
 	p.n_batch = 5;
 	float *small = run(m, &p, false);
 	p.n_batch = 0;
+	p.n_threads = 1;
+	float *one_thread = run(m, &p, false);
+	p.n_threads = 2;
+	float *two_threads = run(m, &p, false);
+	p.n_threads = 0;
 	p.kv_type = ST_KV_F16;
 	float *f16 = run(m, &p, false);
 	const size_t nl = (size_t)N_POS * n_vocab;
@@ -258,6 +263,8 @@ int main(void)
 		ok(e <= 1e-12, "two stages (cpu:0-1,cpu:2-4) == one stage (NMSE %.3g)", e);
 		e = nmse_ff(small, be_pre, nl);
 		ok(e <= 1e-10, "n_batch 5 (prefill in 13 chunks) == one batch (NMSE %.3g)", e);
+		e = one_thread && two_threads ? nmse_ff(one_thread, two_threads, nl) : INFINITY;
+		ok(e <= 1e-12, "n_threads 1 == n_threads 2 (NMSE %.3g)", e);
 		e = nmse_ff(f16, be_pre, nl);
 		ok(e > 0 && e <= 1e-4, "F16 KV cache close to F32 (NMSE %.3g)", e);
 	} else {
@@ -313,6 +320,8 @@ int main(void)
 	free(split);
 	free(small);
 	free(f16);
+	free(one_thread);
+	free(two_threads);
 	free(np);
 	st_model_close(m);
 	return tap_done();
