@@ -94,7 +94,11 @@ static int cl_node_init(struct st_cl_backend *be, const struct st_op *op, int i,
 		snprintf(name, sizeof name, "kv_store_%s", sfx ? sfx : ""); break;
 	case ST_OP_ATTN: sfx = op->src[1].type == ST_TYPE_F16 ? "f16" : op->src[1].type == ST_TYPE_F32 ? "f32" : NULL;
 		snprintf(name, sizeof name, "attn_%s", sfx ? sfx : ""); break;
-	case ST_OP_RMSNORM: sfx = "rmsnorm"; snprintf(name, sizeof name, "rmsnorm"); break;
+	case ST_OP_RMSNORM:
+		sfx = op->src[1].type == ST_TYPE_F32 || op->src[1].type == ST_TYPE_F16 ||
+		      op->src[1].type == ST_TYPE_BF16 ? cl_type_suffix(op->src[1].type) : NULL;
+		snprintf(name, sizeof name, "rmsnorm_%s", sfx ? sfx : "");
+		break;
 	case ST_OP_ROPE: sfx = "rope"; snprintf(name, sizeof name, "rope"); break;
 	case ST_OP_SWIGLU: sfx = "swiglu"; snprintf(name, sizeof name, "swiglu"); break;
 	case ST_OP_ADD: sfx = "add"; snprintf(name, sizeof name, "add"); break;
@@ -105,7 +109,8 @@ static int cl_node_init(struct st_cl_backend *be, const struct st_op *op, int i,
 	if (!sfx)
 		return st_error(-ENOTSUP, "opencl: op %d (%s): type %s is not supported", i, name,
 				st_type_name(op->kind == ST_OP_KV_STORE ? op->dst.type :
-					     op->kind == ST_OP_ATTN ? op->src[1].type : op->src[0].type));
+					     op->kind == ST_OP_ATTN || op->kind == ST_OP_RMSNORM ? op->src[1].type :
+					     op->src[0].type));
 	nd->k = clCreateKernel(be->prog, name, &err);
 	if (!nd->k)
 		return st_cl_fail(err, name);
@@ -139,8 +144,6 @@ static int cl_node_init(struct st_cl_backend *be, const struct st_op *op, int i,
 		arg_tensor(&a, &op->dst, true);
 		arg_int(&a, (int)op->src[0].ne0);
 		arg_float(&a, op->p.norm.eps);
-		if (op->src[1].type != ST_TYPE_F32)
-			return st_error(-ENOTSUP, "opencl: op %d rmsnorm: weight must be f32", i);
 		break;
 	case ST_OP_ROPE:
 		arg_tensor(&a, &op->dst, true);

@@ -154,24 +154,27 @@ GET_ROWS(bf16)
 GET_ROWS(q8_0)
 GET_ROWS(q4_0)
 
-/* ---- RMSNORM: y[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w ------------------ */
-__kernel void rmsnorm(__global const uchar *xb, ulong xoff, ulong xnb1,
-		      __global const uchar *wb, ulong woff,
-		      __global uchar *yb, ulong yoff, ulong ynb1, int ncols, float eps)
-{
-	__local float sh[LS];
-	const int t = get_group_id(0), lid = get_local_id(0);
-	__global const float *x = ROW(const float, xb, xoff, xnb1, t);
-	__global const float *w = (__global const float *)(wb + woff);
-	__global float *y = ROW(float, yb, yoff, ynb1, t);
-	float ss = 0.0f;
-	for (int c = lid; c < ncols; c += LS)
-		ss += x[c] * x[c];
-	ss = wg_sum(ss, sh);
-	const float scale = 1.0f / sqrt(ss / (float)ncols + eps);
-	for (int c = lid; c < ncols; c += LS)
-		y[c] = x[c] * scale * w[c];
+/* ---- RMSNORM: y[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w (w any float type) */
+#define RMSNORM(T)                                                                         \
+__kernel void rmsnorm_##T(__global const uchar *xb, ulong xoff, ulong xnb1,                \
+			  __global const uchar *wb, ulong woff,                            \
+			  __global uchar *yb, ulong yoff, ulong ynb1, int ncols, float eps) \
+{                                                                                          \
+	__local float sh[LS];                                                              \
+	const int t = get_group_id(0), lid = get_local_id(0);                              \
+	__global const float *x = ROW(const float, xb, xoff, xnb1, t);                     \
+	__global float *y = ROW(float, yb, yoff, ynb1, t);                                 \
+	float ss = 0.0f;                                                                   \
+	for (int c = lid; c < ncols; c += LS)                                              \
+		ss += x[c] * x[c];                                                         \
+	ss = wg_sum(ss, sh);                                                               \
+	const float scale = 1.0f / sqrt(ss / (float)ncols + eps);                          \
+	for (int c = lid; c < ncols; c += LS)                                              \
+		y[c] = x[c] * scale * deq_##T(wb + woff, c);                               \
 }
+RMSNORM(f32)
+RMSNORM(f16)
+RMSNORM(bf16)
 
 /* ---- ROPE (in place): adjacent pairs (2i, 2i+1) of each head, for the first
  * rope_dim dimensions; angle = (pos0 + t) * theta^(-2i/rope_dim).  One
