@@ -213,13 +213,6 @@ int st_loader_open(const char *path, const struct st_load_opts *opts, struct st_
 		}
 	}
 #endif
-	if (ld->mode == ST_IO_PREAD && ld->direct) {
-		if (posix_memalign((void **)&ld->staging, ST_LOAD_ALIGN, ld->chunk)) {
-			ld->staging = NULL;
-			ret = st_error(-ENOMEM, "loader: staging chunk of %u bytes: out of memory", ld->chunk);
-			goto err;
-		}
-	}
 	*out = ld;
 	return 0;
 err:
@@ -245,179 +238,6 @@ void st_loader_close(struct st_loader *ld)
 enum st_io_mode st_loader_mode(const struct st_loader *ld) { return ld->mode; }
 bool st_loader_direct(const struct st_loader *ld) { return ld->direct; }
 uint64_t st_loader_file_size(const struct st_loader *ld) { return ld->file_size; }
-
-/* ---- the plan ------------------------------------------------------------ */
-
-static int plan_push_piece(struct ld_plan *p, uint64_t off, uint64_t len, uint64_t need,
-			   unsigned char *dst, size_t span)
-{
-	if (p->n_pieces == p->cap_pieces) {
-		size_t cap = p->cap_pieces ? p->cap_pieces * 2 : 64;
-		struct ld_piece *np = realloc(p->pieces, cap * sizeof *np);
-		if (!np)
-			return -ENOMEM;
-		p->pieces = np;
-		p->cap_pieces = cap;
-	}
-	p->pieces[p->n_pieces++] = (struct ld_piece){ .off = off, .len = (uint32_t)len,
-		.need = (uint32_t)need, .dst = dst, .span = span };
-	return 0;
-}
-
-static int plan_push_need(struct ld_plan *p, uint64_t x, uint64_t y, size_t span)
-{
-	if (p->n_needs == p->cap_needs) {
-		size_t cap = p->cap_needs ? p->cap_needs * 2 : 64;
-		struct ld_need *nn = realloc(p->needs, cap * sizeof *nn);
-		if (!nn)
-			return -ENOMEM;
-		p->needs = nn;
-		p->cap_needs = cap;
-	}
-	p->needs[p->n_needs++] = (struct ld_need){ .x = x, .y = y, .span = span };
-	return 0;
-}
-
-struct off_idx {
-	uint64_t off;
-	size_t idx;
-};
-
-static int cmp_off_idx(const void *a, const void *b)
-{
-	const struct off_idx *x = a, *y = b;
-	if (x->off != y->off)
-		return x->off < y->off ? -1 : 1;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
-static int cmp_need(const void *a, const void *b)
-{
-	const struct ld_need *x = a, *y = b;
-	if (x->x != y->x)
-		return x->x < y->x ? -1 : 1;
-	return x->y < y->y ? -1 : x->y > y->y;
-}
-
-static int cmp_piece(const void *a, const void *b)
-{
-	const struct ld_piece *x = a, *y = b;
-	return x->off < y->off ? -1 : x->off > y->off;
-}
-
-/* First need that may intersect [a, ...): the first index whose prefix
- * maximum of y exceeds a. */
-static size_t need_lower(const struct ld_plan *p, uint64_t a)
-{
-	size_t lo = 0, hi = p->n_needs;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (p->needs_maxy[mid] > a)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return lo;
-}
-
-static int plan_flush_extent(struct ld_plan *p, uint64_t ea, uint64_t eb, uint32_t chunk)
-{
-	for (uint64_t a = ea; a < eb; a += chunk) {
-		uint64_t b = ST_MIN(eb, a + chunk), need_end = a;
-		for (size_t i = need_lower(p, a); i < p->n_needs && p->needs[i].x < b; i++)
-			if (p->needs[i].y > a)
-				need_end = ST_MAX(need_end, ST_MIN(p->needs[i].y, b));
-		if (need_end > a && plan_push_piece(p, a, b - a, need_end - a, NULL, 0))
-			return -ENOMEM;
-	}
-	return 0;
-}
-
-static void plan_free(struct ld_plan *p)
-{
-	free(p->pieces);
-	free(p->needs);
-	free(p->needs_maxy);
-	memset(p, 0, sizeof *p);
-}
-
-/* Split the spans into direct reads and staged reads (see loader.h). */
-static int plan_build(struct st_loader *ld, const struct st_load_span *spans, size_t n,
-		      struct ld_plan *p)
-{
-	const uint64_t A = ld->align, chunk = ld->chunk;
-	struct off_idx *order = NULL;
-	int ret = -ENOMEM;
-
-	memset(p, 0, sizeof *p);
-	order = malloc((n ? n : 1) * sizeof *order);
-	if (!order)
-		goto fail;
-	for (size_t i = 0; i < n; i++)
-		order[i] = (struct off_idx){ spans[i].file_offset, i };
-	qsort(order, n, sizeof *order, cmp_off_idx);
-
-	for (size_t k = 0; k < n; k++) {
-		const struct st_load_span *s = &spans[order[k].idx];
-		size_t si = order[k].idx;
-		uint64_t off = s->file_offset, end = off + s->nbytes, m0 = off, m1 = end;
-		unsigned char *dst = s->dst;
-
-		if (!s->nbytes)
-			continue;
-		p->total += s->nbytes;
-		if (A > 1) {
-			bool phase = (((uintptr_t)dst - (uintptr_t)off) & (A - 1)) == 0;
-			m0 = (off + A - 1) & ~(A - 1);
-			m1 = end & ~(A - 1);
-			if (!phase || m1 <= m0)
-				m0 = m1 = end;          /* everything staged */
-		}
-		if (m0 > off && plan_push_need(p, off, m0 < end ? m0 : end, si))
-			goto fail;
-		for (uint64_t a = m0; a < m1; a += chunk) {
-			uint64_t len = ST_MIN(chunk, m1 - a);
-			if (plan_push_piece(p, a, len, len, dst + (a - off), si))
-				goto fail;
-		}
-		if (m1 < end && m0 < m1 && plan_push_need(p, m1, end, si))
-			goto fail;
-	}
-
-	/* Staged reads: the 4 KiB-aligned cover of the needs, merged where
-	 * the covers touch, cut into chunks. */
-	if (p->n_needs) {
-		uint64_t ea, eb;
-		qsort(p->needs, p->n_needs, sizeof *p->needs, cmp_need);
-		p->needs_maxy = malloc(p->n_needs * sizeof *p->needs_maxy);
-		if (!p->needs_maxy)
-			goto fail;
-		for (size_t i = 0; i < p->n_needs; i++)
-			p->needs_maxy[i] = ST_MAX(p->needs[i].y, i ? p->needs_maxy[i - 1] : 0);
-		ea = p->needs[0].x & ~(A - 1);
-		eb = (p->needs[0].y + A - 1) & ~(A - 1);
-		for (size_t i = 1; i < p->n_needs; i++) {
-			uint64_t na = p->needs[i].x & ~(A - 1), nb = (p->needs[i].y + A - 1) & ~(A - 1);
-			if (na <= eb) {
-				eb = ST_MAX(eb, nb);
-				continue;
-			}
-			if (plan_flush_extent(p, ea, eb, ld->chunk))
-				goto fail;
-			ea = na;
-			eb = nb;
-		}
-		if (plan_flush_extent(p, ea, eb, ld->chunk))
-			goto fail;
-	}
-	qsort(p->pieces, p->n_pieces, sizeof *p->pieces, cmp_piece);
-	free(order);
-	return 0;
-fail:
-	free(order);
-	plan_free(p);
-	return st_error(ret, "loader: out of memory planning %zu spans", n);
-}
 
 /* ---- validation ---------------------------------------------------------- */
 
@@ -455,12 +275,18 @@ static int validate_spans(const struct st_loader *ld, const struct st_load_span 
 /* The span holding file byte `at` among the piece's targets. */
 static size_t span_at(const struct ld_plan *p, const struct ld_piece *pc, uint64_t at)
 {
-	if (pc->dst)
-		return pc->span;
-	for (size_t i = need_lower(p, at); i < p->n_needs && p->needs[i].x <= at; i++)
+	if (pc->dst) {
+		for (size_t j = pc->span; j < pc->span_end; j++) {
+			const struct st_load_span *s = &p->spans[p->order[j]];
+			if (s->file_offset + s->nbytes > at)
+				return p->order[j];
+		}
+		return p->order[pc->span];
+	}
+	for (size_t i = ld_need_lower(p, at); i < p->n_needs && p->needs[i].x <= at; i++)
 		if (p->needs[i].y > at)
 			return p->needs[i].span;
-	for (size_t i = need_lower(p, pc->off); i < p->n_needs && p->needs[i].x < pc->off + pc->need; i++)
+	for (size_t i = ld_need_lower(p, pc->off); i < p->n_needs && p->needs[i].x < pc->off + pc->need; i++)
 		if (p->needs[i].y > pc->off)
 			return p->needs[i].span;
 	return 0;
@@ -542,19 +368,25 @@ int ld_piece_done(struct st_loader *ld, const struct ld_plan *p, const struct ld
 	int ret;
 
 	if (pc->dst) {
+		uint64_t a = pc->off, b = pc->off + pc->len;
 		ld->st->bytes_direct += pc->len;
 		ld->done += pc->len;
-		if (o->on_chunk) {
-			const struct st_load_span *s = &ld->spans[pc->span];
-			ret = o->on_chunk(o->chunk_user, pc->span, pc->off - s->file_offset, pc->len);
+		for (size_t j = pc->span; o->on_chunk && j < pc->span_end; j++) {
+			const struct st_load_span *s = &p->spans[p->order[j]];
+			uint64_t x = ST_MAX(a, s->file_offset), y = ST_MIN(b, s->file_offset + s->nbytes);
+			if (s->file_offset >= b)
+				break;
+			if (y <= x)
+				continue;
+			ret = o->on_chunk(o->chunk_user, p->order[j], x - s->file_offset, y - x);
 			if (ret)
 				return st_error(ret < 0 ? ret : -ECANCELED,
 						"loader: the chunk callback stopped the load at span %zu (%s)",
-						pc->span, span_name(s));
+						p->order[j], span_name(s));
 		}
 	} else {
 		uint64_t a = pc->off, b = pc->off + ST_MIN(got, pc->len);
-		for (size_t i = need_lower(p, a); i < p->n_needs && p->needs[i].x < b; i++) {
+		for (size_t i = ld_need_lower(p, a); i < p->n_needs && p->needs[i].x < b; i++) {
 			const struct ld_need *nd = &p->needs[i];
 			const struct st_load_span *s = &ld->spans[nd->span];
 			uint64_t x = ST_MAX(nd->x, a), y = ST_MIN(nd->y, b);
@@ -580,6 +412,13 @@ int ld_piece_done(struct st_loader *ld, const struct ld_plan *p, const struct ld
 
 static int read_pread(struct st_loader *ld, const struct ld_plan *p)
 {
+	if (p->n_staged && !ld->staging) {
+		if (posix_memalign((void **)&ld->staging, ST_LOAD_ALIGN, ld->chunk)) {
+			ld->staging = NULL;
+			return st_error(-ENOMEM, "loader: staging chunk of %u bytes: out of memory", ld->chunk);
+		}
+		ld->n_staging = 1;
+	}
 	for (size_t i = 0; i < p->n_pieces; i++) {
 		const struct ld_piece *pc = &p->pieces[i];
 		unsigned char *buf = pc->dst ? pc->dst : ld->staging;
@@ -602,45 +441,55 @@ static int read_pread(struct st_loader *ld, const struct ld_plan *p)
 
 /* ---- mmap ----------------------------------------------------------------- */
 
-/* Map each span (page-aligned), copy it chunk by chunk, unmap.  A file that
- * shrinks while mapped raises SIGBUS, as with every mmap loader; the size
- * is checked before each span. */
+#define LD_MMAP_WINDOW (64u << 20)
+
+/* Map a window of the file, copy the pieces inside it, move on (so the
+ * mapping never holds more than a window of page cache in the RSS).  A
+ * file that shrinks under a mapping raises SIGBUS, as with every mmap
+ * loader; the size is checked before each chunk is copied. */
 static int read_mmap(struct st_loader *ld, const struct ld_plan *p)
 {
 	const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-	for (size_t i = 0; i < p->n_pieces;) {
-		const struct ld_piece *first = &p->pieces[i];
-		const struct st_load_span *s = &ld->spans[first->span];
-		uint64_t pa = s->file_offset & ~(page - 1), end = s->file_offset + s->nbytes;
-		struct stat sb;
-		unsigned char *map;
+	unsigned char *map = NULL;
+	uint64_t wa = 0, wl = 0;
+	int ret = 0;
 
-		if (fstat(ld->fd, &sb) == 0 && (uint64_t)sb.st_size < end)
-			return eof_error(ld, p, first, (uint64_t)sb.st_size);
-		map = mmap(NULL, end - pa, PROT_READ, MAP_PRIVATE, ld->fd, (off_t)pa);
-		if (map == MAP_FAILED)
-			return st_error(-errno, "loader: mmap of span %zu (%s) [%llu, %llu) of %s: %s",
-					first->span, span_name(s), (unsigned long long)s->file_offset,
-					(unsigned long long)end, ld->path, strerror(errno));
-		(void)madvise(map, end - pa, MADV_SEQUENTIAL);
-		for (; i < p->n_pieces && p->pieces[i].span == first->span &&
-		       p->pieces[i].dst && p->pieces[i].off < end; i++) {
-			const struct ld_piece *pc = &p->pieces[i];
-			int r;
-			memcpy(pc->dst, map + (pc->off - pa), pc->len);
-			ld->st->n_reads++;
-			ld->st->bytes_read += pc->len;
-			ld->st->bytes_copied += pc->len;
-			ld->st->bytes_direct -= pc->len;    /* ld_piece_done counts it as direct */
-			r = ld_piece_done(ld, p, pc, NULL, pc->len);
-			if (r < 0) {
-				munmap(map, end - pa);
-				return r;
-			}
+	for (size_t i = 0; i < p->n_pieces && !ret; i++) {
+		const struct ld_piece *pc = &p->pieces[i];
+		uint64_t end = pc->off + pc->len;
+		struct stat sb;
+
+		if (fstat(ld->fd, &sb) != 0)
+			sb.st_size = (off_t)ld->file_size;
+		if ((uint64_t)sb.st_size < end) {
+			ret = eof_error(ld, p, pc, (uint64_t)sb.st_size);
+			break;
 		}
-		munmap(map, end - pa);
+		if (!map || pc->off < wa || end > wa + wl) {
+			if (map)
+				munmap(map, wl);
+			wa = pc->off & ~(page - 1);
+			wl = ST_MIN(ST_MAX((uint64_t)LD_MMAP_WINDOW, end - wa), (uint64_t)sb.st_size - wa);
+			map = mmap(NULL, wl, PROT_READ, MAP_PRIVATE, ld->fd, (off_t)wa);
+			if (map == MAP_FAILED) {
+				map = NULL;
+				ret = st_error(-errno, "loader: mmap of [%llu, %llu) of %s: %s",
+					       (unsigned long long)wa, (unsigned long long)(wa + wl), ld->path,
+					       strerror(errno));
+				break;
+			}
+			(void)madvise(map, wl, MADV_SEQUENTIAL);
+		}
+		memcpy(pc->dst, map + (pc->off - wa), pc->len);
+		ld->st->n_reads++;
+		ld->st->bytes_read += pc->len;
+		ld->st->bytes_copied += pc->len;
+		ld->st->bytes_direct -= pc->len;    /* ld_piece_done counts it as direct */
+		ret = ld_piece_done(ld, p, pc, NULL, pc->len);
 	}
-	return 0;
+	if (map)
+		munmap(map, wl);
+	return ret;
 }
 
 /* ---- the read ------------------------------------------------------------- */
@@ -658,9 +507,6 @@ int st_loader_read(struct st_loader *ld, const struct st_load_span *spans, size_
 	memset(stats, 0, sizeof *stats);
 	stats->mode = ld->mode;
 	stats->direct = ld->direct;
-#if ST_HAVE_LIBURING
-	stats->fixed_buffers = ld->mode == ST_IO_URING && ld->fixed;
-#endif
 	if (n && !spans)
 		return st_error(-EINVAL, "loader: %zu spans but no span array", n);
 	if (ld->staging_leaked)
@@ -671,7 +517,7 @@ int st_loader_read(struct st_loader *ld, const struct st_load_span *spans, size_
 	ret = validate_spans(ld, spans, n);
 	if (ret < 0)
 		return ret;
-	ret = plan_build(ld, spans, n, &plan);
+	ret = ld_plan_build(spans, n, ld->align, ld->chunk, &plan);
 	if (ret < 0)
 		return ret;
 	ld->spans = spans;
@@ -700,7 +546,7 @@ int st_loader_read(struct st_loader *ld, const struct st_load_span *spans, size_
 		report_progress(ld, true);
 	if (ret == 0 && ld->opts.flags & ST_LOAD_VERIFY)
 		ret = st_load_verify(spans, n);
-	plan_free(&plan);
+	ld_plan_free(&plan);
 	ld->spans = NULL;
 	ld->st = NULL;
 	return ret;
@@ -716,37 +562,4 @@ int st_load_spans(const char *path, const struct st_load_span *spans, size_t n,
 	ret = st_loader_read(ld, spans, n, stats);
 	st_loader_close(ld);
 	return ret;
-}
-
-/* ---- layout ----------------------------------------------------------------- */
-
-int st_load_layout(const struct st_load_span *spans, size_t n, uint64_t *dst_offset,
-		   uint64_t *arena_size)
-{
-	struct off_idx *order = malloc((n ? n : 1) * sizeof *order);
-	uint64_t cursor = 0;
-	if (!order)
-		return st_error(-ENOMEM, "loader: out of memory laying out %zu spans", n);
-	for (size_t i = 0; i < n; i++)
-		order[i] = (struct off_idx){ spans[i].file_offset, i };
-	qsort(order, n, sizeof *order, cmp_off_idx);
-	for (size_t k = 0; k < n; k++) {
-		const struct st_load_span *s = &spans[order[k].idx];
-		/* the next position with the file offset's phase */
-		uint64_t pos = cursor + ((s->file_offset - cursor) & (ST_LOAD_ALIGN - 1));
-		if (st_add_overflow_u64(pos, s->nbytes, &cursor)) {
-			size_t idx = order[k].idx;
-			free(order);
-			return st_error(-EINVAL, "loader: layout of span %zu (%s) overflows", idx,
-					span_name(&spans[idx]));
-		}
-		dst_offset[order[k].idx] = pos;
-	}
-	free(order);
-	/* round up so the last O_DIRECT-free tail stays inside */
-	if (st_align_up_u64(cursor, ST_LOAD_ALIGN, arena_size))
-		return st_error(-EINVAL, "loader: layout size overflows");
-	if (*arena_size == 0)
-		*arena_size = ST_LOAD_ALIGN;
-	return 0;
 }

@@ -19,18 +19,23 @@ struct ld_need {
 };
 
 /* One read: file [off, off + len).  dst != NULL: straight into the
- * destination (span `span`); dst == NULL: into staging, then copied to
- * every need it covers.  Only the first `need` bytes must arrive (a staged
- * read may run past the end of the file). */
+ * destination; the piece lies in the run of spans order[span..span_end)
+ * and span is the first of them it touches.  dst == NULL: into staging,
+ * then copied to every need it covers.  Only the first `need` bytes must
+ * arrive (a staged read may run past the end of the file). */
 struct ld_piece {
 	uint64_t off;
 	uint32_t len;
 	uint32_t need;
 	unsigned char *dst;
-	size_t span;
+	size_t span, span_end;
 };
 
 struct ld_plan {
+	const struct st_load_span *spans;
+	size_t *order;              /* non-empty spans by file offset */
+	size_t n_order;
+	size_t n_staged;            /* pieces with dst == NULL */
 	struct ld_piece *pieces;
 	size_t n_pieces, cap_pieces;
 	struct ld_need *needs;
@@ -48,7 +53,8 @@ struct st_loader {
 	bool direct;
 	uint32_t align;             /* ST_LOAD_ALIGN with O_DIRECT, else 1 */
 	uint32_t qd, chunk;
-	unsigned char *staging;     /* qd chunks (uring) or 1 chunk (pread) */
+	unsigned char *staging;     /* n_staging chunks, allocated on demand */
+	uint32_t n_staging;
 	bool staging_leaked;        /* the ring could not be drained */
 #if ST_HAVE_LIBURING
 	struct io_uring ring;
@@ -63,6 +69,13 @@ struct st_loader {
 	double t0, last_progress;
 	uint64_t n_results;
 };
+
+/* loader_plan.c */
+int ld_plan_build(const struct st_load_span *spans, size_t n, uint32_t align, uint32_t chunk,
+		  struct ld_plan *p);
+void ld_plan_free(struct ld_plan *p);
+/* First need that may intersect [a, ...). */
+size_t ld_need_lower(const struct ld_plan *p, uint64_t a);
 
 /* Result of one read (res bytes or -errno) for piece pc whose buffer has
  * *got bytes so far: 1 the piece is complete, 0 read the rest again
@@ -79,6 +92,7 @@ int ld_piece_done(struct st_loader *ld, const struct ld_plan *p, const struct ld
 int ld_uring_setup(struct st_loader *ld, const char **why);
 void ld_uring_teardown(struct st_loader *ld);
 int ld_uring_read(struct st_loader *ld, const struct ld_plan *p);
+void ld_uring_staging_release(struct st_loader *ld);
 #endif
 
 #endif

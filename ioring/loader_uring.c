@@ -1,12 +1,14 @@
 /* loader_uring.c: the io_uring engine of the span loader.
  *
- * One ring of queue_depth entries; one slot per entry, each with its own
- * staging chunk (registered with the ring as a fixed buffer when the kernel
- * lets us).  The engine keeps every slot busy, submits in batches and
- * sleeps in io_uring_wait_cqe until a completion arrives; short reads,
- * -EAGAIN and -EINTR resubmit the rest from the same slot.  On an error it
- * stops issuing and drains what is in flight before returning, so no read
- * can land in freed memory. */
+ * One ring of queue_depth entries.  Reads go straight into the
+ * destinations where the plan allows it; the others use staging chunks,
+ * allocated on demand (as many as the plan has staged reads, at most
+ * queue_depth) and registered with the ring as fixed buffers when the
+ * kernel lets us.  The engine keeps queue_depth reads in flight, submits in
+ * batches and sleeps in io_uring_wait_cqe until a completion arrives; short
+ * reads, -EAGAIN and -EINTR resubmit the rest from the same slot.  On an
+ * error it stops issuing and drains what is in flight before returning, so
+ * no read can land in freed memory. */
 #include "loader_impl.h"
 
 #if ST_HAVE_LIBURING
@@ -19,38 +21,56 @@
 
 int ld_uring_setup(struct st_loader *ld, const char **why)
 {
-	struct iovec *iov;
-	size_t bytes;
-	int ret;
-
-	ret = io_uring_queue_init(ld->qd, &ld->ring, 0);
+	int ret = io_uring_queue_init(ld->qd, &ld->ring, 0);
 	if (ret < 0) {
 		*why = "io_uring_queue_init failed";
 		return ret;
 	}
 	ld->ring_ok = true;
-	if (!ld->direct)
-		return 0;       /* buffered: reads go straight into the destinations */
+	return 0;
+}
 
-	if (st_mul_overflow_size(ld->qd, ld->chunk, &bytes) ||
+void ld_uring_staging_release(struct st_loader *ld)
+{
+	if (ld->fixed)
+		io_uring_unregister_buffers(&ld->ring);
+	ld->fixed = false;
+	if (!ld->staging_leaked)
+		free(ld->staging);
+	ld->staging = NULL;
+	ld->n_staging = 0;
+}
+
+/* At least `want` staging chunks, registered when possible. */
+static int staging_reserve(struct st_loader *ld, uint32_t want)
+{
+	struct iovec *iov;
+	size_t bytes;
+	int ret;
+
+	if (want <= ld->n_staging)
+		return 0;
+	ld_uring_staging_release(ld);
+	if (st_mul_overflow_size(want, ld->chunk, &bytes) ||
 	    posix_memalign((void **)&ld->staging, ST_LOAD_ALIGN, bytes)) {
 		ld->staging = NULL;
-		return -ENOMEM;
+		return st_error(-ENOMEM, "loader: %u staging chunks of %u bytes: out of memory", want, ld->chunk);
 	}
+	ld->n_staging = want;
 	if (ld->opts.flags & ST_LOAD_NO_FIXED)
 		return 0;
-	iov = calloc(ld->qd, sizeof *iov);
+	iov = calloc(want, sizeof *iov);
 	if (!iov)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < ld->qd; i++)
+		return 0;
+	for (uint32_t i = 0; i < want; i++)
 		iov[i] = (struct iovec){ ld->staging + (size_t)i * ld->chunk, ld->chunk };
-	ret = io_uring_register_buffers(&ld->ring, iov, ld->qd);
+	ret = io_uring_register_buffers(&ld->ring, iov, want);
 	free(iov);
 	if (ret == 0)
 		ld->fixed = true;
 	else
 		st_log(ST_LOG_DEBUG, "loader: registering %u staging buffers failed (%s): plain reads",
-		       ld->qd, strerror(-ret));
+		       want, strerror(-ret));
 	return 0;
 }
 
@@ -58,25 +78,31 @@ void ld_uring_teardown(struct st_loader *ld)
 {
 	if (!ld->ring_ok)
 		return;
-	if (ld->fixed)
-		io_uring_unregister_buffers(&ld->ring);
+	ld_uring_staging_release(ld);
 	io_uring_queue_exit(&ld->ring);
 	ld->ring_ok = false;
-	ld->fixed = false;
 }
 
 struct slot {
 	size_t piece;
 	uint64_t got;
 	unsigned retries;
+	int stg;                    /* staging chunk, or -1 */
 };
+
+static unsigned char *slot_buf(const struct st_loader *ld, const struct ld_plan *p, const struct slot *s)
+{
+	const struct ld_piece *pc = &p->pieces[s->piece];
+	return pc->dst ? pc->dst : ld->staging + (size_t)s->stg * ld->chunk;
+}
 
 static int slot_submit(struct st_loader *ld, const struct ld_plan *p, struct slot *slots, uint32_t si)
 {
-	const struct ld_piece *pc = &p->pieces[slots[si].piece];
+	const struct slot *s = &slots[si];
+	const struct ld_piece *pc = &p->pieces[s->piece];
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&ld->ring);
-	uint64_t got = slots[si].got;
-	unsigned char *buf;
+	unsigned char *buf = slot_buf(ld, p, s) + s->got;
+	unsigned len = pc->len - (unsigned)s->got;
 
 	if (!sqe) {
 		int r = io_uring_submit(&ld->ring);
@@ -86,16 +112,10 @@ static int slot_submit(struct st_loader *ld, const struct ld_plan *p, struct slo
 		if (!sqe)
 			return st_error(-EBUSY, "loader: no free submission entry");
 	}
-	if (pc->dst) {
-		io_uring_prep_read(sqe, ld->fd, pc->dst + got, pc->len - (unsigned)got, pc->off + got);
-	} else {
-		buf = ld->staging + (size_t)si * ld->chunk;
-		if (ld->fixed)
-			io_uring_prep_read_fixed(sqe, ld->fd, buf + got, pc->len - (unsigned)got,
-						 pc->off + got, (int)si);
-		else
-			io_uring_prep_read(sqe, ld->fd, buf + got, pc->len - (unsigned)got, pc->off + got);
-	}
+	if (!pc->dst && ld->fixed)
+		io_uring_prep_read_fixed(sqe, ld->fd, buf, len, pc->off + s->got, s->stg);
+	else
+		io_uring_prep_read(sqe, ld->fd, buf, len, pc->off + s->got);
 	io_uring_sqe_set_data64(sqe, si);
 	ld->st->n_reads++;
 	return 0;
@@ -103,29 +123,42 @@ static int slot_submit(struct st_loader *ld, const struct ld_plan *p, struct slo
 
 int ld_uring_read(struct st_loader *ld, const struct ld_plan *p)
 {
+	uint32_t n_stg_want = (uint32_t)ST_MIN((size_t)ld->qd, p->n_staged);
 	struct slot *slots = calloc(ld->qd, sizeof *slots);
 	uint32_t *free_slots = calloc(ld->qd, sizeof *free_slots);
-	uint32_t n_free = 0, inflight = 0;
+	int *free_stg = calloc(ld->qd, sizeof *free_stg);
+	uint32_t n_free = 0, n_free_stg = 0, inflight = 0;
 	size_t next = 0;
 	int err = 0;
 
-	if (!slots || !free_slots) {
-		free(slots);
-		free(free_slots);
-		return st_error(-ENOMEM, "loader: out of memory");
+	if (!slots || !free_slots || !free_stg) {
+		err = st_error(-ENOMEM, "loader: out of memory");
+		goto out;
 	}
+	err = staging_reserve(ld, n_stg_want);
+	if (err)
+		goto out;
+	ld->st->fixed_buffers = ld->fixed && n_stg_want > 0;
 	for (uint32_t i = ld->qd; i-- > 0;)
 		free_slots[n_free++] = i;
+	for (uint32_t i = n_stg_want; i-- > 0;)
+		free_stg[n_free_stg++] = (int)i;
 
 	for (;;) {
 		struct io_uring_cqe *cqe;
 		int r;
 
-		while (!err && n_free && next < p->n_pieces) {
+		/* keep the ring full, in file order; a staged read waits for a chunk */
+		while (!err && n_free && next < p->n_pieces && (p->pieces[next].dst || n_free_stg)) {
 			uint32_t si = free_slots[--n_free];
-			slots[si] = (struct slot){ .piece = next++ };
+			slots[si] = (struct slot){ .piece = next, .stg = -1 };
+			if (!p->pieces[next].dst)
+				slots[si].stg = free_stg[--n_free_stg];
+			next++;
 			r = slot_submit(ld, p, slots, si);
 			if (r < 0) {
+				if (slots[si].stg >= 0)
+					free_stg[n_free_stg++] = slots[si].stg;
 				free_slots[n_free++] = si;
 				err = r;
 				break;
@@ -160,28 +193,30 @@ int ld_uring_read(struct st_loader *ld, const struct ld_plan *p)
 
 			io_uring_cqe_seen(&ld->ring, cqe);
 			inflight--;
-			if (err) {
-				free_slots[n_free++] = si;
-				continue;
-			}
-			r = ld_on_result(ld, p, pc, res, &s->got, &s->retries);
-			if (r == 0) {
-				r = slot_submit(ld, p, slots, si);
+			r = err;
+			if (!err) {
+				r = ld_on_result(ld, p, pc, res, &s->got, &s->retries);
 				if (r == 0) {
-					inflight++;
-					continue;
+					r = slot_submit(ld, p, slots, si);
+					if (r == 0) {
+						inflight++;
+						continue;
+					}
+				} else if (r == 1) {
+					r = ld_piece_done(ld, p, pc, slot_buf(ld, p, s), s->got);
 				}
-			} else if (r == 1) {
-				r = ld_piece_done(ld, p, pc, pc->dst ? NULL : ld->staging + (size_t)si * ld->chunk,
-						  s->got);
+				if (r < 0)
+					err = r;
 			}
-			if (r < 0)
-				err = r;
+			if (s->stg >= 0)
+				free_stg[n_free_stg++] = s->stg;
 			free_slots[n_free++] = si;
 		} while (io_uring_peek_cqe(&ld->ring, &cqe) == 0);
 	}
+out:
 	free(slots);
 	free(free_slots);
+	free(free_stg);
 	return err;
 }
 

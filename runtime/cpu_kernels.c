@@ -19,12 +19,13 @@
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct st_matmul_ctx *g_ctx;
 static int g_threads;          /* requested; 0 = all cores */
+static enum st_isa g_isa = ST_ISA_AUTO;
 
 /* Called with g_lock held. */
 static int ctx_get(struct st_matmul_ctx **out)
 {
 	if (!g_ctx) {
-		int rc = st_matmul_ctx_create(g_threads, ST_ISA_AUTO, &g_ctx);
+		int rc = st_matmul_ctx_create(g_threads, g_isa, &g_ctx);
 		if (rc)
 			return rc;
 	}
@@ -44,6 +45,21 @@ int st_cpu_kernels_set_threads(int n_threads)
 		g_ctx = NULL;
 	}
 	g_threads = n_threads;
+	pthread_mutex_unlock(&g_lock);
+	return 0;
+}
+
+int st_cpu_kernels_set_isa(enum st_isa isa)
+{
+	if (isa != ST_ISA_AUTO && !st_cpu_isa_supported(isa))
+		return st_error(-ENOTSUP, "cpu kernels: path '%s' is not supported on this CPU/build",
+				st_cpu_isa_name(isa));
+	pthread_mutex_lock(&g_lock);
+	if (g_ctx && isa != g_isa) {
+		st_matmul_ctx_destroy(g_ctx);
+		g_ctx = NULL;
+	}
+	g_isa = isa;
 	pthread_mutex_unlock(&g_lock);
 	return 0;
 }

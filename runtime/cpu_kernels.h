@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cpu_features.h"
+
 /* y[t][r] = sum_c W[r][c] * x[t][c] for t < n_tokens, r < rows.
  * W: rows of `cols` elements of `type`, nb_w bytes apart; x, y F32 with
  * row strides ldx, ldy in floats. */
@@ -23,6 +25,9 @@ int st_cpu_attn(const float *q, int64_t ldq, const void *k, const void *v, uint3
 /* Threads used by the two kernels above (0 = one per core, the default);
  * sessions set it from st_session_params.n_threads.  Returns 0/-EINVAL. */
 int st_cpu_kernels_set_threads(int n_threads);
+/* Kernel path (ST_ISA_AUTO = best, the default; tests force each one);
+ * -ENOTSUP if this CPU/build lacks it. */
+int st_cpu_kernels_set_isa(enum st_isa isa);
 /* The thread count in effect. */
 int st_cpu_kernels_threads(void);
 

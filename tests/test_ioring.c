@@ -15,7 +15,10 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "gguf.h"
+#include "gguf_spans.h"
 #include "loader.h"
+#include "types.h"
 #include "strata.h"
 #include "tap.h"
 
@@ -395,6 +398,128 @@ static void test_stage(const char *dir, const char *file)
 	free(arena);
 }
 
+/* ---- a stage of a generated GGUF --------------------------------------------- */
+
+static unsigned char tbyte(size_t ti, uint64_t k)
+{
+	return (unsigned char)(ti * 131u + k * 7u + (k >> 9));
+}
+
+/* 24 layers of (attn_norm F32, attn_q Q8_0, ffn_up Q4_0) + token_embd,
+ * output_norm, output: the spans of layers 10-19 are exactly those 30
+ * tensors and reading them reads only their bytes. */
+static void test_gguf_stage(const char *dir)
+{
+	char path[2200];
+	struct st_gguf_writer *w = NULL;
+	struct st_gguf *g = NULL;
+	struct st_load_span *spans = NULL;
+	size_t n = 0, nt = 0;
+	uint64_t ne_norm[1] = { 96 }, ne_q[2] = { 96, 96 }, ne_up[2] = { 96, 200 }, ne_emb[2] = { 96, 100 };
+	FILE *f;
+	bool good = true;
+	uint32_t n_layer = 0;
+
+	snprintf(path, sizeof path, "%s/stage.gguf", dir);
+	f = fopen(path, "wb");
+	if (!f || st_gguf_writer_create(&w, 3, 32) < 0) {
+		ok(0, "gguf writer: %s", st_last_error());
+		if (f)
+			fclose(f);
+		return;
+	}
+	st_gguf_writer_set_str(w, "general.architecture", "llama");
+	st_gguf_writer_set_u32(w, "llama.block_count", 24);
+	st_gguf_writer_add_tensor(w, "token_embd.weight", ST_TYPE_Q8_0, 2, ne_emb);
+	for (int l = 0; l < 24; l++) {
+		char name[64];
+		snprintf(name, sizeof name, "blk.%d.attn_norm.weight", l);
+		st_gguf_writer_add_tensor(w, name, ST_TYPE_F32, 1, ne_norm);
+		snprintf(name, sizeof name, "blk.%d.attn_q.weight", l);
+		st_gguf_writer_add_tensor(w, name, ST_TYPE_Q8_0, 2, ne_q);
+		snprintf(name, sizeof name, "blk.%d.ffn_up.weight", l);
+		st_gguf_writer_add_tensor(w, name, ST_TYPE_Q4_0, 2, ne_up);
+	}
+	st_gguf_writer_add_tensor(w, "output_norm.weight", ST_TYPE_F32, 1, ne_norm);
+	st_gguf_writer_add_tensor(w, "output.weight", ST_TYPE_Q8_0, 2, ne_emb);
+	good = st_gguf_writer_begin(w, f) == 0;
+	nt = 3 + 24 * 3;
+	for (size_t ti = 0; ti < nt && good; ti++) {
+		static const uint64_t sizes_blk[3] = { 96 * 4, 96 * 96 / 32 * 34, 96 * 200 / 32 * 18 };
+		uint64_t sz = ti == 0 || ti == nt - 1 ? 96 * 100 / 32 * 34 : ti == nt - 2 ? 96 * 4 : sizes_blk[(ti - 1) % 3];
+		unsigned char *buf = malloc(sz);
+		for (uint64_t k = 0; buf && k < sz; k++)
+			buf[k] = tbyte(ti, k);
+		good = buf && st_gguf_writer_write_data(w, buf, sz) == 0;
+		free(buf);
+	}
+	good = good && st_gguf_writer_finish(w) == 0;
+	st_gguf_writer_destroy(w);
+	good = (fclose(f) == 0) && good;
+	if (!good || st_gguf_open(path, &g) < 0) {
+		ok(0, "generated GGUF opens: %s", st_last_error());
+		unlink(path);
+		return;
+	}
+	st_load_gguf_layers(g, &n_layer);
+	ok(n_layer == 24, "layer count from llama.block_count: %u", n_layer);
+	good = st_load_gguf_stage_spans(g, 10, 19, 0, &spans, &n) == 0;
+	ok(good && n == 30, "layers 10-19: %zu spans (want 30)", n);
+	for (size_t i = 0; i < n; i++) {
+		long l = strtol(spans[i].name + 4, NULL, 10);
+		good = good && !strncmp(spans[i].name, "blk.", 4) && l >= 10 && l <= 19;
+	}
+	ok(good, "every span of the stage is a blk.10..19 tensor");
+	{
+		uint64_t *off = calloc(n, sizeof *off), size = 0, stage_bytes = 0;
+		void *arena = NULL;
+		if (off && st_load_layout(spans, n, off, &size) == 0 && !posix_memalign(&arena, ST_LOAD_ALIGN, size)) {
+			for (size_t i = 0; i < n; i++) {
+				spans[i].dst = (char *)arena + off[i];
+				spans[i].dst_size = spans[i].nbytes;
+				stage_bytes += spans[i].nbytes;
+			}
+			for (size_t pi = 0; pi < 5; pi++) {
+				struct st_load_opts o = { .mode = paths[pi].mode, .flags = paths[pi].flags };
+				struct st_load_stats st;
+				int ret;
+				if (path_skip(&paths[pi]))
+					continue;
+				memset(arena, 0, size);
+				ret = st_load_spans(path, spans, n, &o, &st);
+				good = ret == 0;
+				for (size_t i = 0; i < n && good; i++) {
+					size_t ti = 0;
+					while (ti < g->n_tensors && strcmp(g->tensors[ti].name, spans[i].name))
+						ti++;
+					for (uint64_t k = 0; k < spans[i].nbytes && good; k++)
+						good = ((unsigned char *)spans[i].dst)[k] == tbyte(ti, k);
+				}
+				ok(good && st.bytes_spans == stage_bytes &&
+				   (st.direct ? st.bytes_read <= stage_bytes + 2 * 4096 : st.bytes_read == stage_bytes),
+				   "%s: GGUF layers 10-19: bytes placed, read %llu for a stage of %llu (file %llu)%s%s",
+				   paths[pi].name, (unsigned long long)st.bytes_read, (unsigned long long)stage_bytes,
+				   (unsigned long long)g->file_size, ret ? ": " : "", ret ? st_last_error() : "");
+			}
+		} else {
+			ok(0, "stage arena");
+		}
+		free(arena);
+		free(off);
+	}
+	free(spans);
+	good = st_load_gguf_stage_spans(g, 0, 0, 0, &spans, &n) == 0;
+	ok(good && n == 4 && !strcmp(spans[0].name, "token_embd.weight"), "layer 0 takes token_embd too (%zu spans)", n);
+	free(spans);
+	good = st_load_gguf_stage_spans(g, 23, 23, 0, &spans, &n) == 0;
+	ok(good && n == 5, "the last layer takes output_norm and output too (%zu spans)", n);
+	free(spans);
+	ok(st_load_gguf_stage_spans(g, 20, 24, 0, &spans, &n) == -EINVAL, "layers 20-24 of 24 rejected (%s)",
+	   st_last_error());
+	st_gguf_free(g);
+	unlink(path);
+}
+
 /* ---- failure injection ---------------------------------------------------------- */
 
 struct shrink {
@@ -662,6 +787,7 @@ int main(void)
 	test_hash_and_verify(file);
 	test_paths(disk, file, true);
 	test_stage(disk, file);
+	test_gguf_stage(disk);
 	test_failures(disk, file);
 	unlink(file);
 	rmdir(disk);

@@ -25,6 +25,7 @@ const char *cli_bytes(uint64_t n, char *buf, int size);
 
 /* Subcommands (one file each). */
 int cmd_run(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);

@@ -21,6 +21,7 @@ static const struct cmd commands[] = {
 	{ "info", cmd_info, "show a GGUF model's hyperparameters, tensors and tokenizer" },
 	{ "mkmodel", cmd_mkmodel, "write a llama GGUF with deterministic random weights" },
 	{ "perplexity", cmd_perplexity, "mean negative log-likelihood and perplexity over a text" },
+	{ "bench", cmd_bench, "pp/tg tokens/s like llama-bench, with the memory-bandwidth limit" },
 	{ "bench-load", cmd_bench_load, "load a stage's weights (io_uring/pread/mmap) and report throughput" },
 	{ "devices", cmd_devices, "list every backend's devices (cpu, vulkan0, opencl0, ...)" },
 	{ "plan", cmd_plan, "choose devices and cut points for a model (exact DP) vs baselines" },
