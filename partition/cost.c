@@ -11,7 +11,27 @@
 
 double st_pl_eval_objective(const struct st_pl_eval *ev, enum st_pl_objective obj)
 {
-	return obj == ST_PL_THROUGHPUT ? ev->bottleneck_ms : ev->latency_ms;
+	switch (obj) {
+	case ST_PL_THROUGHPUT: return ev->bottleneck_ms;
+	case ST_PL_TOKENS: return ev->per_token_ms;
+	default: return ev->latency_ms;
+	}
+}
+
+const char *st_pl_objective_name(enum st_pl_objective o)
+{
+	static const char *const n[] = { "latency", "throughput", "tokens_per_s" };
+	return (unsigned)o < ST_PL_N_OBJECTIVES ? n[o] : "?";
+}
+
+int st_pl_objective_parse(const char *s, enum st_pl_objective *o)
+{
+	for (int i = 0; i < ST_PL_N_OBJECTIVES; i++)
+		if (!strcmp(s, st_pl_objective_name((enum st_pl_objective)i))) {
+			*o = (enum st_pl_objective)i;
+			return 0;
+		}
+	return st_error(-EINVAL, "objective \"%.60s\": expected latency, throughput or tokens_per_s", s);
 }
 
 int st_pl_evaluate(const struct st_pl_instance *in, const struct st_pl_plan *p, struct st_pl_eval *ev)
@@ -90,7 +110,7 @@ int st_pl_evaluate(const struct st_pl_instance *in, const struct st_pl_plan *p, 
 							in->activation_bytes * in->prompt_tokens);
 	}
 	double k = in->batch;
-	double a = ev->latency_ms > 0 ? k / ev->latency_ms : 0, b = ev->bottleneck_ms > 0 ? 1 / ev->bottleneck_ms : 0;
-	ev->tokens_per_s = 1000.0 * (a < b ? a : b);
+	ev->per_token_ms = ev->latency_ms / k > ev->bottleneck_ms ? ev->latency_ms / k : ev->bottleneck_ms;
+	ev->tokens_per_s = ev->per_token_ms > 0 ? 1000.0 / ev->per_token_ms : 0;
 	return 0;
 }

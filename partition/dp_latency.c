@@ -30,7 +30,7 @@
 #include "plan.h"
 #include "util.h"
 
-#define NODE_LIMIT 200000000ull
+#define NODE_LIMIT 50000000ull
 
 struct memo_ent {
 	uint64_t mask;
@@ -47,6 +47,7 @@ struct child {
 struct lat {
 	const struct st_pl_problem *pb;
 	int D, L, f;
+	double cap;                     /* no stage, hop or return may exceed this */
 	double *h;                      /* [(L+1) * D] */
 	int *hb;                        /* argmin end of the stage */
 	double *gmin;                   /* [(L+1) * D]: min_e hop[d][e] + h[b][e] */
@@ -82,7 +83,12 @@ static void relax(struct lat *s)
 			double best = INFINITY;
 			int bb = -1, end = pb->fit[d * (L + 1) + j];
 			for (int b = j + 1; b <= end; b++) {
-				double v = C(s, d, j, b) + (b == L ? pb->ret[d * D + s->f] : s->gmin[b * D + d]);
+				double cc = C(s, d, j, b);
+				if (cc > s->cap)
+					break;          /* costs are >= 0: longer stages cost more */
+				if (b == L && pb->ret[d * D + s->f] > s->cap)
+					continue;
+				double v = cc + (b == L ? pb->ret[d * D + s->f] : s->gmin[b * D + d]);
 				if (v < best)
 					best = v, bb = b;
 			}
@@ -93,7 +99,7 @@ static void relax(struct lat *s)
 			double best = INFINITY;
 			int be = -1;
 			for (int e = 0; e < D; e++) {
-				if (e == d)
+				if (e == d || pb->hop[d * D + e] > s->cap)
 					continue;
 				double v = pb->hop[d * D + e] + s->h[j * D + e];
 				if (v < best)
@@ -163,9 +169,15 @@ static void dfs(struct lat *s, int depth, int j, int d, uint64_t mask, double g)
 	struct child *ch = s->pool + (size_t)depth * (size_t)L * (size_t)D;
 	int n = 0, end = pb->fit[d * (L + 1) + j];
 	for (int b = j + 1; b <= end; b++) {
-		double c = g + C(s, d, j, b);
+		double cc = C(s, d, j, b);
+		if (cc > s->cap)
+			break;
+		double c = g + cc;
 		if (b == L) {
-			double total = c + (depth ? pb->ret[d * D + s->f] : 0);
+			double rt = depth ? pb->ret[d * D + s->f] : 0;
+			if (rt > s->cap)
+				continue;
+			double total = c + rt;
 			if (total < s->best) {
 				s->best = total;
 				s->path[depth].last = L - 1;
@@ -181,7 +193,7 @@ static void dfs(struct lat *s, int depth, int j, int d, uint64_t mask, double g)
 					e = pb->class_member[cl][k];
 					break;
 				}
-			if (e < 0)
+			if (e < 0 || pb->hop[d * D + e] > s->cap)
 				continue;
 			double g2 = c + pb->hop[d * D + e];
 			double bound = g2 + s->h[b * D + e];
@@ -198,39 +210,49 @@ static void dfs(struct lat *s, int depth, int j, int d, uint64_t mask, double g)
 	}
 }
 
-int st_pl_plan_latency(const struct st_pl_instance *in, struct st_pl_plan *out, struct st_pl_stats *st)
+static int lat_init(struct lat *s, const struct st_pl_problem *pb)
 {
-	struct st_pl_problem pb;
-	struct lat s;
-	int r = st_pl_problem_build(in, &pb);
-	if (r)
-		return r;
-	memset(&s, 0, sizeof s);
-	memset(out, 0, sizeof *out);
-	if (st)
-		memset(st, 0, sizeof *st);
-	s.pb = &pb;
-	s.D = pb.D;
-	s.L = pb.L;
-	size_t n = (size_t)(s.L + 1) * (size_t)s.D;
-	s.h = malloc(n * sizeof *s.h);
-	s.gmin = malloc(n * sizeof *s.gmin);
-	s.hb = malloc(n * sizeof *s.hb);
-	s.ge = malloc(n * sizeof *s.ge);
-	if (!s.h || !s.gmin || !s.hb || !s.ge) {
-		r = st_error(-ENOMEM, "plan: out of memory");
-		goto out;
-	}
-	s.best = INFINITY;
-	bool all_exact = true;
-	for (int c = 0; c < pb.n_classes; c++) {
-		int f = pb.class_member[c][0];
-		if (pb.source >= 0 && f != pb.source)
+	memset(s, 0, sizeof *s);
+	s->pb = pb;
+	s->D = pb->D;
+	s->L = pb->L;
+	size_t n = (size_t)(s->L + 1) * (size_t)s->D;
+	s->h = malloc(n * sizeof *s->h);
+	s->gmin = malloc(n * sizeof *s->gmin);
+	s->hb = malloc(n * sizeof *s->hb);
+	s->ge = malloc(n * sizeof *s->ge);
+	if (!s->h || !s->gmin || !s->hb || !s->ge)
+		return st_error(-ENOMEM, "plan: out of memory");
+	return 0;
+}
+
+static void lat_fini(struct lat *s)
+{
+	free(s->h);
+	free(s->gmin);
+	free(s->hb);
+	free(s->ge);
+	free(s->pool);
+	free(s->memo);
+}
+
+/* Minimum time per token over plans whose every stage, hop and return is
+ * at most cap.  s->best = INFINITY when there is none. */
+static int solve(struct lat *s, double cap, bool *relax_exact)
+{
+	const struct st_pl_problem *pb = s->pb;
+	s->cap = cap;
+	s->best = INFINITY;
+	memset(&s->best_plan, 0, sizeof s->best_plan);
+	*relax_exact = true;
+	for (int c = 0; c < pb->n_classes; c++) {
+		int f = pb->class_member[c][0];
+		if (pb->source >= 0 && f != pb->source)
 			continue;
-		s.f = f;
-		relax(&s);
-		double lb = s.h[f];             /* h[0][f] */
-		if (!(lb < s.best))
+		s->f = f;
+		relax(s);
+		double lb = s->h[f];            /* h[0][f] */
+		if (!(lb < s->best))
 			continue;
 		/* Walk the relaxed optimum; if its devices are distinct it is a
 		 * real plan and, being optimal for the relaxation, exact. */
@@ -239,65 +261,193 @@ int st_pl_plan_latency(const struct st_pl_instance *in, struct st_pl_plan *out, 
 		bool distinct = true;
 		int j = 0, d = f;
 		for (;;) {
-			int b = s.hb[j * s.D + d];
+			int b = s->hb[j * s->D + d];
 			if (rp.n_stages >= ST_PL_MAX_DEVICES || (used >> d & 1)) {
 				distinct = false;
 				break;
 			}
 			used |= 1ull << d;
 			rp.stage[rp.n_stages++] = (struct st_pl_stage){ d, j, b - 1 };
-			if (b == s.L)
+			if (b == s->L)
 				break;
-			d = s.ge[b * s.D + d];
+			d = s->ge[b * s->D + d];
 			j = b;
 		}
 		if (distinct) {
-			s.best = lb;
-			s.best_plan = rp;
+			s->best = lb;
+			s->best_plan = rp;
 			continue;
 		}
-		all_exact = false;
-		if (!s.pool) {
-			s.pool = malloc((size_t)s.D * (size_t)s.L * (size_t)s.D * sizeof *s.pool);
-			s.memo_cap = (size_t)1 << 18;
-			s.memo = calloc(s.memo_cap, sizeof *s.memo);
-			if (!s.pool || !s.memo) {
-				r = st_error(-ENOMEM, "plan: out of memory");
-				goto out;
+		*relax_exact = false;
+		if (!s->pool) {
+			s->pool = malloc((size_t)s->D * (size_t)s->L * (size_t)s->D * sizeof *s->pool);
+			s->memo_cap = (size_t)1 << 18;
+			s->memo = calloc(s->memo_cap, sizeof *s->memo);
+			if (!s->pool || !s->memo)
+				return st_error(-ENOMEM, "plan: out of memory");
+		}
+		s->gen++;
+		s->memo_used = 0;
+		dfs(s, 0, 0, f, 1ull << f, 0.0);
+		if (s->err)
+			return s->err;
+	}
+	return 0;
+}
+
+static int no_fit(const struct st_pl_problem *pb)
+{
+	return st_error(-ENOSPC, "plan: no plan fits: the model's %d units do not fit in the memory of the %d devices%s",
+			pb->L, pb->D, pb->source >= 0 ? " with the first unit on the source device" : "");
+}
+
+int st_pl_plan_latency(const struct st_pl_instance *in, struct st_pl_plan *out, struct st_pl_stats *st)
+{
+	struct st_pl_problem pb;
+	struct lat s;
+	bool exact = false;
+	int r = st_pl_problem_build(in, &pb);
+	if (r)
+		return r;
+	memset(out, 0, sizeof *out);
+	if (st)
+		memset(st, 0, sizeof *st);
+	if (!(r = lat_init(&s, &pb)) && !(r = solve(&s, INFINITY, &exact))) {
+		if (st) {
+			st->nodes = s.nodes;
+			st->relaxation_exact = exact;
+		}
+		if (!isfinite(s.best))
+			r = no_fit(&pb);
+		else {
+			*out = s.best_plan;
+			out->value = s.best;
+		}
+	}
+	lat_fini(&s);
+	st_pl_problem_free(&pb);
+	return r;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Most tokens/s with k = batch sequences in flight: minimise
+ * F(plan) = max(T/k, B) (T time per token, B bottleneck).  Let T(tau) be
+ * the least T over plans with B <= tau (the capped latency search) and
+ * tau range over every value a stage, hop or return can take (B_opt of the
+ * optimal plan is one of them, and T(B_opt)/k <= T_opt/k, so min over tau of
+ * max(T(tau)/k, tau) is the optimum).  T(tau)/k is non-increasing and tau
+ * increasing, so the minimum sits where they cross: binary search for the
+ * first tau_i with T(tau_i)/k <= tau_i; the answer is the better of tau_i
+ * and T(tau_{i-1})/k.  About log2(#values) + 1 capped searches. */
+int st_pl_plan_tokens(const struct st_pl_instance *in, struct st_pl_plan *out, struct st_pl_stats *st)
+{
+	struct st_pl_problem pb;
+	struct lat s;
+	bool exact;
+	double *cand = NULL, k = in->batch ? in->batch : 1;
+	int r = st_pl_problem_build(in, &pb);
+	if (r)
+		return r;
+	memset(out, 0, sizeof *out);
+	if (st)
+		memset(st, 0, sizeof *st);
+	int D = pb.D, L = pb.L;
+	size_t n = 0, cap = 2 * (size_t)D * (size_t)D;
+	for (int d = 0; d < D; d++)
+		for (int a = 0; a < L; a++)
+			cap += (size_t)(pb.fit[d * (L + 1) + a] - a);
+	if (!(r = lat_init(&s, &pb)) && !(cand = malloc(cap * sizeof *cand)))
+		r = st_error(-ENOMEM, "plan: out of memory for %zu candidate bottlenecks", cap);
+	if (r)
+		goto out;
+	for (int d = 0; d < D; d++) {
+		const double *p = pb.pre + (size_t)d * (L + 1);
+		for (int a = 0; a < L; a++)
+			for (int b = a + 1; b <= pb.fit[d * (L + 1) + a]; b++)
+				cand[n++] = p[b] - p[a];
+		for (int e = 0; e < D; e++)
+			if (e != d) {
+				cand[n++] = pb.hop[d * D + e];
+				cand[n++] = pb.ret[d * D + e];
 			}
-		}
-		s.gen++;
-		s.memo_used = 0;
-		dfs(&s, 0, 0, f, 1ull << f, 0.0);
-		if (s.err) {
-			r = s.err;
-			goto out;
-		}
 	}
-	if (st) {
-		st->nodes = s.nodes;
-		st->relaxation_exact = all_exact;
-	}
-	if (!isfinite(s.best)) {
-		r = st_error(-ENOSPC, "plan: no plan fits: the model's %d units do not fit in the memory of the %d devices%s",
-			     s.L, s.D, pb.source >= 0 ? " with the first unit on the source device" : "");
+	qsort(cand, n, sizeof *cand, cmp_double);
+	size_t u = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!u || cand[i] != cand[u - 1])
+			cand[u++] = cand[i];
+	n = u;
+	if (!n) {
+		r = no_fit(&pb);
 		goto out;
 	}
-	*out = s.best_plan;
-	out->value = s.best;
+	/* Predicate P(i): T(tau_i)/k <= tau_i (monotone in i). */
+	size_t lo = 0, hi = n;          /* first true index in [lo, hi], n = none */
+	double best = INFINITY;
+	struct st_pl_plan bp = { 0 };
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if ((r = solve(&s, cand[mid], &exact)))
+			goto out;
+		double f = s.best / k > cand[mid] ? s.best / k : cand[mid];
+		if (isfinite(s.best) && f < best)
+			best = f, bp = s.best_plan;
+		if (isfinite(s.best) && s.best / k <= cand[mid])
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	/* Both neighbours of the crossing. */
+	for (size_t i = lo > 0 ? lo - 1 : 0; i <= lo && i < n; i++) {
+		if ((r = solve(&s, cand[i], &exact)))
+			goto out;
+		double f = s.best / k > cand[i] ? s.best / k : cand[i];
+		if (isfinite(s.best) && f < best)
+			best = f, bp = s.best_plan;
+	}
+	if (lo == n) {
+		/* never crossed: F = T(tau)/k, least at the largest tau */
+		if ((r = solve(&s, INFINITY, &exact)))
+			goto out;
+		if (isfinite(s.best) && s.best / k < best)
+			best = s.best / k, bp = s.best_plan;
+	}
+	if (!isfinite(best)) {
+		r = no_fit(&pb);
+		goto out;
+	}
+	/* The plan's own value (its bottleneck may be below the cap). */
+	double T = 0, B = 0;
+	for (int i = 0; i < bp.n_stages; i++) {
+		const struct st_pl_stage *g = &bp.stage[i];
+		double c = pb.pre[(size_t)g->device * (L + 1) + g->last + 1] - pb.pre[(size_t)g->device * (L + 1) + g->first];
+		double h = i + 1 < bp.n_stages ? pb.hop[g->device * D + bp.stage[i + 1].device]
+					       : (bp.n_stages > 1 ? pb.ret[g->device * D + bp.stage[0].device] : 0);
+		T += c + h;
+		B = B > c ? B : c;
+		B = B > h ? B : h;
+	}
+	*out = bp;
+	out->value = T / k > B ? T / k : B;
+	if (st)
+		st->nodes = s.nodes;
 out:
-	free(s.h);
-	free(s.gmin);
-	free(s.hb);
-	free(s.ge);
-	free(s.pool);
-	free(s.memo);
+	free(cand);
+	lat_fini(&s);
 	st_pl_problem_free(&pb);
 	return r;
 }
 
 int st_pl_plan(const struct st_pl_instance *in, struct st_pl_plan *out, struct st_pl_stats *st)
 {
-	return in->objective == ST_PL_THROUGHPUT ? st_pl_plan_throughput(in, out, st)
-						 : st_pl_plan_latency(in, out, st);
+	switch (in->objective) {
+	case ST_PL_THROUGHPUT: return st_pl_plan_throughput(in, out, st);
+	case ST_PL_TOKENS: return st_pl_plan_tokens(in, out, st);
+	default: return st_pl_plan_latency(in, out, st);
+	}
 }

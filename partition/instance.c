@@ -133,7 +133,7 @@ int st_pl_instance_validate(const struct st_pl_instance *in)
 		return st_error(-EINVAL, "plan: source device index %d out of range", in->source);
 	if (in->batch < 1)
 		return st_error(-EINVAL, "plan: batch (sequences in flight) must be >= 1");
-	if (in->objective != ST_PL_LATENCY && in->objective != ST_PL_THROUGHPUT)
+	if ((unsigned)in->objective >= ST_PL_N_OBJECTIVES)
 		return st_error(-EINVAL, "plan: unknown objective %d", (int)in->objective);
 	uint64_t w = 0, kv = 0, t;
 	for (int i = 0; i < in->n_units; i++) {

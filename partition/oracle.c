@@ -14,8 +14,8 @@ struct orc {
 	const struct st_pl_instance *in;
 	uint64_t leaves, max_leaves;
 	struct st_pl_stage path[ST_PL_MAX_DEVICES];
-	struct st_pl_plan *bl, *bt;
-	double best_lat, best_bot;
+	struct st_pl_plan *best;        /* [ST_PL_N_OBJECTIVES] */
+	double val[ST_PL_N_OBJECTIVES];
 	bool over;
 };
 
@@ -24,18 +24,15 @@ static void record(struct orc *o, int m, double lat, double bot)
 	o->leaves++;
 	if (o->max_leaves && o->leaves > o->max_leaves)
 		o->over = true;
-	if (lat < o->best_lat) {
-		o->best_lat = lat;
-		o->bl->n_stages = m;
-		memcpy(o->bl->stage, o->path, (size_t)m * sizeof o->path[0]);
-		o->bl->value = lat;
-	}
-	if (bot < o->best_bot) {
-		o->best_bot = bot;
-		o->bt->n_stages = m;
-		memcpy(o->bt->stage, o->path, (size_t)m * sizeof o->path[0]);
-		o->bt->value = bot;
-	}
+	double k = o->in->batch;
+	double v[ST_PL_N_OBJECTIVES] = { lat, bot, lat / k > bot ? lat / k : bot };
+	for (int i = 0; i < ST_PL_N_OBJECTIVES; i++)
+		if (v[i] < o->val[i]) {
+			o->val[i] = v[i];
+			o->best[i].n_stages = m;
+			memcpy(o->best[i].stage, o->path, (size_t)m * sizeof o->path[0]);
+			o->best[i].value = v[i];
+		}
 }
 
 static void walk(struct orc *o, int depth, int j, int d, uint64_t mask, double lat, double bot)
@@ -73,16 +70,16 @@ static void walk(struct orc *o, int depth, int j, int d, uint64_t mask, double l
 	}
 }
 
-int st_pl_oracle(const struct st_pl_instance *in, uint64_t max_leaves, struct st_pl_plan *best_latency,
-		 struct st_pl_plan *best_throughput)
+int st_pl_oracle(const struct st_pl_instance *in, uint64_t max_leaves, struct st_pl_plan best[ST_PL_N_OBJECTIVES])
 {
 	int r = st_pl_instance_validate(in);
 	if (r)
 		return r;
-	struct orc o = { .in = in, .max_leaves = max_leaves, .bl = best_latency, .bt = best_throughput,
-			 .best_lat = INFINITY, .best_bot = INFINITY };
-	memset(best_latency, 0, sizeof *best_latency);
-	memset(best_throughput, 0, sizeof *best_throughput);
+	struct orc o = { .in = in, .max_leaves = max_leaves, .best = best };
+	for (int i = 0; i < ST_PL_N_OBJECTIVES; i++) {
+		o.val[i] = INFINITY;
+		memset(&best[i], 0, sizeof best[i]);
+	}
 	for (int d = 0; d < in->n_devices && !o.over; d++) {
 		if (in->source >= 0 && d != in->source)
 			continue;
@@ -90,7 +87,7 @@ int st_pl_oracle(const struct st_pl_instance *in, uint64_t max_leaves, struct st
 	}
 	if (o.over)
 		return st_error(-E2BIG, "plan: oracle stopped after %llu plans", (unsigned long long)max_leaves);
-	if (!isfinite(o.best_lat))
+	if (!isfinite(o.val[0]))
 		return st_error(-ENOSPC, "plan: oracle: no plan fits");
 	return 0;
 }

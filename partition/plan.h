@@ -14,7 +14,8 @@
  *    between consecutive stages (bytes*8/(Mbps*1e3) + rtt_ms) + return of
  *    the output from the last stage to the first device (if m > 1);
  *  - bottleneck: max of every stage compute, every hop and the return hop;
- *    tokens/s with k sequences in flight = 1000 * min(k / latency, 1 / bottleneck);
+ *    tokens/s with k sequences in flight = 1000 * min(k / latency, 1 / bottleneck)
+ *    = 1000 / max(latency / k, bottleneck);
  *  - memory of a stage: weights of its units + KV bytes per token of its
  *    units * context * batch, at most the device's budget. */
 #ifndef ST_PLAN_H
@@ -29,7 +30,15 @@
 #define ST_PL_MAX_CTX_POINTS 8
 #define ST_PL_NAME 64
 
-enum st_pl_objective { ST_PL_LATENCY = 0, ST_PL_THROUGHPUT = 1 };
+/* latency: least time per token for one sequence;
+ * throughput: least bottleneck (EdgeShard; tokens/s when enough sequences
+ * are in flight to keep every stage busy);
+ * tokens_per_s: most tokens/s with exactly `batch` sequences in flight,
+ * i.e. least max(latency / batch, bottleneck). */
+enum st_pl_objective { ST_PL_LATENCY = 0, ST_PL_THROUGHPUT = 1, ST_PL_TOKENS = 2, ST_PL_N_OBJECTIVES = 3 };
+const char *st_pl_objective_name(enum st_pl_objective o);
+/* "latency", "throughput", "tokens_per_s" -> 0, or -EINVAL. */
+int st_pl_objective_parse(const char *s, enum st_pl_objective *o);
 
 struct st_pl_link {
 	double bandwidth_mbps;          /* megabits per second, > 0 */
@@ -106,6 +115,7 @@ struct st_pl_eval {
 	double latency_ms;              /* time per token, one sequence */
 	double bottleneck_ms;           /* slowest stage or link */
 	double tokens_per_s;            /* with batch sequences in flight */
+	double per_token_ms;            /* max(latency / batch, bottleneck) = 1000 / tokens_per_s */
 	double prefill_ms;              /* prompt_tokens through the pipeline (0 if unknown) */
 	double stage_ms[ST_PL_MAX_DEVICES];
 	double hop_ms[ST_PL_MAX_DEVICES];       /* after stage s; [n-1] is the return */
@@ -118,7 +128,8 @@ struct st_pl_eval {
  * non-fitting plan is reported in ev->valid/ev->fits, not as an error. */
 int st_pl_evaluate(const struct st_pl_instance *in, const struct st_pl_plan *p,
 		   struct st_pl_eval *ev);
-/* The objective's value of an evaluation (latency_ms or bottleneck_ms). */
+/* The objective's value of an evaluation (latency_ms, bottleneck_ms or
+ * per_token_ms). */
 double st_pl_eval_objective(const struct st_pl_eval *ev, enum st_pl_objective obj);
 
 /* ---- the planners -------------------------------------------------------- */
@@ -156,6 +167,10 @@ int st_pl_plan_latency(const struct st_pl_instance *in, struct st_pl_plan *out,
  * -E2BIG when that state space exceeds ~2^27 states. */
 int st_pl_plan_throughput(const struct st_pl_instance *in, struct st_pl_plan *out,
 			  struct st_pl_stats *st);
+/* Exact most tokens/s with in->batch sequences in flight (least
+ * max(latency/batch, bottleneck)): capped latency searches over the
+ * candidate bottleneck values, binary searched (dp_latency.c). */
+int st_pl_plan_tokens(const struct st_pl_instance *in, struct st_pl_plan *out, struct st_pl_stats *st);
 /* Dispatch on in->objective. */
 int st_pl_plan(const struct st_pl_instance *in, struct st_pl_plan *out, struct st_pl_stats *st);
 
@@ -175,10 +190,10 @@ const char *st_pl_baseline_name(enum st_pl_baseline b);
 int st_pl_baseline(const struct st_pl_instance *in, enum st_pl_baseline b, struct st_pl_plan *out);
 
 /* Enumerate every plan (every ordered choice of distinct devices and every
- * cut); minimal latency and minimal bottleneck plans.  -ENOSPC when none
- * fits, -E2BIG after max_leaves complete plans (0: no limit). */
+ * cut); the best plan for each objective in best[objective].  -ENOSPC
+ * when none fits, -E2BIG after max_leaves complete plans (0: no limit). */
 int st_pl_oracle(const struct st_pl_instance *in, uint64_t max_leaves,
-		 struct st_pl_plan *best_latency, struct st_pl_plan *best_throughput);
+		 struct st_pl_plan best[ST_PL_N_OBJECTIVES]);
 
 /* ---- JSON ---------------------------------------------------------------- */
 

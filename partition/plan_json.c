@@ -336,12 +336,8 @@ int st_pl_instance_from_json(const struct st_json *root, struct st_pl_instance *
 		const char *s;
 		if ((r = st_json_str(v, "objective", &s)))
 			goto err;
-		if (!strcmp(s, "throughput"))
-			in->objective = ST_PL_THROUGHPUT;
-		else if (strcmp(s, "latency")) {
-			r = st_error(-EINVAL, "objective: \"%.60s\" (expected \"latency\" or \"throughput\")", s);
+		if ((r = st_pl_objective_parse(s, &in->objective)))
 			goto err;
-		}
 	}
 	in->batch = 1;
 	if ((con = st_json_get(root, "constraints"))) {
@@ -459,7 +455,7 @@ char *st_pl_instance_to_json(const struct st_pl_instance *in, bool pretty)
 		}
 	st_jw_array_end(&w);
 	st_jw_object_end(&w);
-	st_jw_string(&w, "objective", in->objective == ST_PL_THROUGHPUT ? "throughput" : "latency");
+	st_jw_string(&w, "objective", st_pl_objective_name(in->objective));
 	st_jw_object_begin(&w, "constraints");
 	if (in->source >= 0)
 		st_jw_string(&w, "source", in->devices[in->source].name);
@@ -508,7 +504,7 @@ char *st_pl_plan_to_json(const struct st_pl_instance *in, const struct st_pl_pla
 	st_jw_object_begin(&w, NULL);
 	st_jw_string(&w, "format", "strata-plan");
 	st_jw_int(&w, "version", 1);
-	st_jw_string(&w, "objective", in->objective == ST_PL_THROUGHPUT ? "throughput" : "latency");
+	st_jw_string(&w, "objective", st_pl_objective_name(in->objective));
 	st_jw_int(&w, "units", in->n_units);
 	st_jw_array_begin(&w, "stages");
 	for (int s = 0; s < p->n_stages; s++) {

@@ -1,6 +1,7 @@
 /* test_planner.c: on >= 1,000 seeded random instances (up to 6 devices x 40
  * units; per-unit costs, memories, bandwidths, sources, identical devices
- * all random) both dynamic programs return exactly the exhaustive oracle's
+ * all random) the latency and throughput dynamic programs (and the
+ * tokens/s planner) return exactly the exhaustive oracle's
  * optimum and a valid plan that fits and that the cost model values at
  * the same number; instances with no fitting plan return -ENOSPC from
  * both DPs and the oracle. */
@@ -21,7 +22,7 @@ static int max_units(int D)
 
 struct tally {
 	int n, feasible, infeasible, oracle_skipped, classes, lat_relax;
-	int lat_bad, thr_bad, plan_bad, infeas_bad;
+	int lat_bad, thr_bad, tok_bad, plan_bad, infeas_bad;
 	char first_fail[512];
 };
 
@@ -52,7 +53,7 @@ int main(int argc, char **argv)
 	double t0 = st_time_now();
 	for (int seed = 1; t.n < n_inst; seed++) {
 		struct st_pl_instance in;
-		struct st_pl_plan ol, ot, pl, pt;
+		struct st_pl_plan orc[ST_PL_N_OBJECTIVES], pl, pt, pk;
 		struct st_pl_stats sl;
 		gen_seed((uint64_t)seed);
 		int D = gen_int(1, 6);
@@ -63,7 +64,8 @@ int main(int argc, char **argv)
 			ok(0, "generate instance %d", seed);
 			break;
 		}
-		int ro = st_pl_oracle(&in, 1000000, &ol, &ot);
+		int ro = st_pl_oracle(&in, 1000000, orc);
+		const struct st_pl_plan *ol = &orc[ST_PL_LATENCY], *ot = &orc[ST_PL_THROUGHPUT], *ok_ = &orc[ST_PL_TOKENS];
 		if (ro == -E2BIG) {
 			t.oracle_skipped++;
 			st_pl_instance_free(&in);
@@ -72,6 +74,7 @@ int main(int argc, char **argv)
 		t.n++;
 		int rl = st_pl_plan_latency(&in, &pl, &sl);
 		int rt = st_pl_plan_throughput(&in, &pt, NULL);
+		int rk = st_pl_plan_tokens(&in, &pk, NULL);
 		struct st_pl_problem pb;
 		if (!st_pl_problem_build(&in, &pb)) {
 			if (pb.n_classes < D)
@@ -80,22 +83,28 @@ int main(int argc, char **argv)
 		}
 		if (ro == -ENOSPC) {
 			t.infeasible++;
-			if (rl != -ENOSPC || rt != -ENOSPC)
-				fail_note(&t, &t.infeas_bad, "seed %d: oracle says infeasible, DPs returned %g %g", seed, rl, rt);
+			if (rl != -ENOSPC || rt != -ENOSPC || rk != -ENOSPC)
+				fail_note(&t, &t.infeas_bad, "seed %d: oracle says infeasible, DPs returned %g %g", seed, rl, rt * 100 + rk);
 		} else if (ro == 0) {
 			t.feasible++;
-			if (rl || !rel_eq(pl.value, ol.value))
+			if (rl || !rel_eq(pl.value, ol->value))
 				fail_note(&t, &t.lat_bad, "seed %d: latency DP %.17g, oracle %.17g", seed, rl ? NAN : pl.value,
-					  ol.value);
-			if (rt || !rel_eq(pt.value, ot.value))
+					  ol->value);
+			if (rt || !rel_eq(pt.value, ot->value))
 				fail_note(&t, &t.thr_bad, "seed %d: throughput DP %.17g, oracle %.17g", seed,
-					  rt ? NAN : pt.value, ot.value);
+					  rt ? NAN : pt.value, ot->value);
+			if (rk || !rel_eq(pk.value, ok_->value))
+				fail_note(&t, &t.tok_bad, "seed %d: tokens/s planner %.17g, oracle %.17g", seed,
+					  rk ? NAN : pk.value, ok_->value);
+			if (!rk && !check_plan(&in, &pk, ST_PL_TOKENS))
+				fail_note(&t, &t.plan_bad, "seed %d: tokens/s plan invalid or mis-valued (%g %g)", seed, pk.value, 0);
 			if (!rl && !check_plan(&in, &pl, ST_PL_LATENCY))
 				fail_note(&t, &t.plan_bad, "seed %d: latency plan invalid or mis-valued (%g %g)", seed, pl.value, 0);
 			if (!rt && !check_plan(&in, &pt, ST_PL_THROUGHPUT))
 				fail_note(&t, &t.plan_bad, "seed %d: throughput plan invalid or mis-valued (%g %g)", seed, pt.value, 0);
-			if (!check_plan(&in, &ol, ST_PL_LATENCY) || !check_plan(&in, &ot, ST_PL_THROUGHPUT))
-				fail_note(&t, &t.plan_bad, "seed %d: oracle plan mis-valued (%g %g)", seed, ol.value, ot.value);
+			if (!check_plan(&in, ol, ST_PL_LATENCY) || !check_plan(&in, ot, ST_PL_THROUGHPUT) ||
+			    !check_plan(&in, ok_, ST_PL_TOKENS))
+				fail_note(&t, &t.plan_bad, "seed %d: oracle plan mis-valued (%g %g)", seed, ol->value, ot->value);
 			if (!rl && sl.relaxation_exact)
 				t.lat_relax++;
 		} else
@@ -115,6 +124,8 @@ int main(int argc, char **argv)
 	ok(t.classes > 100, "instances with interchangeable devices occur (%d)", t.classes);
 	ok(t.lat_bad == 0, "latency DP equals the oracle's optimum on every feasible instance (%d differ)", t.lat_bad);
 	ok(t.thr_bad == 0, "throughput DP equals the oracle's optimum on every feasible instance (%d differ)", t.thr_bad);
+	ok(t.tok_bad == 0, "tokens/s planner (batch in flight) equals the oracle's optimum everywhere (%d differ)",
+	   t.tok_bad);
 	ok(t.plan_bad == 0, "every returned plan is valid, fits, and is valued the same by the cost model (%d bad)",
 	   t.plan_bad);
 	ok(t.infeas_bad == 0, "infeasible instances give -ENOSPC from both DPs (%d bad)", t.infeas_bad);

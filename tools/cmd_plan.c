@@ -22,7 +22,8 @@ static void usage(FILE *f)
 		"docs/plan-input.md) and compare with the usual baselines.\n"
 		"\n"
 		"  -i, --input FILE         planner instance (devices, links, model shape, constraints)\n"
-		"      --objective O        latency (time per token) or throughput (slowest stage/link)\n"
+		"      --objective O        latency (time per token), throughput (slowest stage or link,\n"
+		"                           EdgeShard) or tokens_per_s (most tokens/s with --batch in flight)\n"
 		"      --context N          KV-cache length per sequence (scales attention costs and memory)\n"
 		"      --batch K            sequences in flight (KV memory, tokens/s)\n"
 		"      --source NAME        device that holds the first unit and receives the output\n"
@@ -145,12 +146,9 @@ int cmd_plan(int argc, char **argv)
 		return cli_fail("plan", "%s", st_last_error());
 	int rc = 1;
 	if (objective) {
-		if (!strcmp(objective, "latency"))
-			in.objective = ST_PL_LATENCY;
-		else if (!strcmp(objective, "throughput"))
-			in.objective = ST_PL_THROUGHPUT;
-		else {
-			rc = cli_usage_error("plan", "--objective: expected latency or throughput, got '%s'", objective);
+		if (st_pl_objective_parse(objective, &in.objective)) {
+			rc = cli_usage_error("plan", "--objective: expected latency, throughput or tokens_per_s, got '%s'",
+					     objective);
 			goto out;
 		}
 	}
@@ -213,7 +211,7 @@ int cmd_plan(int argc, char **argv)
 		if (!st_pl_plan_stages_spec(&in, &p, spec, sizeof spec))
 			printf("%s\n", spec);
 	} else {
-		const char *obj = in.objective == ST_PL_THROUGHPUT ? "throughput" : "latency";
+		const char *obj = st_pl_objective_name(in.objective);
 		printf("instance: %d devices, %d units, objective %s, context %u, batch %u, source %s\n", in.n_devices,
 		       in.n_units, obj, in.context, in.batch, in.source >= 0 ? in.devices[in.source].name : "(none)");
 		printf("plan (%s, exact; planned in %.3f ms):\n", obj, dt * 1e3);
