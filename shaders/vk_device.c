@@ -470,6 +470,15 @@ int st_vk_open(int index, struct st_backend **out)
 	be->subgroup_arith = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
 			     (sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
 			     (sg.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT) && sg.subgroupSize >= 1;
+	/* matmul kernel: a row per invocation on CPU drivers (no reduction,
+	 * whole-word block reads), a workgroup per row elsewhere;
+	 * ST_VULKAN_MATMUL=rows|wg overrides */
+	const char *mm = getenv("ST_VULKAN_MATMUL");
+	be->matmul_rows = be->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+	if (mm && !strcmp(mm, "rows"))
+		be->matmul_rows = true;
+	else if (mm && !strcmp(mm, "wg"))
+		be->matmul_rows = false;
 	const char *nosg = getenv("ST_VULKAN_NO_SUBGROUPS");
 	if (nosg && *nosg && strcmp(nosg, "0") != 0)
 		be->subgroup_arith = false;
@@ -527,12 +536,12 @@ int st_vk_open(int index, struct st_backend **out)
 		goto err;
 	if ((rc = st_vk_buffer_create(be, 16, ST_BUF_HOST_VISIBLE, 0, &be->dummy)) != 0)
 		goto err;
-	st_log(ST_LOG_INFO, "vulkan%d: %s (%s), %s memory%s, subgroup size %u (%s reductions), timestamps %s",
+	st_log(ST_LOG_INFO, "vulkan%d: %s (%s), %s memory%s, subgroup size %u (%s reductions), matmul %s, timestamps %s",
 	       index, be->base.info.name, be->base.info.driver,
 	       be->unified ? "unified host-visible device" : "device-local + host-visible staging",
 	       be->unified ? " used directly, no staging copies" : "",
 	       be->subgroup_size, be->subgroup_arith ? "subgroupAdd" : "shared-memory",
-	       be->timestamps ? "on" : "off");
+	       be->matmul_rows ? "row per invocation" : "workgroup per row", be->timestamps ? "on" : "off");
 	*out = &be->base;
 	return 0;
 err:

@@ -28,6 +28,8 @@ enum st_vk_kernel {
 	ST_VK_SOFTMAX, ST_VK_SOFTMAX_SG,
 	ST_VK_ATTN_F32, ST_VK_ATTN_F32_SG, ST_VK_ATTN_F16, ST_VK_ATTN_F16_SG,
 	ST_VK_ROPE, ST_VK_KV_STORE_F32, ST_VK_KV_STORE_F16, ST_VK_ADD, ST_VK_SWIGLU,
+	ST_VK_MATMUL_ROWS_F32, ST_VK_MATMUL_ROWS_F16, ST_VK_MATMUL_ROWS_BF16, ST_VK_MATMUL_ROWS_Q8_0,
+	ST_VK_MATMUL_ROWS_Q4_0,
 	ST_VK_KERNEL_COUNT,
 };
 
@@ -82,6 +84,7 @@ struct st_vk_backend {
 	bool subgroup_arith;             /* subgroupAdd/Max in compute shaders */
 	uint32_t subgroup_size;
 	bool unified;                    /* host-visible device memory used directly */
+	bool matmul_rows;                /* matmul_rows.comp (row per invocation) */
 	int mt_device, mt_host;          /* memory type indices */
 	bool timestamps;
 	double ts_period_ns;

@@ -104,14 +104,20 @@ int st_vk_op_lower(struct st_vk_backend *be, const struct st_op *op, struct st_v
 		reduce = true;
 		break;
 	case ST_OP_MATMUL:
+		gop->push.ne1 = (uint32_t)s0->ne1;
+		gop->push.k = (uint32_t)s0->ne0;
+		gop->y_div = 4;          /* TB in matmul.comp and matmul_rows.comp */
+		if (be->matmul_rows) {   /* grid set below, from the workgroup size */
+			if (kernel_for_type(s0->type, ST_VK_MATMUL_ROWS_F32, ST_VK_MATMUL_ROWS_F16, ST_VK_MATMUL_ROWS_BF16,
+					    ST_VK_MATMUL_ROWS_Q8_0, ST_VK_MATMUL_ROWS_Q4_0, &k))
+				goto bad_type;
+			break;
+		}
 		if (kernel_for_type(s0->type, ST_VK_MATMUL_F32, ST_VK_MATMUL_F16, ST_VK_MATMUL_BF16,
 				    ST_VK_MATMUL_Q8_0, ST_VK_MATMUL_Q4_0, &k))
 			goto bad_type;
-		gop->push.ne1 = (uint32_t)s0->ne1;
-		gop->push.k = (uint32_t)s0->ne0;
 		gop->grid_x = (uint32_t)ST_MIN(s0->ne1, 32768);
 		gop->grid_z = ceil_div((uint64_t)s0->ne1, 32768);
-		gop->y_div = 4;          /* TB in matmul.comp */
 		reduce = true;
 		break;
 	case ST_OP_ROPE: {
@@ -162,6 +168,13 @@ int st_vk_op_lower(struct st_vk_backend *be, const struct st_op *op, struct st_v
 	case ST_OP_ADD: gop->grid_x = ceil_div((uint64_t)d->ne0, wg); break;
 	case ST_OP_ROPE: gop->grid_x = ceil_div((uint64_t)op->p.rope.n_head * (op->p.rope.head_dim / 2), wg); break;
 	case ST_OP_KV_STORE: gop->grid_x = ceil_div(((uint64_t)d->ne0 + 1) / 2, wg); break;
+	case ST_OP_MATMUL:
+		if (be->matmul_rows) {
+			uint32_t groups = ceil_div((uint64_t)s0->ne1, wg);
+			gop->grid_x = ST_MIN(groups, 32768u);
+			gop->grid_z = ceil_div(groups, 32768);
+		}
+		break;
 	case ST_OP_ATTN:
 		if (op->p.attn.head_dim > 4 * wg || op->p.attn.head_dim > 512)
 			return st_error(-ENOTSUP, "vulkan attn: head_dim %u above the kernel's max %u",

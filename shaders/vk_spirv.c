@@ -36,6 +36,11 @@
 #include "spv_kv_store_f16.h"
 #include "spv_add.h"
 #include "spv_swiglu.h"
+#include "spv_matmul_rows_f32.h"
+#include "spv_matmul_rows_f16.h"
+#include "spv_matmul_rows_bf16.h"
+#include "spv_matmul_rows_q8_0.h"
+#include "spv_matmul_rows_q4_0.h"
 
 #define SPV(k, n) [k] = { #n, st_spv_##n, sizeof(st_spv_##n) }
 const struct st_vk_spirv st_vk_spirv_table[ST_VK_KERNEL_COUNT] = {
@@ -71,4 +76,9 @@ const struct st_vk_spirv st_vk_spirv_table[ST_VK_KERNEL_COUNT] = {
 	SPV(ST_VK_KV_STORE_F16, kv_store_f16),
 	SPV(ST_VK_ADD, add),
 	SPV(ST_VK_SWIGLU, swiglu),
+	SPV(ST_VK_MATMUL_ROWS_F32, matmul_rows_f32),
+	SPV(ST_VK_MATMUL_ROWS_F16, matmul_rows_f16),
+	SPV(ST_VK_MATMUL_ROWS_BF16, matmul_rows_bf16),
+	SPV(ST_VK_MATMUL_ROWS_Q8_0, matmul_rows_q8_0),
+	SPV(ST_VK_MATMUL_ROWS_Q4_0, matmul_rows_q4_0),
 };

@@ -469,10 +469,12 @@ int main(void)
 {
 	st_set_log(log_cb, NULL, ST_LOG_WARN);
 	const struct st_backend_ops *vk = st_backend_find("vulkan");
-	static const struct { const char *name, *env; } configs[] = {
-		{ "default (subgroups, unified memory)", NULL },
-		{ "shared-memory reductions", "ST_VULKAN_NO_SUBGROUPS" },
-		{ "forced staging copies", "ST_VULKAN_FORCE_STAGING" },
+	static const struct { const char *name, *env, *value; } configs[] = {
+		{ "default (device's own choices)", NULL, NULL },
+		{ "workgroup-per-row matmul with subgroup reductions", "ST_VULKAN_MATMUL", "wg" },
+		{ "row-per-invocation matmul", "ST_VULKAN_MATMUL", "rows" },
+		{ "workgroup matmul, shared-memory reductions", "ST_VULKAN_NO_SUBGROUPS", "1" },
+		{ "forced staging copies", "ST_VULKAN_FORCE_STAGING", "1" },
 	};
 
 	if (!getenv("ST_VULKAN_VALIDATION"))
@@ -483,7 +485,9 @@ int main(void)
 		tap_skip_all("no Vulkan device (install mesa-vulkan-drivers for lavapipe)");
 	for (size_t c = 0; c < ST_ARRAY_SIZE(configs); c++) {
 		if (configs[c].env)
-			setenv(configs[c].env, "1", 1);
+			setenv(configs[c].env, configs[c].value, 1);
+		if (configs[c].env && !strcmp(configs[c].env, "ST_VULKAN_NO_SUBGROUPS"))
+			setenv("ST_VULKAN_MATMUL", "wg", 1);
 		int rc = st_backend_open(vk, 0, &be);
 		if (!ok(rc == 0, "open vulkan0 [%s]: %s", configs[c].name, rc ? st_last_error() : be->info.name))
 			break;
@@ -502,6 +506,7 @@ int main(void)
 		be = NULL;
 		if (configs[c].env)
 			unsetenv(configs[c].env);
+		unsetenv("ST_VULKAN_MATMUL");
 	}
 	ok(st_vk_validation_error_count() == 0, "validation layer: %llu errors",
 	   (unsigned long long)st_vk_validation_error_count());

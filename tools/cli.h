@@ -32,5 +32,6 @@ int cmd_perplexity(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_bench_load(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
+int cmd_bench_ops(int argc, char **argv);
 
 #endif

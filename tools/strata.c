@@ -24,6 +24,7 @@ static const struct cmd commands[] = {
 	{ "bench", cmd_bench, "pp/tg tokens/s like llama-bench, with the memory-bandwidth limit" },
 	{ "bench-load", cmd_bench_load, "load a stage's weights (io_uring/pread/mmap) and report throughput" },
 	{ "devices", cmd_devices, "list every backend's devices (cpu, vulkan0, opencl0, ...)" },
+	{ "bench-ops", cmd_bench_ops, "per-op time, GB/s and GFLOP/s of a device, and a stage's dispatch overhead" },
 	{ "plan", cmd_plan, "choose devices and cut points for a model (exact DP) vs baselines" },
 	{ NULL, NULL, NULL },
 };
