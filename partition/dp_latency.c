@@ -48,10 +48,17 @@ struct lat {
 	const struct st_pl_problem *pb;
 	int D, L, f;
 	double cap;                     /* no stage, hop or return may exceed this */
-	double *h;                      /* [(L+1) * D] */
+	double *h;                      /* [(L+1) * D] relaxed optimum (no penalties) */
 	int *hb;                        /* argmin end of the stage */
 	double *gmin;                   /* [(L+1) * D]: min_e hop[d][e] + h[b][e] */
 	int *ge;
+	/* Lagrangian bound: penalties lam[d] per stage on d (>= 0). */
+	double *lam, *lam_best;         /* [D] */
+	double *hl, *ht;                /* [(L+1) * D]: with lam_best / scratch */
+	int *hbt, *get;
+	bool use_lag;
+	uint64_t soft_limit;            /* incumbent dive: stop quietly here */
+	bool stop;
 	double best;
 	struct st_pl_plan best_plan;
 	struct st_pl_stage path[ST_PL_MAX_DEVICES];
@@ -69,13 +76,16 @@ static inline double C(const struct lat *s, int d, int a, int b)
 	return p[b] - p[a];
 }
 
-/* Relaxed optimum for every suffix, for the first device s->f. */
-static void relax(struct lat *s)
+/* Relaxed optimum for every suffix, for the first device s->f: h[j][d]
+ * is the least cost of units j..L-1 starting a stage at j on d, where a
+ * device may recur (not twice in a row) and each stage on e costs lam[e]
+ * extra (lam NULL: 0).  hb/ge record the argmins. */
+static void relax(struct lat *s, const double *lam, double *h, int *hb, int *ge)
 {
 	int D = s->D, L = s->L;
 	const struct st_pl_problem *pb = s->pb;
 	for (int d = 0; d < D; d++) {
-		s->h[L * D + d] = INFINITY;
+		h[L * D + d] = INFINITY;
 		s->gmin[L * D + d] = INFINITY;
 	}
 	for (int j = L - 1; j >= 0; j--) {
@@ -92,8 +102,8 @@ static void relax(struct lat *s)
 				if (v < best)
 					best = v, bb = b;
 			}
-			s->h[j * D + d] = best;
-			s->hb[j * D + d] = bb;
+			h[j * D + d] = best + (lam ? lam[d] : 0);
+			hb[j * D + d] = bb;
 		}
 		for (int d = 0; d < D; d++) {
 			double best = INFINITY;
@@ -101,12 +111,12 @@ static void relax(struct lat *s)
 			for (int e = 0; e < D; e++) {
 				if (e == d || pb->hop[d * D + e] > s->cap)
 					continue;
-				double v = pb->hop[d * D + e] + s->h[j * D + e];
+				double v = pb->hop[d * D + e] + h[j * D + e];
 				if (v < best)
 					best = v, be = e;
 			}
 			s->gmin[j * D + d] = best;
-			s->ge[j * D + d] = be;
+			ge[j * D + d] = be;
 		}
 	}
 }
@@ -149,18 +159,35 @@ static bool memo_check(struct lat *s, int j, int d, uint64_t mask, double g)
 
 /* A stage starts at unit j on device d (depth = its index); g = cost of
  * everything before it (including the hop into d). */
-static void dfs(struct lat *s, int depth, int j, int d, uint64_t mask, double g)
+/* Lower bound on the cost of finishing from a stage at j on d, given
+ * `free` = sum of lam_best over devices not yet used (d excluded): a real
+ * completion uses d once and only unused devices, so its penalties sum to
+ * at most lam_best[d] + free. */
+static inline double bound_rest(const struct lat *s, int j, int d, double free)
+{
+	double b0 = s->h[j * s->D + d];
+	if (!s->use_lag)
+		return b0;
+	double bl = s->hl[j * s->D + d] - s->lam_best[d] - free;
+	return bl > b0 ? bl : b0;
+}
+
+static void dfs(struct lat *s, int depth, int j, int d, uint64_t mask, double g, double free)
 {
 	const struct st_pl_problem *pb = s->pb;
 	int D = s->D, L = s->L;
-	if (s->err)
+	if (s->err || s->stop)
 		return;
 	if (++s->nodes > NODE_LIMIT) {
 		s->err = st_error(-E2BIG, "plan: latency search exceeded %llu nodes (%d devices, %d units)",
 				  NODE_LIMIT, D, L);
 		return;
 	}
-	if (g + s->h[j * D + d] >= s->best)
+	if (s->soft_limit && s->nodes > s->soft_limit) {
+		s->stop = true;
+		return;
+	}
+	if (g + bound_rest(s, j, d, free) >= s->best)
 		return;
 	if (memo_check(s, j, d, mask, g))
 		return;
@@ -196,7 +223,7 @@ static void dfs(struct lat *s, int depth, int j, int d, uint64_t mask, double g)
 			if (e < 0 || pb->hop[d * D + e] > s->cap)
 				continue;
 			double g2 = c + pb->hop[d * D + e];
-			double bound = g2 + s->h[b * D + e];
+			double bound = g2 + bound_rest(s, b, e, free - (s->use_lag ? s->lam_best[e] : 0));
 			if (bound < s->best)
 				ch[n++] = (struct child){ bound, g2, b, e };
 		}
@@ -206,7 +233,8 @@ static void dfs(struct lat *s, int depth, int j, int d, uint64_t mask, double g)
 		if (ch[i].bound >= s->best)
 			break;
 		s->path[depth].last = ch[i].b - 1;
-		dfs(s, depth + 1, ch[i].b, ch[i].e, mask | 1ull << ch[i].e, ch[i].g2);
+		dfs(s, depth + 1, ch[i].b, ch[i].e, mask | 1ull << ch[i].e, ch[i].g2,
+		    free - (s->use_lag ? s->lam_best[ch[i].e] : 0));
 	}
 }
 
@@ -221,7 +249,14 @@ static int lat_init(struct lat *s, const struct st_pl_problem *pb)
 	s->gmin = malloc(n * sizeof *s->gmin);
 	s->hb = malloc(n * sizeof *s->hb);
 	s->ge = malloc(n * sizeof *s->ge);
-	if (!s->h || !s->gmin || !s->hb || !s->ge)
+	s->hl = malloc(n * sizeof *s->hl);
+	s->ht = malloc(n * sizeof *s->ht);
+	s->hbt = malloc(n * sizeof *s->hbt);
+	s->get = malloc(n * sizeof *s->get);
+	s->lam = calloc((size_t)s->D, sizeof *s->lam);
+	s->lam_best = calloc((size_t)s->D, sizeof *s->lam_best);
+	if (!s->h || !s->gmin || !s->hb || !s->ge || !s->hl || !s->ht || !s->hbt || !s->get || !s->lam ||
+	    !s->lam_best)
 		return st_error(-ENOMEM, "plan: out of memory");
 	return 0;
 }
@@ -232,8 +267,98 @@ static void lat_fini(struct lat *s)
 	free(s->gmin);
 	free(s->hb);
 	free(s->ge);
+	free(s->hl);
+	free(s->ht);
+	free(s->hbt);
+	free(s->get);
+	free(s->lam);
+	free(s->lam_best);
 	free(s->pool);
 	free(s->memo);
+}
+
+/* Follow the argmins of a relaxed solution from (0, f) into *p; counts
+ * stages per device in uses[] and returns the plan's real cost (no
+ * penalties), or INFINITY when there is no solution. */
+static double walk(const struct lat *s, const int *hb, const int *ge, int *uses, struct st_pl_plan *p)
+{
+	const struct st_pl_problem *pb = s->pb;
+	int D = s->D, L = s->L, j = 0, d = s->f;
+	double cost = 0;
+	memset(uses, 0, (size_t)D * sizeof *uses);
+	p->n_stages = 0;
+	for (;;) {
+		int b = hb[j * D + d];
+		if (b < 0 || p->n_stages >= ST_PL_MAX_DEVICES)
+			return INFINITY;
+		uses[d]++;
+		p->stage[p->n_stages++] = (struct st_pl_stage){ d, j, b - 1 };
+		cost += C(s, d, j, b);
+		if (b == L)
+			return cost + (p->n_stages > 1 ? pb->ret[d * D + s->f] : 0);
+		int e = ge[b * D + d];
+		if (e < 0)
+			return INFINITY;
+		cost += pb->hop[d * D + e];
+		d = e;
+		j = b;
+	}
+}
+
+/* Subgradient ascent on the Lagrangian dual of "each device at most
+ * once": L(lam) = relaxed optimum with a penalty lam[d] per stage on d,
+ * minus sum(lam), is a lower bound for every lam >= 0.  Keeps the best
+ * lam (and its h in s->hl); relaxed solutions that happen to use distinct
+ * devices improve the incumbent.  Returns the best bound. */
+static double lagrange(struct lat *s)
+{
+	int D = s->D, f = s->f, uses[ST_PL_MAX_DEVICES], stall = 0;
+	double best_lb = -INFINITY, theta = 1.0;
+	struct st_pl_plan p;
+	memset(s->lam, 0, (size_t)D * sizeof *s->lam);
+	for (int it = 0; it < 60; it++) {
+		relax(s, s->lam, s->ht, s->hbt, s->get);
+		double sum = 0;
+		for (int d = 0; d < D; d++)
+			sum += s->lam[d];
+		double lb = s->ht[f] - sum;
+		if (!isfinite(lb))
+			break;
+		if (lb > best_lb) {
+			best_lb = lb;
+			memcpy(s->lam_best, s->lam, (size_t)D * sizeof *s->lam);
+			memcpy(s->hl, s->ht, (size_t)(s->L + 1) * (size_t)D * sizeof *s->hl);
+			stall = 0;
+		} else if (++stall >= 4) {
+			theta *= 0.5;
+			stall = 0;
+		}
+		double cost = walk(s, s->hbt, s->get, uses, &p);
+		bool distinct = true;
+		double norm = 0;
+		for (int d = 0; d < D; d++) {
+			double gd = uses[d] - 1.0;
+			if (uses[d] > 1)
+				distinct = false;
+			if (gd < 0 && s->lam[d] == 0)
+				gd = 0;         /* projected: lam cannot go below 0 */
+			norm += gd * gd;
+		}
+		if (distinct && cost < s->best) {
+			s->best = cost;
+			s->best_plan = p;
+		}
+		if (best_lb >= s->best * (1 - 1e-12) || norm == 0 || theta < 1e-4)
+			break;
+		double gap = isfinite(s->best) ? s->best - lb : (lb > 1 ? lb : 1) * 0.1;
+		double step = theta * gap / norm;
+		for (int d = 0; d < D; d++) {
+			s->lam[d] += step * (uses[d] - 1.0);
+			if (s->lam[d] < 0)
+				s->lam[d] = 0;
+		}
+	}
+	return best_lb;
 }
 
 /* Minimum time per token over plans whose every stage, hop and return is
@@ -241,6 +366,7 @@ static void lat_fini(struct lat *s)
 static int solve(struct lat *s, double cap, bool *relax_exact)
 {
 	const struct st_pl_problem *pb = s->pb;
+	int uses[ST_PL_MAX_DEVICES];
 	s->cap = cap;
 	s->best = INFINITY;
 	memset(&s->best_plan, 0, sizeof s->best_plan);
@@ -250,29 +376,18 @@ static int solve(struct lat *s, double cap, bool *relax_exact)
 		if (pb->source >= 0 && f != pb->source)
 			continue;
 		s->f = f;
-		relax(s);
+		s->use_lag = false;
+		relax(s, NULL, s->h, s->hb, s->ge);
 		double lb = s->h[f];            /* h[0][f] */
 		if (!(lb < s->best))
 			continue;
-		/* Walk the relaxed optimum; if its devices are distinct it is a
-		 * real plan and, being optimal for the relaxation, exact. */
-		struct st_pl_plan rp = { 0 };
-		uint64_t used = 0;
-		bool distinct = true;
-		int j = 0, d = f;
-		for (;;) {
-			int b = s->hb[j * s->D + d];
-			if (rp.n_stages >= ST_PL_MAX_DEVICES || (used >> d & 1)) {
-				distinct = false;
-				break;
-			}
-			used |= 1ull << d;
-			rp.stage[rp.n_stages++] = (struct st_pl_stage){ d, j, b - 1 };
-			if (b == s->L)
-				break;
-			d = s->ge[b * s->D + d];
-			j = b;
-		}
+		/* If the relaxed optimum uses distinct devices it is a real plan
+		 * and, being optimal for the relaxation, exact. */
+		struct st_pl_plan rp;
+		double cost = walk(s, s->hb, s->ge, uses, &rp);
+		bool distinct = isfinite(cost);
+		for (int d = 0; d < s->D; d++)
+			distinct = distinct && uses[d] <= 1;
 		if (distinct) {
 			s->best = lb;
 			s->best_plan = rp;
@@ -286,9 +401,31 @@ static int solve(struct lat *s, double cap, bool *relax_exact)
 			if (!s->pool || !s->memo)
 				return st_error(-ENOMEM, "plan: out of memory");
 		}
+		/* 1. a quick dive for an incumbent (memo discarded afterwards:
+		 *    a truncated expansion proves nothing); */
 		s->gen++;
 		s->memo_used = 0;
-		dfs(s, 0, 0, f, 1ull << f, 0.0);
+		s->soft_limit = s->nodes + 2000;
+		s->stop = false;
+		dfs(s, 0, 0, f, 1ull << f, 0.0, 0.0);
+		s->soft_limit = 0;
+		s->stop = false;
+		if (s->err)
+			return s->err;
+		/* 2. the Lagrangian bound, which may already close the gap; */
+		double llb = lagrange(s);
+		if (llb >= s->best * (1 - 1e-12))
+			continue;
+		/* 3. exact branch and bound with both bounds. */
+		s->use_lag = isfinite(llb);
+		double free = 0;
+		for (int d = 0; d < s->D; d++)
+			if (d != f)
+				free += s->lam_best[d];
+		s->gen++;
+		s->memo_used = 0;
+		dfs(s, 0, 0, f, 1ull << f, 0.0, s->use_lag ? free : 0.0);
+		s->use_lag = false;
 		if (s->err)
 			return s->err;
 	}

@@ -256,6 +256,11 @@ int st_pl_instance_from_json(const struct st_json *root, struct st_pl_instance *
 		if ((r = only_keys(o, w, dev_keys)) || (r = get_name(o, "name", w, dv->name, true)) ||
 		    (r = get_name(o, "kind", w, dv->kind, false)) || (r = get_name(o, "host", w, dv->host, false)))
 			goto err;
+		for (int e = 0; e < d; e++)
+			if (!strcmp(in->devices[e].name, dv->name)) {
+				r = st_error(-EINVAL, "%s: device name \"%s\" used twice", w, dv->name);
+				goto err;
+			}
 		snprintf(w, sizeof w, "devices[%d] (%s)", d, dv->name);
 		if ((r = device_fields(in, d, o, w, &have_mem, &have_ms)))
 			goto err;

@@ -90,7 +90,7 @@ static int gen_instance(struct st_pl_instance *in, int D, int L)
 	return 0;
 }
 
-static int rel_eq(double a, double b)
+__attribute__((unused)) static int rel_eq(double a, double b)
 {
 	double m = fabs(a) > fabs(b) ? fabs(a) : fabs(b);
 	return fabs(a - b) <= 1e-9 * (m > 1 ? m : 1);
