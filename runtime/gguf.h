@@ -4,7 +4,18 @@
  * tensor data is read.  Every count, length, offset and size is checked
  * against the bytes left in the file with overflow-checked arithmetic before
  * anything is allocated.  A rejection returns a negative errno code with a
- * message in st_last_error() that names the field and the numbers. */
+ * message in st_last_error() that names the field and the numbers.
+ *
+ * Policy: keys and tensor names are 1..ST_GGUF_MAX_NAME bytes without NUL and
+ * unique; bool values must be 0 or 1; general.alignment must be a u32 power of
+ * two <= ST_GGUF_MAX_ALIGNMENT; a few keys whose type the spec fixes are
+ * checked (general.architecture/name strings, tokenizer.ggml.tokens/merges
+ * string arrays, scores f32 array, token_type i32 array).  Tensor data must lie
+ * inside the file, at aligned offsets, without overlaps; gaps between tensors
+ * and any order of offsets are allowed (as llama.cpp does), and a file with no
+ * tensors may end before its aligned data offset (vocab-only files do).
+ * Error codes: -EINVAL bad content, -EOVERFLOW arithmetic overflow of a size,
+ * -ENOMEM, -errno for I/O. */
 #ifndef ST_GGUF_H
 #define ST_GGUF_H
 

@@ -433,6 +433,7 @@ int st_gguf_writer_add_tensor(struct st_gguf_writer *w, const char *name, uint32
 
 static int w_put(struct st_gguf_writer *w, const void *p, size_t n)
 {
+	errno = 0;
 	if (n && fwrite(p, 1, n, w->f) != n) {
 		int e = errno ? errno : EIO;
 		w->state = W_FAILED;
@@ -540,6 +541,7 @@ int st_gguf_writer_finish(struct st_gguf_writer *w)
 		return st_error(-EINVAL, "gguf writer: tensor '%.100s' got %llu of its %llu bytes (%llu of %llu tensors complete)",
 				t->name, (ull)w->cur_done, (ull)t->nbytes, (ull)w->cur, (ull)w->n_t);
 	}
+	errno = 0;
 	if (fflush(w->f) != 0 || ferror(w->f)) {
 		int e = errno ? errno : EIO;
 		w->state = W_FAILED;

@@ -518,6 +518,27 @@ static void test_writer_errors(void)
 	   "the file written around the errors is valid (alignment 64, %zu bytes)", len);
 	st_gguf_free(g);
 	free(buf);
+
+	/* a full disk: the error surfaces as -ENOSPC from write_data or finish */
+	f = fopen("/dev/full", "wb");
+	if (!f) {
+		tap_skip("/dev/full is not available");
+		return;
+	}
+	static uint8_t big[1 << 20];
+	const uint64_t ne_big[1] = { sizeof big };
+	int rc1, rc2 = 0;
+	rc = st_gguf_writer_create(&w, 3, 32);
+	rc |= st_gguf_writer_add_tensor(w, "big", ST_TYPE_I8, 1, ne_big);
+	rc |= st_gguf_writer_begin(w, f);
+	rc1 = st_gguf_writer_write_data(w, big, sizeof big);
+	if (rc1 == 0)
+		rc2 = st_gguf_writer_finish(w);
+	ok(rc == 0 && (rc1 == -ENOSPC || (rc1 == 0 && rc2 == -ENOSPC)) && strstr(st_last_error(), "gguf writer"),
+	   "writing to /dev/full fails with -ENOSPC (write_data %d, finish %d: %s)", rc1, rc2, st_last_error());
+	EXPECT_ERR(st_gguf_writer_finish(w), -EIO, "earlier write failed", "finish after a failed write");
+	st_gguf_writer_destroy(w);
+	fclose(f);
 }
 
 /* ---- getters ----------------------------------------------------------------- */
