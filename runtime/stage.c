@@ -68,6 +68,40 @@ static struct st_tensor wt(const struct st_stage *s, const struct st_weight *w)
 	return t;
 }
 
+/* The caller's loader reads every span into the weight buffer (mapped), or
+ * into a host staging copy that is then written to the buffer. */
+static int load_weights(struct st_stage *s, uint64_t total)
+{
+	struct st_weight_span *ws = calloc((size_t)s->n_spans, sizeof(*ws));
+	char *dst, *staging = NULL;
+	int rc;
+	if (!ws)
+		return st_error(-ENOMEM, "stage: out of memory");
+	rc = st_buffer_alloc(s->be, (size_t)total, ST_BUF_WEIGHTS | ST_BUF_HOST_VISIBLE, &s->wbuf);
+	if (rc)
+		goto out;
+	dst = st_buffer_map(s->be, s->wbuf);
+	if (!dst) {
+		dst = staging = malloc(total ? (size_t)total : 1);
+		if (!staging) {
+			rc = st_error(-ENOMEM, "stage: no memory to stage %llu bytes of weights", (unsigned long long)total);
+			goto out;
+		}
+	}
+	for (int i = 0; i < s->n_spans; i++)
+		ws[i] = (struct st_weight_span){ s->spans[i].file_offset, s->spans[i].nbytes, dst + s->span_off[i],
+						 s->spans[i].w->name };
+	rc = s->p.load(s->p.load_user, ws, s->n_spans);
+	if (rc > 0)
+		rc = st_error(-EIO, "stage: weight loader returned %d", rc);
+	if (!rc && staging)
+		rc = st_buffer_write(s->be, s->wbuf, 0, staging, (size_t)total);
+out:
+	free(staging);
+	free(ws);
+	return rc;
+}
+
 static int place_weights(struct st_stage *s)
 {
 	const struct st_model *m = s->m;
@@ -87,6 +121,8 @@ static int place_weights(struct st_stage *s)
 			return st_error(-EOVERFLOW, "stage: weights overflow");
 	}
 	s->weight_bytes = total;
+	if (s->p.load)
+		return load_weights(s, total);
 	/* CPU-like backends use the mapped file in place */
 	rc = st_buffer_wrap(s->be, m->map, m->map_size, &s->wbuf);
 	if (rc == 0) {

@@ -25,6 +25,10 @@ struct st_stage_params {
 	uint32_t n_ctx;                          /* KV cache positions */
 	uint32_t max_tokens;                     /* tokens per call */
 	uint32_t kv_type;                        /* ST_TYPE_F32 or ST_TYPE_F16 */
+	/* optional: read the weights with this instead of the mapping (the
+	 * buffer is allocated, mapped if the backend can, else staged) */
+	st_weight_load_fn load;
+	void *load_user;
 };
 
 struct st_stage;

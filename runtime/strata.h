@@ -182,6 +182,20 @@ int st_model_layer_bytes(const struct st_model *m, int layer, uint64_t *bytes);
 /* KV cache element type (same ids as the GGUF tensor types). */
 enum st_kv_type { ST_KV_F32 = 0, ST_KV_F16 = 1 };
 
+/* Optional weight loader (st_session_params.load_weights): instead of using
+ * the mapped file in place (CPU) or copying from the mapping (other
+ * backends), each stage asks it to read its tensors: bytes
+ * [file_offset, file_offset + nbytes) of the model file into dst, for n
+ * spans (e.g. with the io_uring span loader, ioring/loader.h).  Returns 0
+ * or a negative code (with st_error), which fails st_session_create. */
+struct st_weight_span {
+	uint64_t file_offset;
+	uint64_t nbytes;
+	void *dst;
+	const char *name;         /* tensor name, for messages */
+};
+typedef int (*st_weight_load_fn)(void *user, const struct st_weight_span *spans, int n);
+
 struct st_session_params {
 	uint32_t n_ctx;           /* max positions; 0 = min(n_ctx_train, 2048) */
 	uint32_t kv_type;         /* enum st_kv_type; default ST_KV_F32 */
@@ -195,6 +209,8 @@ struct st_session_params {
 	bool reference;           /* use the scalar reference forward pass
 				   * (forward_ref) instead of backends/stages */
 	bool profile;             /* record per-op/per-layer times (slower) */
+	st_weight_load_fn load_weights;   /* NULL: use the mapped file */
+	void *load_user;
 };
 
 /* Fill *p with the defaults above. */

@@ -134,6 +134,30 @@ static void check_vs_numpy(const char *what, const float *got, const double *ref
 	   worst_pos);
 }
 
+/* A weight loader for st_session_params.load_weights: plain pread. */
+struct pread_loader {
+	const char *path;
+	int calls, spans;
+	bool fail;
+};
+
+static int pread_load(void *user, const struct st_weight_span *spans, int n)
+{
+	struct pread_loader *L = user;
+	FILE *f = fopen(L->path, "rb");
+	int rc = 0;
+	L->calls++;
+	L->spans += n;
+	if (!f)
+		return -ENOENT;
+	for (int i = 0; i < n && !rc; i++)
+		if (fseek(f, (long)spans[i].file_offset, SEEK_SET) != 0 ||
+		    fread(spans[i].dst, 1, spans[i].nbytes, f) != spans[i].nbytes)
+			rc = -EIO;
+	fclose(f);
+	return L->fail ? -EIO : rc;
+}
+
 static void test_errors(struct st_model *m)
 {
 	struct st_session_params p;
@@ -269,6 +293,24 @@ int main(void)
 		ok(e > 0 && e <= 1e-4, "F16 KV cache close to F32 (NMSE %.3g)", e);
 	} else {
 		ok(0, "all runs produced logits");
+	}
+	/* weights read by a caller-supplied loader instead of the mapping */
+	{
+		struct pread_loader L = { .path = path };
+		struct st_session *s = NULL;
+		st_session_params_default(&p);
+		p.stages = "cpu:0-1,cpu:2-4";
+		p.load_weights = pread_load;
+		p.load_user = &L;
+		float *loaded = run(m, &p, false);
+		double e = loaded && be_pre ? nmse_ff(loaded, be_pre, nl) : INFINITY;
+		/* stage 1: embedding + 2 layers x 9; stage 2: 3 layers x 9 + norm + head */
+		ok(e == 0 && L.calls == 2 && L.spans == 1 + 18 + 27 + 2,
+		   "weights via a pread loader: same logits (NMSE %.3g), %d calls, %d spans", e, L.calls, L.spans);
+		free(loaded);
+		L.fail = true;
+		int rc = st_session_create(m, &p, &s);
+		ok(rc < 0 && s == NULL, "a failing loader fails session_create (%d)", rc);
 	}
 	/* a greedy continuation from the prefill agrees between the paths */
 	{
