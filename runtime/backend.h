@@ -46,9 +46,24 @@ struct st_tensor {
 	size_t nb1;
 };
 
+/* Op conventions (checked by st_op_check in ops_ref.h, which every backend
+ * should call; the scalar kernels there are the reference):
+ *  - activations are F32, n_tokens live rows; weights keep all their rows;
+ *  - GET_ROWS: src1 ids are I32 [1, n]; an id outside src0's rows fails;
+ *  - RMSNORM: src1 weight is one row of f32, f16 or bf16;
+ *  - MATMUL: src0 W is [cols, rows] of f32/f16/bf16/q8_0/q4_0, src1 x is
+ *    [cols, n], dst [rows, n];
+ *  - ROPE: dst is the same tensor as src0; "normal" mode (adjacent pairs
+ *    (2i, 2i+1) of the first rope_dim dims of each head, angle
+ *    (pos0+t) * theta^(-2i/rope_dim));
+ *  - KV_STORE: dst is the cache ([n_kv*hd, n_ctx], f32 or f16); rows
+ *    pos0..pos0+n-1 are written, nothing else;
+ *  - ATTN: src1/src2 are K/V caches like KV_STORE's dst; query t sees
+ *    positions 0..pos0+t; query head h uses KV head h / (n_head/n_head_kv);
+ *  - an op a backend cannot do returns -ENOTSUP from graph_prepare. */
 enum st_op_kind {
 	ST_OP_GET_ROWS,   /* dst[t] = float(src0[ids[t]]); src1 = I32 ids          */
-	ST_OP_RMSNORM,    /* dst[t] = src0[t] / rms(src0[t]) * src1 (f32 weight)   */
+	ST_OP_RMSNORM,    /* dst[t] = src0[t] / rms(src0[t]) * src1 (float weight) */
 	ST_OP_MATMUL,     /* dst[t][r] = sum_c src0[r][c] * src1[t][c]  (W any type) */
 	ST_OP_ROPE,       /* in place on src0 [t][head*hd], position pos0+t        */
 	ST_OP_KV_STORE,   /* dst rows pos0.. (cache type) = src0 rows 0..n_tokens  */
