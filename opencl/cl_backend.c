@@ -91,12 +91,20 @@ static int clb_open(int index, struct st_backend **out)
 	cl_ulong lm = 0;
 	clGetDeviceInfo(be->dev, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lm, &lm, NULL);
 	be->local_mem = (size_t)lm;
+	/* On CPU drivers a barrier-free work-item per row is several times
+	 * faster than a work-group reduction per row; ST_OPENCL_MATMUL=rows|wg
+	 * overrides the choice. */
+	const char *mm = getenv("ST_OPENCL_MATMUL");
+	cl_device_type dtype = 0;
+	clGetDeviceInfo(be->dev, CL_DEVICE_TYPE, sizeof dtype, &dtype, NULL);
+	be->matmul_rows = mm ? !strcmp(mm, "rows") : (dtype & CL_DEVICE_TYPE_CPU) != 0;
 	be->base.ops = &st_backend_opencl;
 	be->base.device_index = index;
 	st_cl_device_info(be->dev, &be->base.info);
-	st_log(ST_LOG_INFO, "opencl%d: %s (%s), %s memory, %zu KiB local memory", index,
+	st_log(ST_LOG_INFO, "opencl%d: %s (%s), %s memory, %zu KiB local memory, matmul: %s", index,
 	       be->base.info.name, be->base.info.driver,
-	       be->base.info.unified_memory ? "host-unified" : "device", be->local_mem / 1024);
+	       be->base.info.unified_memory ? "host-unified" : "device", be->local_mem / 1024,
+	       be->matmul_rows ? "one work-item per row" : "one work-group per row");
 	*out = &be->base;
 	return 0;
 err:

@@ -17,6 +17,7 @@ struct st_cl_node {
 	size_t g1;              /* dim 1 for ROPE (heads) */
 	int64_t cap;            /* max n_tokens the op's tensors hold */
 	int64_t kv_rows;        /* rows of the KV cache (KV_STORE/ATTN), else 0 */
+	bool rows;              /* MATMUL: one work-item per row (no local size) */
 };
 
 struct st_graph {
@@ -88,7 +89,10 @@ static int cl_node_init(struct st_cl_backend *be, const struct st_op *op, int i,
 	nd->pos0_arg = -1;
 	nd->cap = op->dst.ne1;
 	switch (op->kind) {
-	case ST_OP_MATMUL: sfx = cl_type_suffix(op->src[0].type); snprintf(name, sizeof name, "matmul_%s", sfx ? sfx : ""); break;
+	case ST_OP_MATMUL:
+		sfx = cl_type_suffix(op->src[0].type);
+		snprintf(name, sizeof name, "matmul_%s%s", be->matmul_rows ? "rows_" : "", sfx ? sfx : "");
+		break;
 	case ST_OP_GET_ROWS: sfx = cl_type_suffix(op->src[0].type); snprintf(name, sizeof name, "get_rows_%s", sfx ? sfx : ""); break;
 	case ST_OP_KV_STORE: sfx = op->dst.type == ST_TYPE_F16 ? "f16" : op->dst.type == ST_TYPE_F32 ? "f32" : NULL;
 		snprintf(name, sizeof name, "kv_store_%s", sfx ? sfx : ""); break;
@@ -128,7 +132,8 @@ static int cl_node_init(struct st_cl_backend *be, const struct st_op *op, int i,
 		arg_tensor(&a, &op->src[1], true);
 		arg_tensor(&a, &op->dst, true);
 		arg_int(&a, (int)op->src[0].ne0);
-		nd->g0 = (size_t)op->src[0].ne1 * ST_CL_LS;
+		nd->g0 = (size_t)op->src[0].ne1 * (be->matmul_rows ? 1 : ST_CL_LS);
+		nd->rows = be->matmul_rows;
 		nd->cap = ST_MIN(op->dst.ne1, op->src[1].ne1);
 		break;
 	case ST_OP_GET_ROWS:
@@ -280,7 +285,8 @@ int st_cl_graph_run(struct st_graph *g, const struct st_graph_run *run)
 		switch (nd->kind) {
 		case ST_OP_MATMUL:
 		case ST_OP_ATTN:
-			gws[0] = nd->g0; gws[1] = (size_t)nt; lws[0] = ls; lws[1] = 1; lp = lws;
+			gws[0] = nd->g0; gws[1] = (size_t)nt; lws[0] = ls; lws[1] = 1;
+			lp = nd->rows ? NULL : lws;
 			break;
 		case ST_OP_GET_ROWS:
 		case ST_OP_RMSNORM:

@@ -20,6 +20,7 @@ struct st_cl_backend {
 	cl_command_queue queue;
 	cl_program prog;
 	size_t local_mem;
+	bool matmul_rows;       /* one work-item per matmul row (CPU drivers) */
 };
 
 struct st_cl_buffer {

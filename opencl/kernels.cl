@@ -301,3 +301,94 @@ __kernel void softmax(__global const uchar *xb, ulong xoff, ulong xnb1,
 	for (int c = lid; c < ncols; c += LS)
 		y[c] /= sum;
 }
+
+/* ---- MATMUL, one work-item per (row, token) ---------------------------------
+ * No barriers and no local memory: on CPU drivers (PoCL) a barrier splits the
+ * kernel into separately looped regions, so a 64-wide reduction per row is
+ * several times slower than one work-item walking its row with explicit
+ * vector types (contiguous 16-wide loads the compiler maps to SIMD). */
+inline float hsum16(float16 v)
+{
+	float8 a = v.lo + v.hi;
+	float4 b = a.lo + a.hi;
+	float2 c = b.lo + b.hi;
+	return c.x + c.y;
+}
+
+inline float rdot_f32(__global const uchar *row, __global const float *x, int n)
+{
+	__global const float *w = (__global const float *)row;
+	float16 acc = 0.0f;
+	int c = 0;
+	for (; c + 16 <= n; c += 16)
+		acc = fma(vload16(0, w + c), vload16(0, x + c), acc);
+	float s = hsum16(acc);
+	for (; c < n; c++)
+		s += w[c] * x[c];
+	return s;
+}
+inline float rdot_f16(__global const uchar *row, __global const float *x, int n)
+{
+	__global const half *w = (__global const half *)row;
+	float16 acc = 0.0f;
+	int c = 0;
+	for (; c + 16 <= n; c += 16)
+		acc = fma(vload_half16(0, w + c), vload16(0, x + c), acc);
+	float s = hsum16(acc);
+	for (; c < n; c++)
+		s += vload_half(c, w) * x[c];
+	return s;
+}
+inline float rdot_bf16(__global const uchar *row, __global const float *x, int n)
+{
+	__global const ushort *w = (__global const ushort *)row;
+	float16 acc = 0.0f;
+	int c = 0;
+	for (; c + 16 <= n; c += 16)
+		acc = fma(as_float16(convert_uint16(vload16(0, w + c)) << 16), vload16(0, x + c), acc);
+	float s = hsum16(acc);
+	for (; c < n; c++)
+		s += bf16_to_f32(w[c]) * x[c];
+	return s;
+}
+inline float rdot_q8_0(__global const uchar *row, __global const float *x, int n)
+{
+	float s = 0.0f;
+	for (int b = 0; b < n / 32; b++) {
+		__global const uchar *blk = row + b * 34;
+		__global const char *qs = (__global const char *)(blk + 2);
+		float16 acc = convert_float16(vload16(0, qs)) * vload16(0, x + b * 32);
+		acc = fma(convert_float16(vload16(1, qs)), vload16(1, x + b * 32), acc);
+		s += vload_half(0, (__global const half *)blk) * hsum16(acc);
+	}
+	return s;
+}
+inline float rdot_q4_0(__global const uchar *row, __global const float *x, int n)
+{
+	float s = 0.0f;
+	for (int b = 0; b < n / 32; b++) {
+		__global const uchar *blk = row + b * 18;
+		const uchar16 q = vload16(0, blk + 2);
+		const float16 lo = convert_float16(convert_char16(q & (uchar)15) - (char)8);
+		const float16 hi = convert_float16(convert_char16(q >> (uchar)4) - (char)8);
+		float16 acc = lo * vload16(0, x + b * 32);
+		acc = fma(hi, vload16(1, x + b * 32), acc);
+		s += vload_half(0, (__global const half *)blk) * hsum16(acc);
+	}
+	return s;
+}
+
+#define MATMUL_ROWS(T)                                                                     \
+__kernel void matmul_rows_##T(__global const uchar *wb, ulong woff, ulong wnb1,            \
+			      __global const uchar *xb, ulong xoff, ulong xnb1,            \
+			      __global uchar *yb, ulong yoff, ulong ynb1, int ncols)       \
+{                                                                                          \
+	const int r = get_global_id(0), t = get_global_id(1);                              \
+	ROW(float, yb, yoff, ynb1, t)[r] =                                                 \
+		rdot_##T(wb + woff + (ulong)r * wnb1, ROW(const float, xb, xoff, xnb1, t), ncols); \
+}
+MATMUL_ROWS(f32)
+MATMUL_ROWS(f16)
+MATMUL_ROWS(bf16)
+MATMUL_ROWS(q8_0)
+MATMUL_ROWS(q4_0)
