@@ -12,6 +12,7 @@
 #include "strata.h"
 #include "tap.h"
 #include "vk_backend.h"
+#include "vk_testutil.h"
 
 static const char *type_name(enum st_device_type t)
 {
@@ -32,6 +33,7 @@ static void log_cb(enum st_log_level level, const char *msg, void *user)
 
 int main(void)
 {
+	vk_test_pin_driver();
 	st_set_log(log_cb, NULL, ST_LOG_WARN);
 	const struct st_backend_ops *vk = st_backend_find("vulkan");
 	const struct st_backend_ops *const *list;
