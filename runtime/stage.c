@@ -12,6 +12,7 @@
 #include "util.h"
 
 #define ALIGN 256
+#define HEAD_ROWS 32
 
 struct st_stage {
 	const struct st_model *m;
@@ -149,6 +150,9 @@ static int alloc_buffers(struct st_stage *s)
 	const int64_t T = s->p.max_tokens, dim = d->n_embd, qd = (int64_t)d->n_head * d->head_dim,
 		      kvd = (int64_t)d->n_head_kv * d->head_dim, ff = d->n_ff;
 	const uint32_t nl = s->p.last_layer - s->p.first_layer + 1;
+	/* the head works on at most HEAD_ROWS rows at a time: logits of a
+	 * big vocabulary for a whole batch would be large (128k x 256 x 4) */
+	const int64_t HT = ST_MIN(T, (int64_t)HEAD_ROWS);
 	uint64_t cur = 0, o[11] = { 0 };
 	int rc = 0;
 
@@ -161,9 +165,9 @@ static int alloc_buffers(struct st_stage *s)
 	rc = rc ? rc : reserve(&cur, ST_TYPE_F32, ff, T, &o[6]);
 	rc = rc ? rc : reserve(&cur, ST_TYPE_F32, ff, T, &o[7]);
 	rc = rc ? rc : reserve(&cur, ST_TYPE_I32, 1, T, &o[8]);
-	rc = rc ? rc : reserve(&cur, ST_TYPE_F32, dim, T, &o[9]);
+	rc = rc ? rc : reserve(&cur, ST_TYPE_F32, dim, HT, &o[9]);
 	if (s->p.head)
-		rc = rc ? rc : reserve(&cur, ST_TYPE_F32, d->n_vocab, T, &o[10]);
+		rc = rc ? rc : reserve(&cur, ST_TYPE_F32, d->n_vocab, HT, &o[10]);
 	if (rc)
 		return rc;
 	rc = st_buffer_alloc(s->be, (size_t)cur, ST_BUF_HOST_VISIBLE, &s->act);
@@ -178,9 +182,9 @@ static int alloc_buffers(struct st_stage *s)
 	s->hb = mk(s->act, o[6], ST_TYPE_F32, ff, T);
 	s->hb2 = mk(s->act, o[7], ST_TYPE_F32, ff, T);
 	s->ids = mk(s->act, o[8], ST_TYPE_I32, 1, T);
-	s->head_in = mk(s->act, o[9], ST_TYPE_F32, dim, T);
+	s->head_in = mk(s->act, o[9], ST_TYPE_F32, dim, HT);
 	if (s->p.head)
-		s->logits = mk(s->act, o[10], ST_TYPE_F32, d->n_vocab, T);
+		s->logits = mk(s->act, o[10], ST_TYPE_F32, d->n_vocab, HT);
 
 	/* KV cache: K and V of every layer, n_ctx rows each */
 	s->kc = calloc(nl, sizeof(*s->kc));
@@ -392,19 +396,23 @@ int st_stage_forward(struct st_stage *s, const float *hidden_in, int64_t n_token
 
 int st_stage_head(struct st_stage *s, const float *hidden, int64_t n, float *logits)
 {
-	struct st_graph_run run = { .n_tokens = n, .pos0 = 0 };
 	int rc = check_n(s, n);
 	if (rc)
 		return rc;
 	if (!s->g_head)
 		return st_error(-EINVAL, "stage %u-%u holds no output head", s->p.first_layer, s->p.last_layer);
-	rc = st_buffer_write(s->be, s->act, s->head_in.offset, hidden, (size_t)n * s->head_in.nb1);
-	if (!rc)
-		rc = st_graph_run(s->be, s->g_head, &run);
-	if (!rc)
-		rc = st_backend_synchronize(s->be);
-	if (!rc)
-		rc = st_buffer_read(s->be, s->act, s->logits.offset, logits, (size_t)n * s->logits.nb1);
+	for (int64_t r = 0; r < n && !rc; r += s->head_in.ne1) {
+		struct st_graph_run run = { .n_tokens = ST_MIN(n - r, s->head_in.ne1), .pos0 = 0 };
+		rc = st_buffer_write(s->be, s->act, s->head_in.offset, (const char *)hidden + (size_t)r * s->head_in.nb1,
+				     (size_t)run.n_tokens * s->head_in.nb1);
+		if (!rc)
+			rc = st_graph_run(s->be, s->g_head, &run);
+		if (!rc)
+			rc = st_backend_synchronize(s->be);
+		if (!rc)
+			rc = st_buffer_read(s->be, s->act, s->logits.offset, (char *)logits + (size_t)r * s->logits.nb1,
+					    (size_t)run.n_tokens * s->logits.nb1);
+	}
 	return rc;
 }
 
