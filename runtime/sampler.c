@@ -140,12 +140,89 @@ void st_sampler_penalty(struct st_token_array *arr, const int32_t *history, size
 	arr->sorted = false;
 }
 
+/* a ranks before b: larger logit, then lower id (the sort order) */
+static inline bool before(const struct st_token_data *a, const struct st_token_data *b)
+{
+	return a->logit > b->logit || (a->logit == b->logit && a->id < b->id);
+}
+
+/* Min-heap (by rank: the root is the worst kept) over h[0..k). */
+static void heap_down(struct st_token_data *h, size_t k, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, w = i;
+		if (l < k && before(&h[w], &h[l]))
+			w = l;
+		if (r < k && before(&h[w], &h[r]))
+			w = r;
+		if (w == i)
+			return;
+		struct st_token_data t = h[i];
+		h[i] = h[w];
+		h[w] = t;
+		i = w;
+	}
+}
+
 void st_sampler_top_k(struct st_token_array *arr, int32_t k)
 {
-	if (k <= 0 || (size_t)k >= arr->n)
+	size_t kk = (size_t)k;
+	if (k <= 0 || kk >= arr->n)
 		return;
+	if (!arr->sorted && kk <= arr->n / 8) {
+		/* select the k best with a heap in the first k slots: O(n log k)
+		 * instead of sorting the whole vocabulary */
+		struct st_token_data *d = arr->data;
+		for (size_t i = kk / 2; i-- > 0;)
+			heap_down(d, kk, i);
+		for (size_t i = kk; i < arr->n; i++)
+			if (before(&d[i], &d[0])) {
+				d[0] = d[i];
+				heap_down(d, kk, 0);
+			}
+		arr->n = kk;
+		qsort(d, kk, sizeof(*d), cmp_desc);
+		arr->sorted = true;
+		return;
+	}
 	sort_desc(arr);
-	arr->n = (size_t)k;
+	arr->n = kk;
+}
+
+/* top-p on a large unsorted array without sorting all of it: move the
+ * candidates within 12 nats of the best (probability ratio > 6e-6) to the
+ * front and sort only those.  Every one of them ranks before every other
+ * candidate, so if they reach probability p the kept prefix is the one a
+ * full sort would give.  Returns false (array reordered, still complete)
+ * when they do not. */
+static bool top_p_prefix(struct st_token_array *arr, float p)
+{
+	struct st_token_data *d = arr->data;
+	float max = -INFINITY;
+	double sum = 0.0, cum = 0.0, thr;
+	size_t m = 0;
+	for (size_t i = 0; i < arr->n; i++)
+		max = d[i].logit > max ? d[i].logit : max;
+	for (size_t i = 0; i < arr->n; i++)
+		sum += exp((double)d[i].logit - (double)max);
+	thr = (double)max - 12.0;
+	for (size_t i = 0; i < arr->n; i++)
+		if ((double)d[i].logit >= thr) {
+			struct st_token_data t = d[m];
+			d[m++] = d[i];
+			d[i] = t;
+		}
+	qsort(d, m, sizeof(*d), cmp_desc);
+	for (size_t i = 0; i < m; i++) {
+		d[i].p = (float)(exp((double)d[i].logit - (double)max) / sum);
+		cum += exp((double)d[i].logit - (double)max) / sum;
+		if (cum >= p) {
+			arr->n = i + 1;
+			arr->sorted = true;
+			return true;
+		}
+	}
+	return false;
 }
 
 void st_sampler_top_p(struct st_token_array *arr, float p)
@@ -153,6 +230,8 @@ void st_sampler_top_p(struct st_token_array *arr, float p)
 	double cum = 0.0;
 	size_t keep;
 	if (p >= 1.0f)
+		return;
+	if (!arr->sorted && arr->n > 1024 && top_p_prefix(arr, p))
 		return;
 	st_sampler_softmax(arr);
 	keep = arr->n;

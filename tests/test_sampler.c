@@ -39,6 +39,66 @@ static float logit_of(const struct st_token_array *a, int id)
 	return NAN;
 }
 
+static int cmp_ref(const void *a, const void *b)
+{
+	const float *x = a, *y = b;     /* (logit, id) pairs, descending logit */
+	return x[0] > y[0] ? -1 : x[0] < y[0] ? 1 : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+/* Large vocabularies take the fast paths (heap top-k, partial top-p):
+ * compare with a full sort done here. */
+static void test_large(void)
+{
+	enum { N = 6000 };
+	static float logits[N], ref[N][2];
+	static struct st_token_data big[N];
+	struct st_rng r;
+	struct st_token_array a;
+	int good = 1;
+	st_rng_seed(&r, 99);
+	for (int i = 0; i < N; i++) {
+		/* peaked (a few large logits) and with ties */
+		logits[i] = (float)(int)(st_rng_normal(&r) * 8) * 0.5f;
+		ref[i][0] = logits[i];
+		ref[i][1] = (float)i;
+	}
+	qsort(ref, N, sizeof(ref[0]), cmp_ref);
+	for (int k = 1; k <= 700; k = k * 3 + 1) {
+		a = (struct st_token_array){ big, 0, false };
+		st_token_array_fill(&a, logits, N);
+		st_sampler_top_k(&a, k);
+		if (a.n != (size_t)k || !a.sorted)
+			good = 0;
+		for (int i = 0; i < k && good; i++)
+			good = a.data[i].id == (int32_t)ref[i][1];
+	}
+	ok(good, "top-k on %d candidates (heap path) keeps exactly the k best in order", N);
+	good = 1;
+	for (float p = 0.05f; p < 1.0f; p += 0.15f) {
+		double mx = ref[0][0], z = 0, cum = 0;
+		size_t want = N;
+		for (int i = 0; i < N; i++)
+			z += exp(ref[i][0] - mx);
+		for (int i = 0; i < N; i++) {
+			cum += exp(ref[i][0] - mx) / z;
+			if (cum >= p) {
+				want = (size_t)i + 1;
+				break;
+			}
+		}
+		a = (struct st_token_array){ big, 0, false };
+		st_token_array_fill(&a, logits, N);
+		st_sampler_top_p(&a, p);
+		if (a.n != want) {
+			diag("top-p %.2f: kept %zu, want %zu", p, a.n, want);
+			good = 0;
+		}
+		for (size_t i = 0; i < a.n && good; i++)
+			good = a.data[i].id == (int32_t)ref[i][1];
+	}
+	ok(good, "top-p on %d candidates (partial sort path) keeps the prefix a full sort gives", N);
+}
+
 static void test_rng(void)
 {
 	/* xoshiro256** seeded by splitmix64, values from an independent Python
@@ -320,6 +380,7 @@ int main(void)
 {
 	test_rng();
 	test_filters();
+	test_large();
 	test_distribution();
 	test_determinism();
 	test_edges();
