@@ -479,6 +479,11 @@ int st_vk_open(int index, struct st_backend **out)
 		be->matmul_rows = true;
 	else if (mm && !strcmp(mm, "wg"))
 		be->matmul_rows = false;
+	/* ST_VULKAN_MAX_BINDING lowers the binding limit (tests of split matmuls) */
+	be->max_range = be->props.limits.maxStorageBufferRange;
+	const char *mb = getenv("ST_VULKAN_MAX_BINDING");
+	if (mb && strtoull(mb, NULL, 10) >= 256 && strtoull(mb, NULL, 10) < be->max_range)
+		be->max_range = strtoull(mb, NULL, 10);
 	const char *nosg = getenv("ST_VULKAN_NO_SUBGROUPS");
 	if (nosg && *nosg && strcmp(nosg, "0") != 0)
 		be->subgroup_arith = false;

@@ -49,8 +49,8 @@ static void record(struct st_graph *g, const VkDescriptorSet *sets)
 	};
 
 	if (g->qpool)
-		vkCmdResetQueryPool(cb, g->qpool, 0, 2 * (uint32_t)g->n_ops);
-	for (int i = 0; i < g->n_ops; i++) {
+		vkCmdResetQueryPool(cb, g->qpool, 0, 2 * (uint32_t)g->n_disp);
+	for (int i = 0; i < g->n_disp; i++) {
 		const struct st_vk_gop *op = &g->gops[i];
 		vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, be->pipes[op->kernel]);
 		vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, be->layout, 0, 1, &sets[i], 0, NULL);
@@ -61,9 +61,9 @@ static void record(struct st_graph *g, const VkDescriptorSet *sets)
 		if (g->qpool)
 			vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, g->qpool, 2 * (uint32_t)i + 1);
 		vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
-				     i + 1 < g->n_ops ? VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT :
-							VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-				     0, 1, i + 1 < g->n_ops ? &between : &to_host, 0, NULL, 0, NULL);
+				     i + 1 < g->n_disp ? VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT :
+							 VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+				     0, 1, i + 1 < g->n_disp ? &between : &to_host, 0, NULL, 0, NULL);
 	}
 }
 
@@ -72,7 +72,8 @@ int st_vk_graph_prepare(struct st_backend *base, const struct st_op *ops, int n_
 	struct st_vk_backend *be = st_vk_be(base);
 	struct st_graph *g;
 	VkDescriptorSet *sets = NULL;
-	uint32_t aux_words = 0, words;
+	struct st_op *disp = NULL;
+	uint32_t words;
 	int rc;
 
 	*out = NULL;
@@ -84,40 +85,61 @@ int st_vk_graph_prepare(struct st_backend *base, const struct st_op *ops, int n_
 	g->be = be;
 	g->n_ops = n_ops;
 	g->ops = calloc((size_t)n_ops, sizeof(*g->ops));
-	g->gops = calloc((size_t)n_ops, sizeof(*g->gops));
-	sets = calloc((size_t)n_ops, sizeof(*sets));
-	if (!g->ops || !g->gops || !sets) {
+	if (!g->ops) {
 		rc = st_error(-ENOMEM, "vulkan: no memory for a graph of %d ops", n_ops);
 		goto err;
 	}
 	memcpy(g->ops, ops, (size_t)n_ops * sizeof(*ops));
+	for (int i = 0; i < n_ops; i++) {
+		if ((rc = st_op_check(&ops[i], NULL)) != 0)
+			goto err;
+		g->n_disp += st_vk_op_split(be, &ops[i], NULL);
+	}
+	g->gops = calloc((size_t)g->n_disp, sizeof(*g->gops));
+	disp = calloc((size_t)g->n_disp, sizeof(*disp));
+	sets = calloc((size_t)g->n_disp, sizeof(*sets));
+	if (!g->gops || !disp || !sets) {
+		rc = st_error(-ENOMEM, "vulkan: no memory for a graph of %d dispatches", g->n_disp);
+		goto err;
+	}
+	for (int i = 0, k = 0; i < n_ops; i++) {
+		int n = st_vk_op_split(be, &ops[i], &disp[k]);
+		for (int j = 0; j < n; j++)
+			g->gops[k + j].op = i;
+		k += n;
+	}
 
 	/* pass 1: kernels, pipelines, table sizes; pass 2 fills the tables */
-	uint32_t cursor = ST_VK_PARAMS_HDR + 3u * (uint32_t)n_ops;
-	for (int i = 0; i < n_ops; i++) {
-		if ((rc = st_vk_op_lower(be, &ops[i], &g->gops[i], &cursor, NULL)) != 0)
+	const uint32_t nd = (uint32_t)g->n_disp;
+	uint32_t cursor = ST_VK_PARAMS_HDR + 3u * nd;
+	for (uint32_t i = 0; i < nd; i++) {
+		int op = g->gops[i].op;
+		if ((rc = st_vk_op_lower(be, &disp[i], &g->gops[i], &cursor, NULL)) != 0)
 			goto err;   /* the message names the op */
+		g->gops[i].op = op;   /* lowering clears the record */
 	}
-	aux_words = cursor;
-	words = aux_words;
+	words = cursor;
 	if ((rc = st_vk_buffer_create(be, (size_t)words * 4u, ST_BUF_HOST_VISIBLE, VK_BUFFER_USAGE_INDIRECT_BUFFER_BIT,
 				      &g->params)) != 0)
 		goto err;
 	g->pmap = g->params->map;
 	memset(g->pmap, 0, (size_t)words * 4u);
-	cursor = ST_VK_PARAMS_HDR + 3u * (uint32_t)n_ops;
-	for (int i = 0; i < n_ops; i++)
-		if ((rc = st_vk_op_lower(be, &ops[i], &g->gops[i], &cursor, g->pmap)) != 0)
+	cursor = ST_VK_PARAMS_HDR + 3u * nd;
+	for (uint32_t i = 0; i < nd; i++) {
+		int op = g->gops[i].op;
+		if ((rc = st_vk_op_lower(be, &disp[i], &g->gops[i], &cursor, g->pmap)) != 0)
 			goto err;
+		g->gops[i].op = op;   /* lowering clears the record */
+	}
 
 	/* descriptor sets: one per op */
 	VkDescriptorPoolSize ps = { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-				    .descriptorCount = ST_VK_BINDINGS * (uint32_t)n_ops };
+				    .descriptorCount = ST_VK_BINDINGS * nd };
 	VkDescriptorPoolCreateInfo dpi = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
-					   .maxSets = (uint32_t)n_ops, .poolSizeCount = 1, .pPoolSizes = &ps };
+					   .maxSets = nd, .poolSizeCount = 1, .pPoolSizes = &ps };
 	if ((rc = st_vk_check(vkCreateDescriptorPool(be->dev, &dpi, NULL, &g->dpool), "vkCreateDescriptorPool")) != 0)
 		goto err;
-	for (int i = 0; i < n_ops; i++) {
+	for (uint32_t i = 0; i < nd; i++) {
 		VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
 						   .descriptorPool = g->dpool, .descriptorSetCount = 1,
 						   .pSetLayouts = &be->dsl };
@@ -138,7 +160,7 @@ int st_vk_graph_prepare(struct st_backend *base, const struct st_op *ops, int n_
 
 	if (be->timestamps) {
 		VkQueryPoolCreateInfo qi = { .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
-					     .queryType = VK_QUERY_TYPE_TIMESTAMP, .queryCount = 2 * (uint32_t)n_ops };
+					     .queryType = VK_QUERY_TYPE_TIMESTAMP, .queryCount = 2 * nd };
 		if (vkCreateQueryPool(be->dev, &qi, NULL, &g->qpool) != VK_SUCCESS)
 			g->qpool = VK_NULL_HANDLE;   /* timing is optional */
 	}
@@ -155,10 +177,12 @@ int st_vk_graph_prepare(struct st_backend *base, const struct st_op *ops, int n_
 	if ((rc = st_vk_check(vkEndCommandBuffer(g->cb), "vkEndCommandBuffer")) != 0)
 		goto err;
 	free(sets);
+	free(disp);
 	*out = g;
 	return 0;
 err:
 	free(sets);
+	free(disp);
 	st_vk_graph_free(g);
 	return rc;
 }
@@ -177,7 +201,7 @@ int st_vk_graph_run(struct st_graph *g, const struct st_graph_run *run)
 	uint32_t *p = g->pmap;
 	p[0] = (uint32_t)run->n_tokens;
 	p[1] = (uint32_t)run->pos0;
-	for (int i = 0; i < g->n_ops; i++) {
+	for (int i = 0; i < g->n_disp; i++) {
 		const struct st_vk_gop *op = &g->gops[i];
 		uint32_t y = (uint32_t)(((uint64_t)run->n_tokens + op->y_div - 1) / op->y_div);
 		if (y > be->props.limits.maxComputeWorkGroupCount[1])
@@ -199,16 +223,19 @@ int st_vk_graph_op_times(struct st_graph *g, double *seconds, int n_ops)
 	if (!g->ran)
 		return st_error(-EINVAL, "vulkan graph_op_times: the graph has not run");
 	int n = ST_MIN(n_ops, g->n_ops);
-	uint64_t *ts = calloc(2 * (size_t)g->n_ops, sizeof(*ts));
+	uint64_t *ts = calloc(2 * (size_t)g->n_disp, sizeof(*ts));
 	if (!ts)
-		return st_error(-ENOMEM, "vulkan: no memory for %d timestamps", 2 * g->n_ops);
-	int rc = st_vk_check(vkGetQueryPoolResults(be->dev, g->qpool, 0, 2 * (uint32_t)g->n_ops,
-						   2 * (size_t)g->n_ops * sizeof(*ts), ts, sizeof(*ts),
+		return st_error(-ENOMEM, "vulkan: no memory for %d timestamps", 2 * g->n_disp);
+	int rc = st_vk_check(vkGetQueryPoolResults(be->dev, g->qpool, 0, 2 * (uint32_t)g->n_disp,
+						   2 * (size_t)g->n_disp * sizeof(*ts), ts, sizeof(*ts),
 						   VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT),
 			     "vkGetQueryPoolResults");
-	for (int i = 0; i < n && !rc; i++) {
+	for (int i = 0; i < n; i++)
+		seconds[i] = 0;
+	for (int i = 0; i < g->n_disp && !rc; i++) {
 		uint64_t dt = (ts[2 * i + 1] - ts[2 * i]) & be->ts_mask;
-		seconds[i] = (double)dt * be->ts_period_ns * 1e-9;
+		if (g->gops[i].op < n)
+			seconds[g->gops[i].op] += (double)dt * be->ts_period_ns * 1e-9;
 	}
 	free(ts);
 	return rc ? rc : n;

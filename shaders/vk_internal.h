@@ -85,6 +85,7 @@ struct st_vk_backend {
 	uint32_t subgroup_size;
 	bool unified;                    /* host-visible device memory used directly */
 	bool matmul_rows;                /* matmul_rows.comp (row per invocation) */
+	uint64_t max_range;              /* bytes one storage-buffer binding may span */
 	int mt_device, mt_host;          /* memory type indices */
 	bool timestamps;
 	double ts_period_ns;
@@ -96,8 +97,9 @@ struct st_vk_backend {
 	struct st_buffer *dummy;         /* bound to unused bindings */
 };
 
-/* One recorded op. */
+/* One recorded dispatch (an op, or a piece of a split matmul). */
 struct st_vk_gop {
+	int op;                          /* index of its op in the graph */
 	enum st_vk_kernel kernel;
 	struct st_vk_push push;
 	uint32_t grid_x, grid_z;         /* static */
@@ -109,7 +111,8 @@ struct st_graph {
 	struct st_vk_backend *be;
 	int n_ops;
 	struct st_op *ops;               /* copy, for run-time checks */
-	struct st_vk_gop *gops;
+	int n_disp;
+	struct st_vk_gop *gops;          /* n_disp dispatches */
 	VkDescriptorPool dpool;
 	VkCommandBuffer cb;
 	struct st_buffer *params;
@@ -146,6 +149,7 @@ int st_vk_pipeline_get(struct st_vk_backend *be, enum st_vk_kernel k, VkPipeline
 /* vk_ops.c: fill gop (kernel, push, grid, bindings) from op; the params
  * buffer table space it needs is taken from *aux_words (word cursor) and
  * its contents written through aux (NULL on the sizing pass). */
+int st_vk_op_split(struct st_vk_backend *be, const struct st_op *op, struct st_op *out);
 int st_vk_op_lower(struct st_vk_backend *be, const struct st_op *op, struct st_vk_gop *gop,
 		   uint32_t *aux_cursor, uint32_t *aux);
 

@@ -47,10 +47,10 @@ static int bind_tensor(struct st_vk_backend *be, const struct st_op *op, struct 
 	vk_size = (t->buf->size + 15) & ~(size_t)15;               /* the VkBuffer's real size */
 	if (end > vk_size - doff)
 		end = vk_size - doff;
-	if (end > be->props.limits.maxStorageBufferRange)
-		return st_error(-E2BIG, "vulkan %s: %s spans %llu bytes; %s binds at most %u bytes per storage buffer",
+	if (end > be->max_range)
+		return st_error(-E2BIG, "vulkan %s: %s spans %llu bytes; %s binds at most %llu bytes per storage buffer",
 				st_op_name(op->kind), what, (unsigned long long)end, be->props.deviceName,
-				be->props.limits.maxStorageBufferRange);
+				(unsigned long long)be->max_range);
 	gop->bind[i] = (VkDescriptorBufferInfo){ .buffer = t->buf->buf, .offset = doff, .range = end };
 	gop->push.off[i] = (uint32_t)resid;
 	if (t->nb1 > UINT32_MAX)
@@ -70,6 +70,39 @@ static int kernel_for_type(uint32_t type, enum st_vk_kernel f32, enum st_vk_kern
 	case ST_TYPE_Q4_0: *k = q4; return 0;
 	default: return -1;
 	}
+}
+
+/* A matmul whose weights do not fit one storage-buffer binding
+ * (maxStorageBufferRange: 128 MiB on lavapipe, e.g. a 32000 x 2048 f16
+ * output head) runs as several dispatches over ranges of weight rows,
+ * each writing its columns of dst.  Returns the number of pieces and
+ * fills out (when not NULL). */
+int st_vk_op_split(struct st_vk_backend *be, const struct st_op *op, struct st_op *out)
+{
+	const struct st_tensor *w = &op->src[0];
+	const uint64_t align = be->props.limits.minStorageBufferOffsetAlignment ?
+			       be->props.limits.minStorageBufferOffsetAlignment : 1;
+	const uint64_t range = be->max_range;
+	if (op->kind != ST_OP_MATMUL || w->ne1 <= 0 || w->nb1 == 0 || range <= align + 16 ||
+	    (uint64_t)w->ne1 * w->nb1 + align + 16 <= range)
+		goto whole;
+	int64_t rows = (int64_t)((range - align - 16) / w->nb1);
+	if (rows <= 0)
+		goto whole;        /* one row beyond the limit: the lowering reports it */
+	int n = (int)((w->ne1 + rows - 1) / rows);
+	for (int i = 0; out && i < n; i++) {
+		int64_t r0 = (int64_t)i * rows, nr = ST_MIN(rows, w->ne1 - r0);
+		out[i] = *op;
+		out[i].src[0].offset += (size_t)r0 * w->nb1;
+		out[i].src[0].ne1 = nr;
+		out[i].dst.offset += (size_t)r0 * sizeof(float);
+		out[i].dst.ne0 = nr;
+	}
+	return n;
+whole:
+	if (out)
+		out[0] = *op;
+	return 1;
 }
 
 int st_vk_op_lower(struct st_vk_backend *be, const struct st_op *op, struct st_vk_gop *gop,

@@ -477,6 +477,7 @@ int main(void)
 		{ "row-per-invocation matmul", "ST_VULKAN_MATMUL", "rows" },
 		{ "workgroup matmul, shared-memory reductions", "ST_VULKAN_NO_SUBGROUPS", "1" },
 		{ "forced staging copies", "ST_VULKAN_FORCE_STAGING", "1" },
+		{ "bindings capped at 16 KiB: weights split by rows (matmul only)", "ST_VULKAN_MAX_BINDING", "16384" },
 	};
 
 	if (!getenv("ST_VULKAN_VALIDATION"))
@@ -494,6 +495,11 @@ int main(void)
 		if (!ok(rc == 0, "open vulkan0 [%s]: %s", configs[c].name, rc ? st_last_error() : be->info.name))
 			break;
 		diag("config: %s; validation layer %s", configs[c].name, st_vk_validation_enabled() ? "on" : "OFF");
+		if (configs[c].env && !strcmp(configs[c].env, "ST_VULKAN_MAX_BINDING")) {
+			test_matmul();
+			test_replay(ST_TYPE_Q4_0, ST_TYPE_F16);
+			goto next;
+		}
 		test_get_rows();
 		test_rmsnorm();
 		test_matmul();
@@ -504,6 +510,7 @@ int main(void)
 		test_replay(ST_TYPE_Q4_0, ST_TYPE_F16);
 		test_replay(ST_TYPE_F16, ST_TYPE_F32);
 		test_errors();
+next:
 		st_backend_close(be);
 		be = NULL;
 		if (configs[c].env)
