@@ -293,20 +293,27 @@ void st_sampler_temp(struct st_token_array *arr, float temp)
 
 int32_t st_sampler_draw(struct st_token_array *arr, struct st_rng *rng)
 {
-	double u, cum = 0.0;
-	st_sampler_softmax(arr);
-	u = st_rng_uniform(rng);
+	/* softmax in the array's order (no sort needed to draw) */
+	double u, cum = 0.0, sum = 0.0;
+	float max = -INFINITY;
+	size_t last = 0;
+	for (size_t i = 0; i < arr->n; i++)
+		max = arr->data[i].logit > max ? arr->data[i].logit : max;
+	for (size_t i = 0; i < arr->n; i++)
+		sum += exp((double)arr->data[i].logit - (double)max);
+	u = st_rng_uniform(rng) * sum;
 	for (size_t i = 0; i < arr->n; i++) {
-		cum += arr->data[i].p;
+		double e = exp((double)arr->data[i].logit - (double)max);
+		arr->data[i].p = (float)(e / sum);
+		if (e > 0)
+			last = i;
+		cum += e;
 		if (u < cum)
 			return arr->data[i].id;
 	}
 	/* u landed in the rounding slack past the last sum: the last candidate
 	 * with nonzero probability */
-	for (size_t i = arr->n; i-- > 0;)
-		if (arr->data[i].p > 0)
-			return arr->data[i].id;
-	return arr->data[0].id;
+	return arr->data[last].id;
 }
 
 /* ---- the public sampler ---------------------------------------------------- */

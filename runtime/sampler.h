@@ -66,7 +66,8 @@ void st_sampler_min_p(struct st_token_array *arr, float min_p);
 void st_sampler_temp(struct st_token_array *arr, float temp);
 /* The id of the largest logit (the first on ties). */
 int32_t st_sampler_argmax(const struct st_token_array *arr);
-/* Draw from softmax(logit) with one uniform number from rng. */
+/* Draw from softmax(logit) with one uniform number from rng, walking the
+ * array in its current order (no sort). */
 int32_t st_sampler_draw(struct st_token_array *arr, struct st_rng *rng);
 
 #endif
