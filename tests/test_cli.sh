@@ -124,6 +124,69 @@ for ty in f32 f16 bf16 q8_0 q4_0; do
 	fi
 	ok $good "info on tiny $ty: version, layers, tensor types, tokenizer"
 done
+# An independent GGUF reader (Python struct, written from the GGUF spec)
+# must accept the generated files: header, every key, tensor table, aligned
+# offsets, sizes that match the types, data inside the file.
+PYCHECK='
+import struct, sys
+BS = {0: (1, 4), 1: (1, 2), 2: (32, 18), 8: (32, 34), 30: (1, 2)}
+f = open(sys.argv[1], "rb").read()
+o = 0
+def rd(fmt):
+    global o
+    v = struct.unpack_from("<" + fmt, f, o); o += struct.calcsize("<" + fmt); return v[0]
+def rs():
+    global o
+    n = rd("Q"); s = f[o:o + n]; o += n; return s.decode("utf-8")
+SC = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+def val(t):
+    if t == 8: return rs()
+    if t == 9:
+        et = rd("I"); n = rd("Q"); return [val(et) for _ in range(n)]
+    return rd(SC[t])
+assert f[:4] == b"GGUF", "magic"
+o = 4
+ver = rd("I"); nt = rd("Q"); nkv = rd("Q")
+assert ver == 3
+kv = {}
+for _ in range(nkv):
+    k = rs(); kv[k] = val(rd("I"))
+assert kv["general.architecture"] == "llama"
+nv = len(kv["tokenizer.ggml.tokens"])
+assert nv == len(kv["tokenizer.ggml.scores"]) == len(kv["tokenizer.ggml.token_type"])
+assert kv["tokenizer.ggml.tokens"][1] == "<s>" and kv["tokenizer.ggml.tokens"][2] == "</s>"
+ts = []
+for _ in range(nt):
+    name = rs(); nd = rd("I"); ne = [rd("Q") for _ in range(nd)]; ty = rd("I"); off = rd("Q")
+    ts.append((name, ne, ty, off))
+al = kv.get("general.alignment", 32)
+data = (o + al - 1) // al * al
+end = 0
+for name, ne, ty, off in ts:
+    bs, sz = BS[ty]
+    n = 1
+    for e in ne: n *= e
+    assert ne[0] % bs == 0, name
+    nb = n // bs * sz
+    assert off % al == 0 and data + off + nb <= len(f), name
+    end = max(end, data + off + nb)
+names = {t[0] for t in ts}
+need = ["token_embd.weight", "output_norm.weight", "output.weight"] + ["blk.%d.%s.weight" % (l, x)
+        for l in range(kv["llama.block_count"]) for x in ("attn_norm", "attn_q", "attn_k", "attn_v",
+        "attn_output", "ffn_norm", "ffn_gate", "ffn_down", "ffn_up")]
+assert names == set(need), "tensor names"
+assert dict((t[0], t[1]) for t in ts)["token_embd.weight"] == [kv["llama.embedding_length"], nv]
+print("%d keys, %d tensors, data %d..%d of %d bytes" % (nkv, nt, data, end, len(f)))
+'
+if command -v python3 >/dev/null; then
+	for ty in f32 f16 bf16 q8_0 q4_0; do
+		res=$(python3 -c "$PYCHECK" "$TMP/tiny_$ty.gguf" 2>&1)
+		ok $? "an independent Python GGUF reader accepts tiny $ty: $(echo "$res" | tail -1)"
+	done
+else
+	for ty in f32 f16 bf16 q8_0 q4_0; do skip "no python3"; done
+fi
+
 run "$STRATA" mkmodel "$TMP/s260.gguf" --shape stories260k --type q4_0
 run "$STRATA" info -m "$TMP/s260.gguf" --tensors
 echo "$out" | grep -q "blk.0.ffn_down.weight *f32" && echo "$out" | grep -q "blk.0.ffn_up.weight *q4_0"
