@@ -362,13 +362,15 @@ static double lagrange(struct lat *s)
 }
 
 /* Minimum time per token over plans whose every stage, hop and return is
- * at most cap.  s->best = INFINITY when there is none. */
-static int solve(struct lat *s, double cap, bool *relax_exact)
+ * at most cap and whose time is below `below` (INFINITY: no limit; a
+ * finite limit lets the search prune from the start).  On return
+ * s->best_plan.n_stages == 0 when there is no such plan. */
+static int solve(struct lat *s, double cap, double below, bool *relax_exact)
 {
 	const struct st_pl_problem *pb = s->pb;
 	int uses[ST_PL_MAX_DEVICES];
 	s->cap = cap;
-	s->best = INFINITY;
+	s->best = below;
 	memset(&s->best_plan, 0, sizeof s->best_plan);
 	*relax_exact = true;
 	for (int c = 0; c < pb->n_classes; c++) {
@@ -449,12 +451,12 @@ int st_pl_plan_latency(const struct st_pl_instance *in, struct st_pl_plan *out, 
 	memset(out, 0, sizeof *out);
 	if (st)
 		memset(st, 0, sizeof *st);
-	if (!(r = lat_init(&s, &pb)) && !(r = solve(&s, INFINITY, &exact))) {
+	if (!(r = lat_init(&s, &pb)) && !(r = solve(&s, INFINITY, INFINITY, &exact))) {
 		if (st) {
 			st->nodes = s.nodes;
 			st->relaxation_exact = exact;
 		}
-		if (!isfinite(s.best))
+		if (!s.best_plan.n_stages)
 			r = no_fit(&pb);
 		else {
 			*out = s.best_plan;
@@ -464,6 +466,24 @@ int st_pl_plan_latency(const struct st_pl_instance *in, struct st_pl_plan *out, 
 	lat_fini(&s);
 	st_pl_problem_free(&pb);
 	return r;
+}
+
+/* max(T/k, B) of a plan, from the problem's arrays. */
+static double plan_F(const struct st_pl_problem *pb, const struct st_pl_plan *p, double k)
+{
+	int L = pb->L, D = pb->D;
+	double T = 0, B = 0;
+	for (int i = 0; i < p->n_stages; i++) {
+		const struct st_pl_stage *g = &p->stage[i];
+		const double *pre = pb->pre + (size_t)g->device * (L + 1);
+		double c = pre[g->last + 1] - pre[g->first];
+		double h = i + 1 < p->n_stages ? pb->hop[g->device * D + p->stage[i + 1].device]
+					       : (p->n_stages > 1 ? pb->ret[g->device * D + p->stage[0].device] : 0);
+		T += c + h;
+		B = B > c ? B : c;
+		B = B > h ? B : h;
+	}
+	return T / k > B ? T / k : B;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -523,54 +543,37 @@ int st_pl_plan_tokens(const struct st_pl_instance *in, struct st_pl_plan *out, s
 		r = no_fit(&pb);
 		goto out;
 	}
-	/* Predicate P(i): T(tau_i)/k <= tau_i (monotone in i). */
+	/* Predicate P(i): T(tau_i)/k <= tau_i (monotone in i), decided by a
+	 * search for a plan with T <= k tau_i (a bound that prunes at once). */
 	size_t lo = 0, hi = n;          /* first true index in [lo, hi], n = none */
 	double best = INFINITY;
 	struct st_pl_plan bp = { 0 };
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if ((r = solve(&s, cand[mid], &exact)))
+		if ((r = solve(&s, cand[mid], nextafter(k * cand[mid], INFINITY), &exact)))
 			goto out;
-		double f = s.best / k > cand[mid] ? s.best / k : cand[mid];
-		if (isfinite(s.best) && f < best)
-			best = f, bp = s.best_plan;
-		if (isfinite(s.best) && s.best / k <= cand[mid])
+		if (s.best_plan.n_stages) {
+			if (cand[mid] < best)
+				best = cand[mid], bp = s.best_plan;
 			hi = mid;
-		else
+		} else
 			lo = mid + 1;
 	}
-	/* Both neighbours of the crossing. */
-	for (size_t i = lo > 0 ? lo - 1 : 0; i <= lo && i < n; i++) {
-		if ((r = solve(&s, cand[i], &exact)))
+	/* Left of the crossing F = T(tau)/k, least at tau_{lo-1}: worth it
+	 * only if below the best so far; with no crossing at all, T is the
+	 * unconstrained latency optimum. */
+	if (lo > 0 || lo == n) {
+		if ((r = solve(&s, lo > 0 ? cand[lo - 1] : INFINITY, k * best, &exact)))
 			goto out;
-		double f = s.best / k > cand[i] ? s.best / k : cand[i];
-		if (isfinite(s.best) && f < best)
-			best = f, bp = s.best_plan;
-	}
-	if (lo == n) {
-		/* never crossed: F = T(tau)/k, least at the largest tau */
-		if ((r = solve(&s, INFINITY, &exact)))
-			goto out;
-		if (isfinite(s.best) && s.best / k < best)
-			best = s.best / k, bp = s.best_plan;
+		if (s.best_plan.n_stages && plan_F(&pb, &s.best_plan, k) < best)
+			best = plan_F(&pb, &s.best_plan, k), bp = s.best_plan;
 	}
 	if (!isfinite(best)) {
 		r = no_fit(&pb);
 		goto out;
 	}
-	/* The plan's own value (its bottleneck may be below the cap). */
-	double T = 0, B = 0;
-	for (int i = 0; i < bp.n_stages; i++) {
-		const struct st_pl_stage *g = &bp.stage[i];
-		double c = pb.pre[(size_t)g->device * (L + 1) + g->last + 1] - pb.pre[(size_t)g->device * (L + 1) + g->first];
-		double h = i + 1 < bp.n_stages ? pb.hop[g->device * D + bp.stage[i + 1].device]
-					       : (bp.n_stages > 1 ? pb.ret[g->device * D + bp.stage[0].device] : 0);
-		T += c + h;
-		B = B > c ? B : c;
-		B = B > h ? B : h;
-	}
 	*out = bp;
-	out->value = T / k > B ? T / k : B;
+	out->value = plan_F(&pb, &bp, k);       /* its bottleneck may be below the cap */
 	if (st)
 		st->nodes = s.nodes;
 out:

@@ -29,7 +29,7 @@ static int gen_int(int a, int b) { return a + (int)(gen_u64() % (uint64_t)(b - a
  * copies of others (so classes form) when links allow; links are uniform,
  * per host, or random per pair; memory is sometimes too small for any
  * plan. */
-static int gen_instance(struct st_pl_instance *in, int D, int L)
+__attribute__((unused)) static int gen_instance(struct st_pl_instance *in, int D, int L)
 {
 	struct st_pl_link def = { gen_unif(1, 1000), gen_unif(0, 5) };
 	int r = st_pl_instance_alloc(in, D, L, def);

@@ -214,7 +214,8 @@ int cmd_plan(int argc, char **argv)
 		const char *obj = st_pl_objective_name(in.objective);
 		printf("instance: %d devices, %d units, objective %s, context %u, batch %u, source %s\n", in.n_devices,
 		       in.n_units, obj, in.context, in.batch, in.source >= 0 ? in.devices[in.source].name : "(none)");
-		printf("plan (%s, exact; planned in %.3f ms):\n", obj, dt * 1e3);
+		printf("plan (%s, exact; planned in %.3f ms, %llu search nodes):\n", obj, dt * 1e3,
+		       (unsigned long long)stats.nodes);
 		print_plan(&in, &p);
 		printf("\ncomparison                   ms/token     tokens/s  bottleneck ms  fits   stages\n");
 		baseline_row(&in, "strata", &p, 0);
