@@ -139,10 +139,14 @@ int st_vk_op_lower(struct st_vk_backend *be, const struct st_op *op, struct st_v
 	case ST_OP_MATMUL:
 		gop->push.ne1 = (uint32_t)s0->ne1;
 		gop->push.k = (uint32_t)s0->ne0;
-		gop->y_div = 4;          /* TB in matmul.comp and matmul_rows.comp */
+		gop->y_div = 4;          /* TB in matmul.comp */
 		if (be->matmul_rows) {   /* grid set below, from the workgroup size */
+			gop->y_div = 1;  /* one token per invocation */
+			/* x rows 16-byte aligned: the vec4 variant */
+			bool x4 = s1->offset % 16 == 0 && s1->nb1 % 16 == 0;
 			if (kernel_for_type(s0->type, ST_VK_MATMUL_ROWS_F32, ST_VK_MATMUL_ROWS_F16, ST_VK_MATMUL_ROWS_BF16,
-					    ST_VK_MATMUL_ROWS_Q8_0, ST_VK_MATMUL_ROWS_Q4_0, &k))
+					    x4 ? ST_VK_MATMUL_ROWS_Q8_0_X4 : ST_VK_MATMUL_ROWS_Q8_0,
+					    x4 ? ST_VK_MATMUL_ROWS_Q4_0_X4 : ST_VK_MATMUL_ROWS_Q4_0, &k))
 				goto bad_type;
 			break;
 		}

@@ -41,6 +41,8 @@
 #include "spv_matmul_rows_bf16.h"
 #include "spv_matmul_rows_q8_0.h"
 #include "spv_matmul_rows_q4_0.h"
+#include "spv_matmul_rows_q8_0_x4.h"
+#include "spv_matmul_rows_q4_0_x4.h"
 
 #define SPV(k, n) [k] = { #n, st_spv_##n, sizeof(st_spv_##n) }
 const struct st_vk_spirv st_vk_spirv_table[ST_VK_KERNEL_COUNT] = {
@@ -81,4 +83,6 @@ const struct st_vk_spirv st_vk_spirv_table[ST_VK_KERNEL_COUNT] = {
 	SPV(ST_VK_MATMUL_ROWS_BF16, matmul_rows_bf16),
 	SPV(ST_VK_MATMUL_ROWS_Q8_0, matmul_rows_q8_0),
 	SPV(ST_VK_MATMUL_ROWS_Q4_0, matmul_rows_q4_0),
+	SPV(ST_VK_MATMUL_ROWS_Q8_0_X4, matmul_rows_q8_0_x4),
+	SPV(ST_VK_MATMUL_ROWS_Q4_0_X4, matmul_rows_q4_0_x4),
 };
