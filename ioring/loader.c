@@ -111,6 +111,7 @@ int st_loader_open(const char *path, const struct st_load_opts *opts, struct st_
 	if (!ld)
 		return st_error(-ENOMEM, "loader: out of memory");
 	ld->fd = -1;
+	ld->fd_buf = -1;
 	if (opts)
 		ld->opts = *opts;
 	ld->qd = ld->opts.queue_depth ? ld->opts.queue_depth : ST_LOAD_DEFAULT_QD;
@@ -231,6 +232,8 @@ void st_loader_close(struct st_loader *ld)
 		free(ld->staging);
 	if (ld->fd >= 0)
 		close(ld->fd);
+	if (ld->fd_buf >= 0)
+		close(ld->fd_buf);
 	free(ld->path);
 	free(ld);
 }
@@ -492,6 +495,76 @@ static int read_mmap(struct st_loader *ld, const struct ld_plan *p)
 	return ret;
 }
 
+/* ---- page-cache residency -------------------------------------------------- */
+
+static atomic_flag announced_cached = ATOMIC_FLAG_INIT;
+
+/* Fraction (0..1) of the pages of the spans' range that the page cache
+ * holds (mincore on a mapping that is never touched), or -1 if unknown. */
+static double cached_fraction(const struct st_loader *ld, const struct st_load_span *spans, size_t n)
+{
+	const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t lo = UINT64_MAX, hi = 0, npages, resident = 0, total = 0;
+	unsigned char *vec;
+	void *map;
+
+	for (size_t i = 0; i < n; i++)
+		if (spans[i].nbytes) {
+			lo = ST_MIN(lo, spans[i].file_offset);
+			hi = ST_MAX(hi, spans[i].file_offset + spans[i].nbytes);
+		}
+	if (hi <= lo)
+		return -1;
+	lo &= ~(page - 1);
+	npages = (hi - lo + page - 1) / page;
+	if (npages > ((uint64_t)1 << 26))
+		return -1;
+	map = mmap(NULL, hi - lo, PROT_READ, MAP_SHARED, ld->fd, (off_t)lo);
+	if (map == MAP_FAILED)
+		return -1;
+	vec = malloc(npages);
+	if (vec && mincore(map, hi - lo, vec) == 0) {
+		/* count only the pages the spans cover */
+		for (size_t i = 0; i < n; i++) {
+			uint64_t a, b;
+			if (!spans[i].nbytes)
+				continue;
+			a = (spans[i].file_offset - lo) / page;
+			b = (spans[i].file_offset + spans[i].nbytes - lo + page - 1) / page;
+			for (uint64_t k = a; k < b; k++) {
+				resident += vec[k] & 1;
+				total++;
+			}
+		}
+	}
+	free(vec);
+	munmap(map, hi - lo);
+	return total ? (double)resident / (double)total : -1;
+}
+
+/* ST_IO_AUTO with O_DIRECT: when the page cache already holds (nearly) all
+ * the bytes, reading around it would go back to the disk; read through it. */
+static int maybe_use_cache(struct st_loader *ld, const struct st_load_span *spans, size_t n, bool *switched)
+{
+	double f;
+	*switched = false;
+	if (ld->opts.mode != ST_IO_AUTO || ld->mode != ST_IO_URING || !ld->direct)
+		return 0;
+	f = cached_fraction(ld, spans, n);
+	if (f < 0.9)
+		return 0;
+	if (ld->fd_buf < 0) {
+		ld->fd_buf = open(ld->path, O_RDONLY | O_CLOEXEC);
+		if (ld->fd_buf < 0)
+			return 0;
+	}
+	if (!atomic_flag_test_and_set(&announced_cached))
+		st_log(ST_LOG_INFO, "the page cache holds %.0f%% of the bytes to load from %s: reading through it",
+		       100.0 * f, ld->path);
+	*switched = true;
+	return 0;
+}
+
 /* ---- the read ------------------------------------------------------------- */
 
 int st_loader_read(struct st_loader *ld, const struct st_load_span *spans, size_t n,
@@ -500,7 +573,8 @@ int st_loader_read(struct st_loader *ld, const struct st_load_span *spans, size_
 	struct st_load_stats local;
 	struct ld_plan plan;
 	struct stat sb;
-	int ret;
+	bool cached = false;
+	int ret, saved_fd = -1;
 
 	if (!stats)
 		stats = &local;
@@ -517,9 +591,18 @@ int st_loader_read(struct st_loader *ld, const struct st_load_span *spans, size_
 	ret = validate_spans(ld, spans, n);
 	if (ret < 0)
 		return ret;
+	maybe_use_cache(ld, spans, n, &cached);
+	if (cached) {
+		/* this read only: the buffered descriptor, no alignment */
+		saved_fd = ld->fd;
+		ld->fd = ld->fd_buf;
+		ld->align = 1;
+		ld->direct = false;
+		stats->direct = false;
+	}
 	ret = ld_plan_build(spans, n, ld->align, ld->chunk, &plan);
 	if (ret < 0)
-		return ret;
+		goto restore;
 	ld->spans = spans;
 	ld->n_spans = n;
 	ld->st = stats;
@@ -549,6 +632,12 @@ int st_loader_read(struct st_loader *ld, const struct st_load_span *spans, size_
 	ld_plan_free(&plan);
 	ld->spans = NULL;
 	ld->st = NULL;
+restore:
+	if (cached) {
+		ld->fd = saved_fd;
+		ld->align = ST_LOAD_ALIGN;
+		ld->direct = true;
+	}
 	return ret;
 }
 

@@ -37,7 +37,8 @@
 #define ST_LOAD_ALIGN 4096u
 
 enum st_io_mode {
-	ST_IO_AUTO = 0,   /* io_uring if it works, else pread */
+	ST_IO_AUTO = 0,   /* io_uring if it works, else pread; reads through the page
+			   * cache instead of O_DIRECT when it holds >= 90% of the bytes */
 	ST_IO_URING,      /* io_uring (falls back to pread if unavailable, announced) */
 	ST_IO_PREAD,      /* buffered pread, one read at a time */
 	ST_IO_MMAP,       /* map each span, copy, unmap */

@@ -47,6 +47,7 @@ struct ld_plan {
 struct st_loader {
 	char *path;
 	int fd;
+	int fd_buf;                 /* buffered, for warm-cache reads in ST_IO_AUTO */
 	uint64_t file_size;
 	struct st_load_opts opts;
 	enum st_io_mode mode;

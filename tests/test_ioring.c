@@ -205,7 +205,7 @@ struct path_cfg {
 };
 
 static const struct path_cfg paths[] = {
-	{ "uring+direct", ST_IO_AUTO, 0, ST_IO_URING, 1 },
+	{ "uring+direct", ST_IO_URING, 0, ST_IO_URING, 1 },
 	{ "uring buffered", ST_IO_URING, ST_LOAD_FAIL_DIRECT, ST_IO_URING, 0 },
 	{ "pread", ST_IO_PREAD, 0, ST_IO_PREAD, 0 },
 	{ "pread+direct", ST_IO_PREAD, ST_LOAD_PREAD_DIRECT, ST_IO_PREAD, 1 },
@@ -687,13 +687,60 @@ static void test_fallback_announce(const char *file)
 	   "each fallback is announced once at INFO (io_uring %d, O_DIRECT %d)",
 	   count_substr(logbuf, "io_uring unavailable"), count_substr(logbuf, "O_DIRECT unavailable"));
 	st_set_log(NULL, NULL, ST_LOG_WARN);
-	ret = st_load_spans(file, &s, 1, NULL, &st);
+	o = (struct st_load_opts){ .mode = ST_IO_URING };
+	ret = st_load_spans(file, &s, 1, &o, &st);
 	if (!have_uring)
 		tap_skip("io_uring unavailable on this machine");
 	else
 		ok(ret == 0 && st.mode == ST_IO_URING && st.direct,
 	   "without forcing, this machine loads with io_uring+O_DIRECT (%s%s)", st_io_mode_name(st.mode),
 	   st.direct ? "+direct" : "");
+}
+
+/* ST_IO_AUTO reads through the page cache when it holds the bytes, and
+ * around it (O_DIRECT) when it does not. */
+static void test_auto_cache(const char *dir)
+{
+	char path[2200];
+	unsigned char *buf = malloc(600000);
+	struct st_load_span s = { 100032, 600000, buf, 600000, 0, "t" };
+	struct st_load_stats st;
+	bool good = true;
+	int fd, ret;
+
+	snprintf(path, sizeof path, "%s/auto.bin", dir);
+	if (!have_uring) {
+		tap_skip("io_uring unavailable");
+		tap_skip("io_uring unavailable");
+		free(buf);
+		return;
+	}
+	if (!buf || write_file(path, 1000000)) {
+		ok(0, "write %s", path);
+		free(buf);
+		return;
+	}
+	ret = st_load_spans(path, &s, 1, NULL, &st);
+	for (uint64_t k = 0; k < s.nbytes && good; k++)
+		good = buf[k] == pat(s.file_offset + k);
+	ok(ret == 0 && good && st.mode == ST_IO_URING && !st.direct && st.bytes_read == s.nbytes,
+	   "auto, file in the page cache: buffered io_uring (direct %d, read %llu)", st.direct,
+	   (unsigned long long)st.bytes_read);
+	fd = open(path, O_RDONLY);
+	if (fd >= 0) {
+		fsync(fd);
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		close(fd);
+	}
+	memset(buf, 0, 600000);
+	ret = st_load_spans(path, &s, 1, NULL, &st);
+	good = true;
+	for (uint64_t k = 0; k < s.nbytes && good; k++)
+		good = buf[k] == pat(s.file_offset + k);
+	ok(ret == 0 && good && st.mode == ST_IO_URING && st.direct,
+	   "auto, pages dropped: io_uring with O_DIRECT (direct %d)", st.direct);
+	unlink(path);
+	free(buf);
 }
 
 static void test_hash_and_verify(const char *file)
@@ -788,6 +835,7 @@ int main(void)
 	test_paths(disk, file, true);
 	test_stage(disk, file);
 	test_gguf_stage(disk);
+	test_auto_cache(disk);
 	test_failures(disk, file);
 	unlink(file);
 	rmdir(disk);

@@ -41,6 +41,7 @@ static void usage(FILE *f)
 		"  --no-direct           no O_DIRECT (buffered io_uring)\n"
 		"  --pread-direct        pread with O_DIRECT\n"
 		"  --no-fixed            do not register staging buffers with the ring\n"
+		"  --prefault            touch the destination memory before timing\n"
 		"  --save-hashes FILE    write each tensor's XXH64 to FILE after loading\n"
 		"  --verify FILE         check each tensor against the hashes in FILE\n"
 		"  --json                one JSON object per run on stdout\n"
@@ -156,7 +157,7 @@ static int load_hashes(const char *file, struct st_load_span *s, size_t n)
 int cmd_bench_load(int argc, char **argv)
 {
 	const char *model = NULL, *stage = NULL, *io = "auto", *save = NULL, *verify = NULL, *v = NULL;
-	bool cold = false, json = false, verbose = false, blocks_only = false;
+	bool cold = false, json = false, verbose = false, blocks_only = false, prefault = false;
 	int64_t repeat = 1, qd = 0, chunk = 0, first = -1, last = -1;
 	struct st_load_opts o = { 0 };
 	struct st_gguf *g = NULL;
@@ -196,6 +197,8 @@ int cmd_bench_load(int argc, char **argv)
 			cold = true;
 		} else if (!strcmp(a, "--json")) {
 			json = true;
+		} else if (!strcmp(a, "--prefault")) {
+			prefault = true;
 		} else if (!strcmp(a, "--blocks-only")) {
 			blocks_only = true;
 		} else if (!strcmp(a, "--no-direct")) {
@@ -267,7 +270,10 @@ int cmd_bench_load(int argc, char **argv)
 		ret = cli_fail(CMD, "cannot allocate %" PRIu64 " bytes: %s", arena_size, strerror(errno));
 		goto out;
 	}
-	(void)madvise(arena, arena_size, MADV_HUGEPAGE);
+	if (getenv("ST_BENCH_THP"))
+		(void)madvise(arena, arena_size, MADV_HUGEPAGE);
+	if (prefault)
+		memset(arena, 0, arena_size);
 	for (size_t i = 0; i < n; i++) {
 		spans[i].dst = (char *)arena + dst_off[i];
 		spans[i].dst_size = spans[i].nbytes;
