@@ -143,10 +143,7 @@ int st_gguf_writer_create(struct st_gguf_writer **out, uint32_t version, uint32_
 		return st_error(-ENOMEM, "gguf writer: out of memory");
 	}
 	if (alignment != 32) {
-		uint32_t a = alignment;
-		w->alignment = 32;          /* let the set pass the "reserved key" check */
-		int rc = st_gguf_writer_set_u32(w, "general.alignment", a);
-		w->alignment = alignment;
+		int rc = st_gguf_writer_set_u32(w, "general.alignment", alignment);
 		if (rc < 0) {
 			st_gguf_writer_destroy(w);
 			return rc;
@@ -194,8 +191,8 @@ static int key_begin(struct st_gguf_writer *w, const char *key, uint32_t vtype)
 		return st_error(-EINVAL, "gguf writer: key '%.100s' set after st_gguf_writer_begin()", key ? key : "(null)");
 	if ((rc = check_name("key", key)) < 0)
 		return rc;
-	if (!strcmp(key, "general.alignment") && w->alignment != 32)
-		return st_error(-EINVAL, "gguf writer: general.alignment is set by st_gguf_writer_create()");
+	if (!strcmp(key, "general.alignment") && vtype != ST_GGUF_U32)
+		return st_error(-EINVAL, "gguf writer: general.alignment must be a u32 (and is best left to st_gguf_writer_create())");
 	if (w->n_kv >= ST_GGUF_MAX_KV)
 		return st_error(-EINVAL, "gguf writer: more than %u keys", ST_GGUF_MAX_KV);
 	if (grow((void **)&w->keys, &w->keys_cap, w->n_kv + 1, sizeof *w->keys) < 0 ||
@@ -254,6 +251,9 @@ int st_gguf_writer_set_val(struct st_gguf_writer *w, const char *key, uint32_t v
 		return st_gguf_writer_set_str(w, key, v);
 	if (vtype == ST_GGUF_ARRAY || vtype >= ST_GGUF_VTYPE_COUNT)
 		return st_error(-EINVAL, "gguf writer: key '%.100s': value type %u is not a scalar", key ? key : "(null)", vtype);
+	if (key && !strcmp(key, "general.alignment") && vtype == ST_GGUF_U32 && *(const uint32_t *)v != w->alignment)
+		return st_error(-EINVAL, "gguf writer: general.alignment %u differs from the alignment %u given to st_gguf_writer_create()",
+				*(const uint32_t *)v, w->alignment);
 	if ((rc = key_begin(w, key, vtype)) < 0)
 		return rc;
 	return key_end(w, put_scalar(w, vtype, v));

@@ -31,6 +31,13 @@
 
 typedef unsigned long long ull;
 
+#define EXPECT_ERR(call, code, substr, what)                                                  \
+	do {                                                                                  \
+		int rc_ = (call);                                                             \
+		ok(rc_ == (code) && strstr(st_last_error(), substr), "%s: %d, '%s'", what, rc_, \
+		   st_last_error());                                                          \
+	} while (0)
+
 static char tmpdir[256];
 
 static const char *tmp_path(const char *name)
@@ -388,20 +395,7 @@ static void test_writer_bytes(void)
 		da[i] = (uint8_t)(i + 1);
 	for (int i = 0; i < 34; i++)
 		db[i] = (uint8_t)(200 - i);
-	/* by hand, from the spec */
-	gc_header(&b, 3, 2, 3);
-	gc_kv_str(&b, "general.architecture", "llama");
-	gc_kv_hdr(&b, "x.arr", ST_GGUF_ARRAY);
-	gc_u32(&b, ST_GGUF_STRING), gc_u64(&b, 2), gc_str(&b, "a"), gc_str(&b, "bc");
-	gc_kv_u32(&b, "general.alignment", 64);
-	gc_tensor(&b, "a", ST_TYPE_F32, 2, ne_a, 0);
-	gc_tensor(&b, "b", ST_TYPE_Q8_0, 1, ne_b, 64);
-	gc_pad(&b, 64);
-	gc_bytes(&b, da, 32), gc_pad(&b, 64);
-	gc_bytes(&b, db, 34), gc_pad(&b, 64);
-
-	/* with the writer (general.alignment comes from create, so key order
-	 * differs: build the same order by setting it first here) */
+	/* general.alignment by hand must agree with create() */
 	struct st_gguf_writer *w;
 	char *buf = NULL;
 	size_t len = 0;
@@ -410,12 +404,15 @@ static void test_writer_bytes(void)
 	int rc = st_gguf_writer_create(&w, 3, 32);
 	rc |= st_gguf_writer_set_str(w, "general.architecture", "llama");
 	rc |= st_gguf_writer_set_arr(w, "x.arr", ST_GGUF_STRING, strs, 2);
-	rc |= st_gguf_writer_set_u32(w, "general.alignment", 64);
+	EXPECT_ERR(st_gguf_writer_set_u32(w, "general.alignment", 64), -EINVAL, "general.alignment 64 differs from the alignment 32",
+		   "general.alignment must agree with create()");
+	EXPECT_ERR(st_gguf_writer_set_str(w, "general.alignment", "32"), -EINVAL, "general.alignment must be a u32",
+		   "general.alignment must be a u32");
+	rc |= st_gguf_writer_set_u32(w, "general.alignment", 32);
 	st_gguf_writer_destroy(w);
-	ok(rc == 0, "general.alignment may be set by hand when create() used the default");
+	ok(rc == 0, "general.alignment = 32 may be set by hand when create() used 32");
 
-	/* Hand-built with alignment 32 set through create(): compare exactly. */
-	gc_free(&b);
+	/* By hand from the spec, and with the writer: compare exactly. */
 	gc_header(&b, 3, 2, 2);
 	gc_kv_str(&b, "general.architecture", "llama");
 	gc_kv_hdr(&b, "x.arr", ST_GGUF_ARRAY);
@@ -464,13 +461,6 @@ static void test_writer_bytes(void)
 	gc_free(&b);
 }
 
-#define EXPECT_ERR(call, code, substr, what)                                                  \
-	do {                                                                                  \
-		int rc_ = (call);                                                             \
-		ok(rc_ == (code) && strstr(st_last_error(), substr), "%s: %d, '%s'", what, rc_, \
-		   st_last_error());                                                          \
-	} while (0)
-
 static void test_writer_errors(void)
 {
 	struct st_gguf_writer *w = NULL;
@@ -483,8 +473,10 @@ static void test_writer_errors(void)
 	EXPECT_ERR(st_gguf_writer_create(&w, 3, 48), -EINVAL, "alignment 48", "create rejects alignment 48");
 	EXPECT_ERR(st_gguf_writer_create(&w, 3, 1u << 20), -EINVAL, "alignment 1048576", "create rejects alignment 2^20");
 	ok(st_gguf_writer_create(&w, 3, 64) == 0, "create v3 alignment 64");
-	EXPECT_ERR(st_gguf_writer_set_u32(w, "general.alignment", 32), -EINVAL, "general.alignment",
+	EXPECT_ERR(st_gguf_writer_set_u32(w, "general.alignment", 32), -EINVAL, "general.alignment 32 differs",
 		   "general.alignment is owned by create()");
+	EXPECT_ERR(st_gguf_writer_set_u32(w, "general.alignment", 64), -EINVAL, "duplicate key 'general.alignment'",
+		   "create() already wrote general.alignment");
 	ok(st_gguf_writer_set_u32(w, "k", 1) == 0, "set k");
 	EXPECT_ERR(st_gguf_writer_set_u32(w, "k", 2), -EINVAL, "duplicate key 'k'", "duplicate key");
 	EXPECT_ERR(st_gguf_writer_set_str(w, "", "x"), -EINVAL, "length 0", "empty key");
