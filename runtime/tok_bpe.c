@@ -9,8 +9,11 @@
  *
  * The regexes are the ones llama.cpp uses (its hand-written matchers for
  * gpt2/llama3 implement exactly these), run by PCRE2 in UTF + UCP mode.
- * Bytes that are not valid UTF-8 never match and stay pieces of their own;
- * they are encoded byte for byte (llama.cpp turns them into U+FFFD first). */
+ * Bytes that are not valid UTF-8 are cut out first and stay pieces of their
+ * own (as if no regex matched them); they are encoded byte for byte
+ * (llama.cpp turns them into U+FFFD first).  The regexes then run on valid
+ * UTF-8 only, without PCRE2 re-checking the subject on every call (its
+ * interpreter would do that in O(n) per match). */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
@@ -116,7 +119,7 @@ int st_tok_bpe_init(struct st_tokenizer *t, const char *pre)
 		int err;
 		PCRE2_SIZE erroff;
 		pcre2_code *code = pcre2_compile((PCRE2_SPTR)def->regex[i], PCRE2_ZERO_TERMINATED,
-						 PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &err, &erroff, NULL);
+						 PCRE2_UTF | PCRE2_UCP, &err, &erroff, NULL);
 		if (!code) {
 			PCRE2_UCHAR msg[160];
 			pcre2_get_error_message(err, msg, sizeof msg);
@@ -131,6 +134,7 @@ int st_tok_bpe_init(struct st_tokenizer *t, const char *pre)
 
 struct piece {
 	size_t off, len;
+	bool invalid;               /* not UTF-8: no regex runs on it */
 };
 
 struct pieces {
@@ -138,7 +142,7 @@ struct pieces {
 	size_t n, cap;
 };
 
-static int pieces_push(struct pieces *p, size_t off, size_t len)
+static int pieces_push(struct pieces *p, size_t off, size_t len, bool invalid)
 {
 	if (p->n == p->cap) {
 		size_t cap = p->cap ? p->cap * 2 : 64;
@@ -148,7 +152,7 @@ static int pieces_push(struct pieces *p, size_t off, size_t len)
 		p->v = nv;
 		p->cap = cap;
 	}
-	p->v[p->n++] = (struct piece){ off, len };
+	p->v[p->n++] = (struct piece){ off, len, invalid };
 	return 0;
 }
 
@@ -161,10 +165,15 @@ static int regex_split(pcre2_code *code, pcre2_match_data *md, const char *text,
 	for (size_t i = 0; i < in->n; i++) {
 		PCRE2_SPTR subj = (PCRE2_SPTR)(text + in->v[i].off);
 		size_t n = in->v[i].len, start = 0, pos = 0;
+		if (in->v[i].invalid) {
+			if ((rc = pieces_push(out, in->v[i].off, n, true)) < 0)
+				return rc;
+			continue;
+		}
 		while (pos < n) {
 			PCRE2_SIZE *ov;
 			size_t ms, me;
-			int m = pcre2_match(code, subj, n, pos, 0, md, NULL);
+			int m = pcre2_match(code, subj, n, pos, PCRE2_NO_UTF_CHECK, md, NULL);
 			if (m == PCRE2_ERROR_NOMATCH)
 				break;
 			if (m < 0)
@@ -176,13 +185,13 @@ static int regex_split(pcre2_code *code, pcre2_match_data *md, const char *text,
 				pos = ms + ST_MIN(st_tok_utf8_len(subj[ms]), n - ms);
 				continue;
 			}
-			if (ms > start && (rc = pieces_push(out, in->v[i].off + start, ms - start)) < 0)
+			if (ms > start && (rc = pieces_push(out, in->v[i].off + start, ms - start, false)) < 0)
 				return rc;
-			if ((rc = pieces_push(out, in->v[i].off + ms, me - ms)) < 0)
+			if ((rc = pieces_push(out, in->v[i].off + ms, me - ms, false)) < 0)
 				return rc;
 			start = pos = me;
 		}
-		if (start < n && (rc = pieces_push(out, in->v[i].off + start, n - start)) < 0)
+		if (start < n && (rc = pieces_push(out, in->v[i].off + start, n - start, false)) < 0)
 			return rc;
 	}
 	return 0;
@@ -355,14 +364,28 @@ int st_tok_bpe_encode(const struct st_tokenizer *t, const char *text, size_t len
 	struct bpe_work w = { 0 };
 	pcre2_match_data *md = NULL;
 	size_t maxlen = 0, wcap;
-	int rc;
+	int rc = 0;
 
 	if (len == 0)
 		return 0;
 	if (st_mul_overflow_size(len, 2, &wcap))
 		return st_error(-E2BIG, "tokenize: text of %zu bytes is too long", len);
-	if ((rc = pieces_push(&a, 0, len)) < 0)
-		return rc;
+	/* maximal runs of valid UTF-8 and of invalid bytes */
+	for (size_t p = 0; p < len && rc == 0;) {
+		size_t q = p;
+		uint32_t cp;
+		bool bad = st_tok_utf8_get(text + p, len - p, &cp) == 0;
+		while (q < len) {
+			size_t l = st_tok_utf8_get(text + q, len - q, &cp);
+			if ((l == 0) != bad)
+				break;
+			q += l ? l : 1;
+		}
+		rc = pieces_push(&a, p, q - p, bad);
+		p = q;
+	}
+	if (rc < 0)
+		goto done;
 	md = pcre2_match_data_create(2, NULL);
 	if (!md) {
 		rc = st_error(-ENOMEM, "tokenize: out of memory");

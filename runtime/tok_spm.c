@@ -354,8 +354,8 @@ int st_tokenizer_synth_spm(uint32_t n_vocab, char ***tokens, float **scores, int
 	*tokens = NULL;
 	*scores = NULL;
 	*types = NULL;
-	if (n_vocab < 260 || n_vocab > (1u << 22))
-		return st_error(-EINVAL, "synthetic vocabulary: n_vocab = %u (must be 260..%u)", n_vocab, 1u << 22);
+	if (n_vocab < 260 || n_vocab > (1u << 24))
+		return st_error(-EINVAL, "synthetic vocabulary: n_vocab = %u (must be 260..%u)", n_vocab, 1u << 24);
 	sy.cap = n_vocab;
 	sy.tok = calloc(n_vocab, sizeof *sy.tok);
 	sy.score = calloc(n_vocab, sizeof *sy.score);

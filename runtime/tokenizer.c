@@ -204,7 +204,7 @@ static int resolve_id(const char *what, int64_t v, int32_t def, uint32_t n, int3
 		return 0;
 	}
 	if (v < 0 || v >= (int64_t)n)
-		return st_error(-EINVAL, "tokenizer: %s = %lld is outside the vocabulary (%u tokens)",
+		return st_error(-EINVAL, "%s = %lld is outside the vocabulary (%u tokens)",
 				what, (long long)v, n);
 	*out = (int32_t)v;
 	return 0;
@@ -383,11 +383,11 @@ int st_tokenizer_create(const struct st_tokenizer_vocab *v, struct st_tokenizer 
 	/* special ids, with llama.cpp's defaults */
 	{
 		bool spm = v->kind == ST_TOKENIZER_SPM;
-		if ((rc = resolve_id("bos_token_id", v->bos, spm ? 1 : 11, n, &t->bos)) < 0 ||
-		    (rc = resolve_id("eos_token_id", v->eos, spm ? 2 : 11, n, &t->eos)) < 0 ||
-		    (rc = resolve_id("unknown_token_id", v->unk, spm ? 0 : -1, n, &t->unk)) < 0 ||
-		    (rc = resolve_id("eot_token_id", v->eot, -1, n, &t->eot)) < 0 ||
-		    (rc = resolve_id("eom_token_id", v->eom, -1, n, &t->eom)) < 0)
+		if ((rc = resolve_id("tokenizer.ggml.bos_token_id", v->bos, spm ? 1 : 11, n, &t->bos)) < 0 ||
+		    (rc = resolve_id("tokenizer.ggml.eos_token_id", v->eos, spm ? 2 : 11, n, &t->eos)) < 0 ||
+		    (rc = resolve_id("tokenizer.ggml.unknown_token_id", v->unk, spm ? 0 : -1, n, &t->unk)) < 0 ||
+		    (rc = resolve_id("tokenizer.ggml.eot_token_id", v->eot, -1, n, &t->eot)) < 0 ||
+		    (rc = resolve_id("tokenizer.ggml.eom_token_id", v->eom, -1, n, &t->eom)) < 0)
 			goto err;
 	}
 	if (t->eot < 0) {

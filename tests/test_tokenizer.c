@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gguf.h"
 #include "strata.h"
@@ -187,6 +188,7 @@ static void run_vectors(const char *dir, const char *rel, const char *label)
 }
 
 static void round_trip(const struct st_tokenizer *t, const char *label, const char *text, size_t len);
+static void fuzz(const struct st_tokenizer *t, const char *label);
 
 /* ---- llama2.c encode on tok512.bin: the independent reference ----------------- */
 
@@ -225,7 +227,10 @@ static bool l2c_load(const char *path, int n, struct l2c_vocab *v)
 	v->n = n;
 	v->s = calloc((size_t)n, sizeof *v->s);
 	v->score = calloc((size_t)n, sizeof *v->score);
-	v->mask = 4095;
+	v->mask = 1;
+	while (v->mask < 4u * (unsigned)n)
+		v->mask <<= 1;
+	v->mask -= 1;
 	v->hidx = malloc((v->mask + 1) * sizeof *v->hidx);
 	memset(v->hidx, 0xFF, (v->mask + 1) * sizeof *v->hidx);
 	if (fread(&maxlen, 4, 1, f) != 1)
@@ -304,12 +309,54 @@ static int l2c_encode(const struct l2c_vocab *v, const char *text, int *tokens)
 	return n;
 }
 
+/* Each non-empty line of the text (up to max_lines), strata vs llama2.c. */
+static void compare_l2c_lines(const struct st_tokenizer *t, const struct l2c_vocab *v, const char *label,
+			      const char *text, size_t textlen, int max_lines)
+{
+	int lines = 0, good = 0;
+	int *ref = malloc(4096 * sizeof *ref);
+	for (const char *p = text; p < text + textlen && lines < max_lines;) {
+		const char *e = memchr(p, '\n', (size_t)(text + textlen - p));
+		size_t len = e ? (size_t)(e - p) : (size_t)(text + textlen - p);
+		if (len > 0 && len < 2000) {
+			char *line = strndup(p, len);
+			int nr = l2c_encode(v, line, ref), ng;
+			int32_t *got = tokenize_all(t, line, len, false, &ng);
+			bool same = got && ng == nr;
+			for (int i = 0; same && i < nr; i++)
+				same = got[i] == ref[i];
+			if (same)
+				good++;
+			else if (good + 5 > lines)
+				diag("line %d differs: '%.80s' (llama2.c %d ids, strata %d)", lines, line, nr, ng);
+			lines++;
+			free(got);
+			free(line);
+		}
+		p += len + 1;
+	}
+	ok(lines > 50 && good == lines, "%s: %d/%d TinyStories lines tokenize exactly as llama2.c's encode", label,
+	   good, lines);
+	free(ref);
+}
+
+static void test_llama2c_32000(const char *dir, const char *text, size_t textlen)
+{
+	char path[1024];
+	struct l2c_vocab v = { 0 };
+	struct st_tokenizer *t = load_tok(dir, "llama2-tokenizer/ggml-vocab-llama-spm.gguf");
+	snprintf(path, sizeof path, "%s/llama2-tokenizer/tokenizer.bin", dir);
+	if (ok(t && l2c_load(path, 32000, &v), "llama2.c tokenizer.bin (32000) loads"))
+		compare_l2c_lines(t, &v, "llama SPM vs llama2.c tokenizer.bin", text, textlen, SLOW_BUILD ? 60 : 200);
+	st_tokenizer_free(t);
+	l2c_free(&v);
+}
+
 static void test_stories260k(const char *dir, const char *text, size_t textlen)
 {
 	char path[1024];
 	struct l2c_vocab v = { 0 };
 	struct st_tokenizer *t = load_tok(dir, "stories260K/stories260K.gguf");
-	int lines = 0, good = 0, max_lines = SLOW_BUILD ? 150 : 600;
 	int *ref = malloc(4096 * sizeof *ref);
 
 	snprintf(path, sizeof path, "%s/stories260K/tok512.bin", dir);
@@ -328,30 +375,9 @@ static void test_stories260k(const char *dir, const char *text, size_t textlen)
 		/* " " -> dummy prefix + space = "▁▁"; tok512 has "▁" = 410 only */
 		ok(n == 2 && ids[0] == 410 && ids[1] == 410, "stories260K: ' ' -> 410 410 (the single-space token)");
 	}
-	/* each non-empty line of the text, as llama2.c would encode it */
-	for (const char *p = text; p < text + textlen && lines < max_lines;) {
-		const char *e = memchr(p, '\n', (size_t)(text + textlen - p));
-		size_t len = e ? (size_t)(e - p) : (size_t)(text + textlen - p);
-		if (len > 0 && len < 2000) {
-			char *line = strndup(p, len);
-			int nr = l2c_encode(&v, line, ref), ng;
-			int32_t *got = tokenize_all(t, line, len, false, &ng);
-			bool same = got && ng == nr;
-			for (int i = 0; same && i < nr; i++)
-				same = got[i] == ref[i];
-			if (same)
-				good++;
-			else if (good + 5 > lines)
-				diag("line %d differs: '%.80s' (llama2.c %d ids, strata %d)", lines, line, nr, ng);
-			lines++;
-			free(got);
-			free(line);
-		}
-		p += len + 1;
-	}
+	compare_l2c_lines(t, &v, "stories260K vs llama2.c tok512.bin", text, textlen, SLOW_BUILD ? 150 : 600);
 	round_trip(t, "stories260K TinyStories", text, textlen);
-	ok(lines > 100 && good == lines, "stories260K: %d/%d TinyStories lines tokenize exactly as llama2.c's encode on tok512.bin",
-	   good, lines);
+	fuzz(t, "stories260K");
 	/* a line with bytes the 512 vocabulary lacks: byte fallback */
 	{
 		const char *s = "caf\xc3\xa9 \xe2\x9c\x85!";
@@ -372,14 +398,23 @@ static void test_stories260k(const char *dir, const char *text, size_t textlen)
 
 /* ---- round trips ------------------------------------------------------------------ */
 
+/* CPU time of this thread: the machine may be shared, so wall time would
+ * measure the neighbours. */
+static double cpu_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static void round_trip(const struct st_tokenizer *t, const char *label, const char *text, size_t len)
 {
-	double t0 = st_time_now(), dt;
+	double t0 = cpu_now(), dt;
 	int n = 0, dl = 0;
 	int32_t *ids = tokenize_all(t, text, len, false, &n);
 	char *back;
-	dt = st_time_now() - t0;
-	if (!ok(ids != NULL, "%s: tokenize %zu bytes -> %d tokens in %.3f s", label, len, n, dt)) {
+	dt = cpu_now() - t0;
+	if (!ok(ids != NULL, "%s: tokenize %zu bytes -> %d tokens in %.3f s CPU (twice: count, then fill)", label, len, n, dt)) {
 		diag("%s", st_last_error());
 		return;
 	}
@@ -493,9 +528,63 @@ static void test_llama_spm(const char *dir, const char *text, size_t textlen)
 		}
 		ok(fine, "st_utf8_incomplete_tail holds 1, 2, 3 bytes of a 4-byte character, then 0");
 	}
+	fuzz(t, "llama SPM");
 	if (text)
 		round_trip(t, "llama SPM TinyStories", text, textlen);
 	st_tokenizer_free(t);
+}
+
+/* Random texts from pieces that stress the edges (runs of spaces, tabs,
+ * newlines, multi-byte characters, contractions, digits, special-token
+ * text): decode(encode(x)) == x.  Random bytes: no failure, ids in range,
+ * and for byte-level BPE an exact round trip. */
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint32_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (uint32_t)(rng_state >> 16);
+}
+
+static void fuzz(const struct st_tokenizer *t, const char *label)
+{
+	static const char *const parts[] = {
+		"a", "b", "Z", "the", " ", "  ", "   ", "\n", "\n\n", "\t", "\r\n", "\xc3\xa9", "\xe4\xbd\xa0",
+		"\xf0\x9f\xa6\x99", "'s", "'ll", "123", "4567", "!", "?!", ".", "<s>", "</s>", "<|endoftext|>",
+		"\xe2\x80\x8d", "\xef\xb8\x8f", "\xc2\xa0", "\xe3\x80\x80", "x\xcc\x81",
+	};
+	char buf[512], back[4096];
+	int32_t ids[2048];
+	int bad_rt = 0, bad_bytes = 0, rounds = 300;
+	for (int r = 0; r < rounds; r++) {
+		size_t len = 0;
+		int n, l;
+		while (len < 200) {
+			const char *p = parts[rng() % ST_ARRAY_SIZE(parts)];
+			memcpy(buf + len, p, strlen(p));
+			len += strlen(p);
+		}
+		n = st_tokenize(t, buf, len, r & 1, ids, 2048);
+		l = n >= 0 ? st_detokenize(t, ids, n, true, back, sizeof back) : -1;
+		if (l != (int)len || memcmp(back, buf, len) != 0) {
+			if (bad_rt++ < 3)
+				diag("%s: round trip fails for '%.*s' (n %d, l %d)", label, (int)len, buf, n, l);
+		}
+		/* random bytes */
+		for (size_t i = 0; i < 200; i++)
+			buf[i] = (char)(rng() & 0xFF);
+		n = st_tokenize(t, buf, 200, false, ids, 2048);
+		for (int i = 0; i < n; i++)
+			if ((uint32_t)ids[i] >= st_tokenizer_n_vocab(t))
+				n = -1;
+		l = n >= 0 ? st_detokenize(t, ids, n, true, back, sizeof back) : -1;
+		if (n < 0 || l < 0 || (st_tokenizer_kind(t) == ST_TOKENIZER_BPE && (l != 200 || memcmp(back, buf, 200))))
+			bad_bytes++;
+	}
+	ok(bad_rt == 0, "%s: %d random texts round-trip (%d fail)", label, rounds, bad_rt);
+	ok(bad_bytes == 0, "%s: %d random byte strings tokenize%s (%d fail)", label, rounds,
+	   st_tokenizer_kind(t) == ST_TOKENIZER_BPE ? " and round-trip exactly" : " to ids in range", bad_bytes);
 }
 
 static void test_gpt2(const char *dir, const char *text, size_t textlen)
@@ -521,6 +610,7 @@ static void test_gpt2(const char *dir, const char *text, size_t textlen)
 		int l = n > 0 ? st_detokenize(t, ids, n, false, out, sizeof out) : -1;
 		ok(l == 5 && memcmp(out, "\xff\xfe ok", 5) == 0, "GPT-2: invalid UTF-8 bytes round-trip byte for byte");
 	}
+	fuzz(t, "GPT-2");
 	if (text)
 		round_trip(t, "GPT-2 TinyStories", text, textlen);
 	st_tokenizer_free(t);
@@ -659,6 +749,11 @@ static void test_synth(const char *text, size_t textlen)
 				char label[64];
 				snprintf(label, sizeof label, "synthetic %u TinyStories", nv);
 				round_trip(t, label, text, ST_MIN(textlen, (size_t)50000));
+			}
+			{
+				char label[64];
+				snprintf(label, sizeof label, "synthetic %u", nv);
+				fuzz(t, label);
 			}
 		}
 		st_tokenizer_free(t);
@@ -812,10 +907,12 @@ int main(void)
 	run_vectors(dir, "gpt2-tokenizer/ggml-vocab-gpt-2.gguf", "GPT-2");
 	test_llama_spm(dir, text, textlen);
 	test_gpt2(dir, text, textlen);
-	if (text)
+	if (text) {
 		test_stories260k(dir, text, textlen);
-	else
+		test_llama2c_32000(dir, text, textlen);
+	} else {
 		tap_skip("TinyStories text missing");
+	}
 	free(text);
 	return tap_done();
 }
