@@ -74,6 +74,9 @@ int st_pl_evaluate(const struct st_pl_instance *in, const struct st_pl_plan *p, 
 	}
 	ev->valid = true;
 	ev->fits = true;
+	bool have_prefill = in->prompt_tokens > 0;
+	for (int s = 0; s < m; s++)
+		have_prefill = have_prefill && in->devices[p->stage[s].device].prefill_ms;
 	for (int s = 0; s < m; s++) {
 		const struct st_pl_stage *st = &p->stage[s];
 		const struct st_pl_device *dv = &in->devices[st->device];
@@ -109,6 +112,8 @@ int st_pl_evaluate(const struct st_pl_instance *in, const struct st_pl_plan *p, 
 			ev->prefill_ms += st_pl_link_ms(in, st->device, p->stage[s + 1].device,
 							in->activation_bytes * in->prompt_tokens);
 	}
+	if (!have_prefill)
+		ev->prefill_ms = 0;     /* unknown unless every stage's device has prefill costs */
 	double k = in->batch;
 	ev->per_token_ms = ev->latency_ms / k > ev->bottleneck_ms ? ev->latency_ms / k : ev->bottleneck_ms;
 	ev->tokens_per_s = ev->per_token_ms > 0 ? 1000.0 / ev->per_token_ms : 0;

@@ -62,7 +62,7 @@ struct lat {
 	double best;
 	struct st_pl_plan best_plan;
 	struct st_pl_stage path[ST_PL_MAX_DEVICES];
-	struct child *pool;             /* [D][L*D] children per depth */
+	struct child *pool;             /* [D][L * n_classes] children per depth */
 	struct memo_ent *memo;
 	size_t memo_cap, memo_used;
 	uint32_t gen;
@@ -193,7 +193,7 @@ static void dfs(struct lat *s, int depth, int j, int d, uint64_t mask, double g,
 		return;
 	s->path[depth].device = d;
 	s->path[depth].first = j;
-	struct child *ch = s->pool + (size_t)depth * (size_t)L * (size_t)D;
+	struct child *ch = s->pool + (size_t)depth * (size_t)L * (size_t)pb->n_classes;
 	int n = 0, end = pb->fit[d * (L + 1) + j];
 	for (int b = j + 1; b <= end; b++) {
 		double cc = C(s, d, j, b);
@@ -397,7 +397,8 @@ static int solve(struct lat *s, double cap, double below, bool *relax_exact)
 		}
 		*relax_exact = false;
 		if (!s->pool) {
-			s->pool = malloc((size_t)s->D * (size_t)s->L * (size_t)s->D * sizeof *s->pool);
+			/* children of one node: at most L ends x one device per class */
+			s->pool = malloc((size_t)s->D * (size_t)s->L * (size_t)pb->n_classes * sizeof *s->pool);
 			s->memo_cap = (size_t)1 << 18;
 			s->memo = calloc(s->memo_cap, sizeof *s->memo);
 			if (!s->pool || !s->memo)

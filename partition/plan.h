@@ -26,7 +26,7 @@
 #include <stdint.h>
 
 #define ST_PL_MAX_DEVICES 64
-#define ST_PL_MAX_UNITS 65535
+#define ST_PL_MAX_UNITS 4096
 #define ST_PL_MAX_CTX_POINTS 8
 #define ST_PL_NAME 64
 
@@ -116,7 +116,9 @@ struct st_pl_eval {
 	double bottleneck_ms;           /* slowest stage or link */
 	double tokens_per_s;            /* with batch sequences in flight */
 	double per_token_ms;            /* max(latency / batch, bottleneck) = 1000 / tokens_per_s */
-	double prefill_ms;              /* prompt_tokens through the pipeline (0 if unknown) */
+	double prefill_ms;              /* prompt_tokens through the pipeline: per-token prefill
+					 * costs x prompt_tokens + hops of prompt_tokens activations
+					 * (0 unless every stage's device has prefill_ms) */
 	double stage_ms[ST_PL_MAX_DEVICES];
 	double hop_ms[ST_PL_MAX_DEVICES];       /* after stage s; [n-1] is the return */
 	uint64_t mem_bytes[ST_PL_MAX_DEVICES];  /* per stage */
