@@ -4,8 +4,9 @@
  * get_rows for every supported weight type.  Results are compared by NMSE
  * (1e-7 elementwise, 5e-4 matmul/attention), NaN is always a failure, and
  * guard bytes around every tensor plus the rows outside the live region
- * must come back untouched.  The reference kernels themselves are checked
- * first against formulas computed here. */
+ * must come back untouched.  A small attention block prepared once is
+ * replayed with changing n_tokens/pos0, as stages do.  The reference
+ * kernels themselves are checked first against formulas computed here. */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -456,6 +457,157 @@ static void test_reference(void)
 	}
 }
 
+/* ---- a prepared graph replayed with changing n_tokens / pos0 ----------------
+ * How stages use graphs: prepared once, run for a prefill and then for
+ * decode steps.  A small attention block (norm, q/k/v matmuls in q8_0, f16,
+ * q4_0, rope, f16 KV stores, attention, add) runs 4 steps; each step's
+ * output and finally the whole K cache must match the reference run of
+ * the same ops on host copies. */
+
+enum { RP_DIM = 64, RP_KVD = 32, RP_CAP = 8, RP_CTX = 16, RP_NT = 11 };
+
+struct rp_tensor {
+	struct st_tensor t;    /* buf = backend buffer */
+	uint8_t *host;         /* reference copy (the tensor bytes only) */
+	size_t size;
+};
+
+static void rp_init(struct ctx *c, struct rp_tensor *rt, uint32_t type, int64_t ne0, int64_t ne1, bool random)
+{
+	struct img im;
+	img_init(&im, type, ne0, ne1, 0, random ? 0.5f : 0.0f);
+	rt->size = im.size - 2 * GUARD;
+	rt->host = malloc(rt->size);
+	memcpy(rt->host, im.data + GUARD, rt->size);
+	rt->t = im.t;
+	rt->t.offset = 0;
+	rt->t.buf = NULL;
+	if (st_buffer_alloc(c->be, rt->size, ST_BUF_HOST_VISIBLE, &rt->t.buf) == 0)
+		st_buffer_write(c->be, rt->t.buf, 0, rt->host, rt->size);
+	img_free(&im);
+}
+
+static void *rp_host(struct rp_tensor *rts, int n, const struct st_tensor *t)
+{
+	for (int i = 0; i < n; i++)
+		if (rts[i].t.buf == t->buf)
+			return rts[i].host;
+	return NULL;
+}
+
+static void test_replay(struct ctx *c)
+{
+	struct rp_tensor rt[RP_NT];
+	enum { X, NW, WQ, WK, WV, XB, Q, K, V, KC, VC };
+	struct st_graph *g = NULL;
+	struct st_op ops[12];
+	int n_ops = 0, rc;
+	static const int64_t steps[][2] = { { 5, 0 }, { 1, 5 }, { 1, 6 }, { 3, 7 } };
+	struct rp_tensor out, y;
+
+	memset(rt, 0, sizeof(rt));
+	rp_init(c, &rt[X], ST_TYPE_F32, RP_DIM, RP_CAP, true);
+	rp_init(c, &rt[NW], ST_TYPE_F32, RP_DIM, 1, true);
+	rp_init(c, &rt[WQ], ST_TYPE_Q8_0, RP_DIM, RP_DIM, true);
+	rp_init(c, &rt[WK], ST_TYPE_F16, RP_DIM, RP_KVD, true);
+	rp_init(c, &rt[WV], ST_TYPE_Q4_0, RP_DIM, RP_KVD, true);
+	rp_init(c, &rt[XB], ST_TYPE_F32, RP_DIM, RP_CAP, false);
+	rp_init(c, &rt[Q], ST_TYPE_F32, RP_DIM, RP_CAP, false);
+	rp_init(c, &rt[K], ST_TYPE_F32, RP_KVD, RP_CAP, false);
+	rp_init(c, &rt[V], ST_TYPE_F32, RP_KVD, RP_CAP, false);
+	rp_init(c, &rt[KC], ST_TYPE_F16, RP_KVD, RP_CTX, false);
+	rp_init(c, &rt[VC], ST_TYPE_F16, RP_KVD, RP_CTX, false);
+	rp_init(c, &out, ST_TYPE_F32, RP_DIM, RP_CAP, false);
+	rp_init(c, &y, ST_TYPE_F32, RP_DIM, RP_CAP, false);
+	struct rp_tensor all[RP_NT + 2];
+	memcpy(all, rt, sizeof(rt));
+	all[RP_NT] = out;
+	all[RP_NT + 1] = y;
+	for (int i = 0; i < RP_NT + 2; i++)
+		if (!all[i].t.buf) {
+			ok(0, "%s graph replay: buffer allocation failed: %s", c->be_name, st_last_error());
+			goto out;
+		}
+
+	ops[n_ops++] = (struct st_op){ .kind = ST_OP_RMSNORM, .dst = rt[XB].t, .src = { rt[X].t, rt[NW].t }, .p.norm.eps = 1e-5f };
+	ops[n_ops++] = (struct st_op){ .kind = ST_OP_MATMUL, .dst = rt[Q].t, .src = { rt[WQ].t, rt[XB].t } };
+	ops[n_ops++] = (struct st_op){ .kind = ST_OP_MATMUL, .dst = rt[K].t, .src = { rt[WK].t, rt[XB].t } };
+	ops[n_ops++] = (struct st_op){ .kind = ST_OP_MATMUL, .dst = rt[V].t, .src = { rt[WV].t, rt[XB].t } };
+	ops[n_ops++] = (struct st_op){ .kind = ST_OP_ROPE, .dst = rt[Q].t, .src = { rt[Q].t }, .p.rope = { 4, 16, 16, 10000.f } };
+	ops[n_ops++] = (struct st_op){ .kind = ST_OP_ROPE, .dst = rt[K].t, .src = { rt[K].t }, .p.rope = { 2, 16, 16, 10000.f } };
+	ops[n_ops++] = (struct st_op){ .kind = ST_OP_KV_STORE, .dst = rt[KC].t, .src = { rt[K].t } };
+	ops[n_ops++] = (struct st_op){ .kind = ST_OP_KV_STORE, .dst = rt[VC].t, .src = { rt[V].t } };
+	ops[n_ops++] = (struct st_op){ .kind = ST_OP_ATTN, .dst = out.t, .src = { rt[Q].t, rt[KC].t, rt[VC].t },
+				       .p.attn = { 4, 2, 16, 0.25f } };
+	ops[n_ops++] = (struct st_op){ .kind = ST_OP_ADD, .dst = y.t, .src = { out.t, rt[XB].t } };
+	rc = st_graph_prepare(c->be, ops, n_ops, &g);
+	if (rc == -ENOTSUP) {
+		tap_skip("%s graph replay: not supported: %s", c->be_name, st_last_error());
+		goto out;
+	}
+	if (!ok(rc == 0, "%s graph replay: a %d-op attention block prepares", c->be_name, n_ops)) {
+		diag("%s", st_last_error());
+		goto out;
+	}
+	for (size_t si = 0; si < ST_ARRAY_SIZE(steps); si++) {
+		const struct st_graph_run run = { .n_tokens = steps[si][0], .pos0 = steps[si][1] };
+		float got[RP_CAP * RP_DIM];
+		/* fresh input rows on both sides */
+		for (int64_t i = 0; i < run.n_tokens * RP_DIM; i++)
+			((float *)all[X].host)[i] = frand();
+		st_buffer_write(c->be, all[X].t.buf, 0, all[X].host, (size_t)run.n_tokens * RP_DIM * sizeof(float));
+		rc = st_graph_run(c->be, g, &run);
+		if (!rc)
+			rc = st_backend_synchronize(c->be);
+		if (!rc)
+			rc = st_buffer_read(c->be, y.t.buf, 0, got, (size_t)run.n_tokens * RP_DIM * sizeof(float));
+		for (int i = 0; i < n_ops && !rc; i++) {
+			const void *src[3] = { 0 };
+			for (int j = 0; j < 3; j++)
+				if (ops[i].src[j].buf)
+					src[j] = rp_host(all, RP_NT + 2, &ops[i].src[j]);
+			rc = st_ref_op_run(&ops[i], &run, rp_host(all, RP_NT + 2, &ops[i].dst), src);
+		}
+		double e = 0, s = 0;
+		bool nan = false;
+		for (int64_t i = 0; i < run.n_tokens * RP_DIM && !rc; i++) {
+			const double a = ((float *)all[RP_NT + 1].host)[i];
+			nan |= isnan(got[i]);
+			e += (a - got[i]) * (a - got[i]);
+			s += a * a;
+		}
+		ok(!rc && !nan && e / s <= 5e-4, "%s graph replay step %zu (%lld tokens at pos %lld): nmse %.3g%s%s",
+		   c->be_name, si + 1, (long long)run.n_tokens, (long long)run.pos0, s > 0 ? e / s : e,
+		   rc ? " - " : "", rc ? st_last_error() : "");
+	}
+	{
+		/* the K cache: rows 0..9 written, the rest untouched (zero) */
+		uint16_t kc[RP_CTX * RP_KVD];
+		double e = 0, s = 0;
+		bool rest_same = true;
+		rc = st_buffer_read(c->be, all[KC].t.buf, 0, kc, sizeof(kc));
+		for (int i = 0; i < RP_CTX * RP_KVD && !rc; i++) {
+			const double a = st_fp16_to_fp32(((uint16_t *)all[KC].host)[i]), b = st_fp16_to_fp32(kc[i]);
+			if (i >= 10 * RP_KVD)   /* unwritten rows keep their initial bytes */
+				rest_same &= kc[i] == ((uint16_t *)all[KC].host)[i];
+			e += (a - b) * (a - b);
+			s += a * a;
+		}
+		ok(!rc && e / s <= 5e-4 && rest_same, "%s graph replay: K cache rows 0-9 match (nmse %.3g), rows 10-15 untouched",
+		   c->be_name, e / s);
+	}
+out:
+	st_graph_free(c->be, g);
+	for (int i = 0; i < RP_NT; i++) {
+		st_buffer_free(c->be, rt[i].t.buf);
+		free(rt[i].host);
+	}
+	st_buffer_free(c->be, out.t.buf);
+	free(out.host);
+	st_buffer_free(c->be, y.t.buf);
+	free(y.host);
+}
+
 /* ---- errors ------------------------------------------------------------ */
 
 static void test_errors(struct st_backend *be)
@@ -540,6 +692,7 @@ int main(void)
 			test_kv_store(&c);
 			test_attn(&c);
 			test_eltwise(&c);
+			test_replay(&c);
 			if (!strcmp(list[b]->name, "cpu"))
 				test_errors(c.be);
 			diag("%s: %d failure(s)", name, c.n_fail_total);
