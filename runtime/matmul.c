@@ -61,6 +61,7 @@ enum st_isa st_matmul_ctx_isa(const struct st_matmul_ctx *ctx) { return ctx->isa
 
 struct mm_task {
 	st_mm_fn fn;
+	st_q8_quantize_fn quantize;
 	const uint8_t *w;
 	size_t w_stride;
 	int64_t rows, cols, n_tokens, tok_tile;
@@ -78,7 +79,7 @@ static void quantize_task(void *p, int ith, int nth)
 	int64_t t0, t1;
 	st_threadpool_split(m->n_tokens, 1, ith, nth, &t0, &t1);
 	for (int64_t t = t0; t < t1; t++)
-		st_q8_act_quantize(&m->q8, t, m->x + (size_t)t * m->x_stride);
+		m->quantize(&m->q8, t, m->x + (size_t)t * m->x_stride);
 }
 
 static void mm_task_run(void *p, int ith, int nth)
@@ -112,6 +113,7 @@ int st_matmul(struct st_matmul_ctx *ctx, uint32_t type, const void *w, size_t w_
 		return 0;
 	struct mm_task m = {
 		.fn = st_mm_kernel(ctx->isa, type),
+		.quantize = st_q8_quantizer(ctx->isa),
 		.w = w, .w_stride = w_stride, .rows = rows, .cols = cols, .n_tokens = n_tokens,
 		.tok_tile = quant ? TOK_TILE_QUANT : TOK_TILE_FLOAT,
 		.x = x, .x_stride = x_stride, .y = y, .y_stride = y_stride,

@@ -59,6 +59,19 @@ void st_q8_act_quantize(struct st_q8_act *a, int64_t t, const float *x)
 	}
 }
 
+st_q8_quantize_fn st_q8_quantizer(enum st_isa isa)
+{
+	st_q8_quantize_fn f = NULL;
+	if (isa != ST_ISA_SCALAR && st_cpu_isa_supported(isa)) {
+#if defined(__x86_64__)
+		f = st_q8_quantizer_x86(isa);
+#elif defined(__aarch64__)
+		f = st_q8_quantizer_arm(isa);
+#endif
+	}
+	return f ? f : st_q8_act_quantize;
+}
+
 bool st_mm_type_is_quant(uint32_t type)
 {
 	return type == ST_TYPE_Q8_0 || type == ST_TYPE_Q4_0;

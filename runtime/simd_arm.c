@@ -211,6 +211,49 @@ st_mm_fn st_mm_kernel_arm(enum st_isa isa, uint32_t type)
 	}
 }
 
+/* ---- activation quantization (st_q8_act_quantize's exact arithmetic) --- */
+
+static void neon_q8_quantize(struct st_q8_act *a, int64_t t, const float *x)
+{
+	int8_t *qs = a->qs + t * a->nb * 32;
+	float *dd = a->d + t * a->nb;
+	int32_t *ss = a->s + t * a->nb;
+	const uint32x4_t signbit = vdupq_n_u32(0x80000000u);
+	const uint32x4_t half = vreinterpretq_u32_f32(vdupq_n_f32(0.49999997f));
+	for (int64_t b = 0; b < a->nb; b++, x += 32, qs += 32) {
+		float32x4_t v[8];
+		float32x4_t m = vdupq_n_f32(0.0f);
+		for (int i = 0; i < 8; i++) {
+			v[i] = vld1q_f32(x + 4 * i);
+			m = vmaxq_f32(m, vabsq_f32(v[i]));
+		}
+		const float amax = vmaxvq_f32(m);
+		const float d = amax / 127.0f;
+		const float id = d != 0.0f ? 1.0f / d : 0.0f;
+		dd[b] = st_fp16_to_fp32(st_fp32_to_fp16(d));
+		int32x4_t sum = vdupq_n_s32(0);
+		int16x8_t q16[4];
+		for (int i = 0; i < 8; i += 2) {
+			int32x4_t q[2];
+			for (int j = 0; j < 2; j++) {
+				float32x4_t sv = vmulq_n_f32(v[i + j], id);
+				uint32x4_t h = vorrq_u32(half, vandq_u32(vreinterpretq_u32_f32(sv), signbit));
+				q[j] = vcvtq_s32_f32(vaddq_f32(sv, vreinterpretq_f32_u32(h)));
+				sum = vaddq_s32(sum, q[j]);
+			}
+			q16[i / 2] = vcombine_s16(vmovn_s32(q[0]), vmovn_s32(q[1]));
+		}
+		vst1q_s8(qs, vcombine_s8(vmovn_s16(q16[0]), vmovn_s16(q16[1])));
+		vst1q_s8(qs + 16, vcombine_s8(vmovn_s16(q16[2]), vmovn_s16(q16[3])));
+		ss[b] = vaddvq_s32(sum);
+	}
+}
+
+st_q8_quantize_fn st_q8_quantizer_arm(enum st_isa isa)
+{
+	return isa == ST_ISA_NEON || isa == ST_ISA_NEON_DOTPROD ? neon_q8_quantize : NULL;
+}
+
 /* ---- attention helpers ------------------------------------------------ */
 
 static float neon_vec_dot(const float *a, const float *b, int n)
@@ -245,6 +288,12 @@ bool st_vec_ops_arm(enum st_isa isa, st_vec_dot_fn *dot, st_vec_axpy_fn *axpy)
 }
 
 #else
+st_q8_quantize_fn st_q8_quantizer_arm(enum st_isa isa)
+{
+	(void)isa;
+	return NULL;
+}
+
 st_mm_fn st_mm_kernel_arm(enum st_isa isa, uint32_t type)
 {
 	(void)isa;

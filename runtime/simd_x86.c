@@ -31,24 +31,40 @@ static inline uint16_t ld16(const uint8_t *p)
 }
 
 /* ===================================================================== */
-/* Shared quantized pieces (AVX2 encodings, usable from every target).    */
+/* Shared quantized pieces                                                 */
 
-/* 8 vectors of 8 int32 partial sums -> one vector of the 8 totals. */
-#define REDUCE8_AVX2(v, out) do { \
-	__m256i h01_ = _mm256_hadd_epi32(v[0], v[1]), h23_ = _mm256_hadd_epi32(v[2], v[3]); \
-	__m256i h45_ = _mm256_hadd_epi32(v[4], v[5]), h67_ = _mm256_hadd_epi32(v[6], v[7]); \
-	__m256i g0_ = _mm256_hadd_epi32(h01_, h23_), g1_ = _mm256_hadd_epi32(h45_, h67_); \
-	out = _mm256_add_epi32(_mm256_permute2x128_si256(g0_, g1_, 0x20), \
-			       _mm256_permute2x128_si256(g0_, g1_, 0x31)); \
-} while (0)
+/* 8 fp16 weight scales of blocks at stride bsz; missing ones (k >= n) 0. */
+TGT_AVX2 INLINE __m256 load_dw8(const uint8_t *wb, size_t bsz, int n)
+{
+	if (n == 8)
+		return _mm256_cvtph_ps(_mm_setr_epi16((short)ld16(wb), (short)ld16(wb + bsz), (short)ld16(wb + 2 * bsz),
+						      (short)ld16(wb + 3 * bsz), (short)ld16(wb + 4 * bsz),
+						      (short)ld16(wb + 5 * bsz), (short)ld16(wb + 6 * bsz),
+						      (short)ld16(wb + 7 * bsz)));
+	uint16_t h[8] = { 0 };
+	for (int k = 0; k < n; k++)
+		h[k] = ld16(wb + (size_t)k * bsz);
+	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+}
 
-/* 8 fp16 weight scales at stride bsz, from block b0; missing ones are 0. */
-#define LOAD_DW8(wb, bsz, n, out) do { \
-	uint16_t h_[8] = { 0 }; \
-	for (int k_ = 0; k_ < (n); k_++) \
-		h_[k_] = ld16((wb) + (size_t)k_ * (bsz)); \
-	out = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h_)); \
-} while (0)
+/* 8 floats / int32 from p, the ones past n read as 0. */
+TGT_AVX2 INLINE __m256 load8f(const float *p, int n)
+{
+	if (n == 8)
+		return _mm256_loadu_ps(p);
+	float t[8] = { 0 };
+	memcpy(t, p, (size_t)n * 4);
+	return _mm256_loadu_ps(t);
+}
+
+TGT_AVX2 INLINE __m256i load8i(const int32_t *p, int n)
+{
+	if (n == 8)
+		return _mm256_loadu_si256((const __m256i *)p);
+	int32_t t[8] = { 0 };
+	memcpy(t, p, (size_t)n * 4);
+	return _mm256_loadu_si256((const __m256i *)t);
+}
 
 TGT_AVX2 static inline float hsum8_canon(__m256 acc)
 {
@@ -59,85 +75,87 @@ TGT_AVX2 static inline float hsum8_canon(__m256 acc)
 	return _mm_cvtss_f32(s1);
 }
 
-/* ===================================================================== */
-/* AVX2 quantized                                                          */
-
-TGT_AVX2 INLINE __m256i avx2_q4_unpack(const st_block_q4_0 *b)
+/* acc += (dw * dx) * float(isum - (s << shift)), lanes = blocks b..b+7. */
+TGT_AVX2 INLINE __m256 q_accum(__m256 acc, __m256 dw, __m256i is, const struct st_q8_act *a, int64_t o, int n,
+			       int shift)
 {
-	__m128i q = _mm_loadu_si128((const __m128i *)b->qs);
-	__m256i w = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
-	return _mm256_and_si256(w, _mm256_set1_epi8(0x0F));
+	if (shift)
+		is = _mm256_sub_epi32(is, _mm256_slli_epi32(load8i(a->s + o, n), shift));
+	__m256 sc = _mm256_mul_ps(dw, load8f(a->d + o, n));
+	return _mm256_add_ps(acc, _mm256_mul_ps(sc, _mm256_cvtepi32_ps(is)));
 }
 
-TGT_AVX2 INLINE void avx2_mm_quant_row(uint32_t type, const uint8_t *w, int64_t nb,
-				       const struct st_q8_act *a, int64_t t0, int nt, float *y, size_t ldy)
+/* ===================================================================== */
+/* AVX2 quantized: one block per ymm, hadd tree per 8 blocks.              */
+
+TGT_AVX2 INLINE __m256i avx2_wblock(uint32_t type, const uint8_t *blk)
+{
+	if (type == ST_TYPE_Q4_0) {   /* unsigned nibbles 0..15 */
+		__m128i q = _mm_loadu_si128((const __m128i *)(blk + 2));
+		return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
+	}
+	return _mm256_loadu_si256((const __m256i *)(blk + 2));
+}
+
+/* 8 int32 partial sums of one block's products. */
+TGT_AVX2 INLINE __m256i avx2_bdot(uint32_t type, __m256i w, const int8_t *xq)
+{
+	__m256i x = _mm256_loadu_si256((const __m256i *)xq);
+	__m256i p = type == ST_TYPE_Q4_0 ? _mm256_maddubs_epi16(w, x)
+					  : _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+	return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+TGT_AVX2 INLINE void avx2_group(uint32_t type, const uint8_t *wg, int n, const struct st_q8_act *a,
+				int64_t t0, int nt, int64_t nb, int64_t b, __m256 *acc)
 {
 	const size_t bsz = type == ST_TYPE_Q4_0 ? sizeof(st_block_q4_0) : sizeof(st_block_q8_0);
-	const __m256i ones = _mm256_set1_epi16(1);
+	__m256i g[QT][2];
+	for (int half = 0; half < 2; half++) {
+		__m256i h[QT][2];
+		for (int p = 0; p < 2; p++) {
+			const int k = half * 4 + p * 2;
+			const __m256i z = _mm256_setzero_si256();
+			__m256i w0 = k < n ? avx2_wblock(type, wg + (size_t)k * bsz) : z;
+			__m256i w1 = k + 1 < n ? avx2_wblock(type, wg + (size_t)(k + 1) * bsz) : z;
+			for (int t = 0; t < nt; t++) {
+				const int8_t *xq = a->qs + ((t0 + t) * nb + b + k) * 32;
+				__m256i v0 = k < n ? avx2_bdot(type, w0, xq) : z;
+				__m256i v1 = k + 1 < n ? avx2_bdot(type, w1, xq + 32) : z;
+				h[t][p] = _mm256_hadd_epi32(v0, v1);
+			}
+		}
+		for (int t = 0; t < nt; t++)
+			g[t][half] = _mm256_hadd_epi32(h[t][0], h[t][1]);
+	}
+	const __m256 dw = load_dw8(wg, bsz, n);
+	for (int t = 0; t < nt; t++) {
+		__m256i is = _mm256_add_epi32(_mm256_permute2x128_si256(g[t][0], g[t][1], 0x20),
+					      _mm256_permute2x128_si256(g[t][0], g[t][1], 0x31));
+		acc[t] = q_accum(acc[t], dw, is, a, (t0 + t) * nb + b, n, type == ST_TYPE_Q4_0 ? 3 : 0);
+	}
+}
+
+TGT_AVX2 INLINE void avx2_quant_row(uint32_t type, const uint8_t *w, int64_t nb, const struct st_q8_act *a,
+				    int64_t t0, int nt, float *y, size_t ldy)
+{
+	const size_t bsz = type == ST_TYPE_Q4_0 ? sizeof(st_block_q4_0) : sizeof(st_block_q8_0);
 	__m256 acc[QT];
 	for (int t = 0; t < nt; t++)
 		acc[t] = _mm256_setzero_ps();
-	for (int64_t b = 0; b < nb; b += 8) {
-		const int n = nb - b >= 8 ? 8 : (int)(nb - b);
-		__m256i v[QT][8];
-		for (int k = 0; k < 8; k++) {
-			if (k >= n) {
-				for (int t = 0; t < nt; t++)
-					v[t][k] = _mm256_setzero_si256();
-				continue;
-			}
-			const uint8_t *blk = w + (size_t)(b + k) * bsz;
-			if (type == ST_TYPE_Q4_0) {
-				__m256i wq = avx2_q4_unpack((const st_block_q4_0 *)blk);
-				for (int t = 0; t < nt; t++) {
-					__m256i x = _mm256_loadu_si256((const __m256i *)(a->qs + ((t0 + t) * nb + b + k) * 32));
-					v[t][k] = _mm256_madd_epi16(_mm256_maddubs_epi16(wq, x), ones);
-				}
-			} else {
-				__m256i wq = _mm256_loadu_si256((const __m256i *)(blk + 2));
-				__m256i aw = _mm256_sign_epi8(wq, wq);
-				for (int t = 0; t < nt; t++) {
-					__m256i x = _mm256_loadu_si256((const __m256i *)(a->qs + ((t0 + t) * nb + b + k) * 32));
-					v[t][k] = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(x, wq)), ones);
-				}
-			}
-		}
-		__m256 dw;
-		LOAD_DW8(w + (size_t)b * bsz, bsz, n, dw);
-		for (int t = 0; t < nt; t++) {
-			__m256i is;
-			REDUCE8_AVX2(v[t], is);
-			const float *dxp = a->d + (t0 + t) * nb + b;
-			__m256 dx;
-			if (type == ST_TYPE_Q4_0) {
-				__m256i s;
-				if (n == 8) {
-					s = _mm256_loadu_si256((const __m256i *)(a->s + (t0 + t) * nb + b));
-				} else {
-					int32_t st[8] = { 0 };
-					memcpy(st, a->s + (t0 + t) * nb + b, (size_t)n * 4);
-					s = _mm256_loadu_si256((const __m256i *)st);
-				}
-				is = _mm256_sub_epi32(is, _mm256_slli_epi32(s, 3));
-			}
-			if (n == 8) {
-				dx = _mm256_loadu_ps(dxp);
-			} else {
-				float dt[8] = { 0 };
-				memcpy(dt, dxp, (size_t)n * 4);
-				dx = _mm256_loadu_ps(dt);
-			}
-			__m256 sc = _mm256_mul_ps(dw, dx);
-			acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(sc, _mm256_cvtepi32_ps(is)));
-		}
-	}
+	int64_t b = 0;
+	for (; b + 8 <= nb; b += 8)
+		avx2_group(type, w + (size_t)b * bsz, 8, a, t0, nt, nb, b, acc);
+	if (b < nb)
+		avx2_group(type, w + (size_t)b * bsz, (int)(nb - b), a, t0, nt, nb, b, acc);
 	for (int t = 0; t < nt; t++)
 		y[(size_t)t * ldy] = hsum8_canon(acc[t]);
 }
 
+/* Rows x tokens in 1 x QT micro-tiles; type is a compile-time constant. */
 #define QUANT_DRIVER(prefix, TGT, rowfn) \
-	TGT static void prefix##_mm_quant(uint32_t type, const void *w, size_t ws, int64_t cols, int64_t nr, \
-					   const struct st_mm_act *a, int64_t t0, int64_t nt, float *y, size_t ldy) \
+	TGT INLINE void prefix##_mm_quant(uint32_t type, const void *w, size_t ws, int64_t cols, int64_t nr, \
+					  const struct st_mm_act *a, int64_t t0, int64_t nt, float *y, size_t ldy) \
 	{ \
 		const int64_t nb = cols / 32; \
 		for (int64_t r = 0; r < nr; r++) { \
@@ -160,92 +178,91 @@ TGT_AVX2 INLINE void avx2_mm_quant_row(uint32_t type, const uint8_t *w, int64_t 
 					  const struct st_mm_act *a, int64_t t0, int64_t nt, float *y, size_t ldy) \
 	{ prefix##_mm_quant(ST_TYPE_Q8_0, w, ws, cols, nr, a, t0, nt, y, ldy); }
 
-QUANT_DRIVER(avx2, TGT_AVX2, avx2_mm_quant_row)
+QUANT_DRIVER(avx2, TGT_AVX2, avx2_quant_row)
 
 /* ===================================================================== */
 /* AVX-512 / VNNI quantized: blocks k and k+4 of a group share one zmm.     */
 
-/* 4 zmm (blocks k | k+4, k = 0..3) of int32 partials -> 8 block totals. */
-#define REDUCE8_512(z, out) do { \
-	__m512i u01_ = _mm512_add_epi32(_mm512_unpacklo_epi32(z[0], z[1]), _mm512_unpackhi_epi32(z[0], z[1])); \
-	__m512i u23_ = _mm512_add_epi32(_mm512_unpacklo_epi32(z[2], z[3]), _mm512_unpackhi_epi32(z[2], z[3])); \
-	__m512i w_ = _mm512_add_epi32(_mm512_unpacklo_epi64(u01_, u23_), _mm512_unpackhi_epi64(u01_, u23_)); \
-	__m512i s_ = _mm512_add_epi32(w_, _mm512_shuffle_i32x4(w_, w_, _MM_SHUFFLE(2, 3, 0, 1))); \
-	out = _mm512_castsi512_si256(_mm512_shuffle_i32x4(s_, s_, _MM_SHUFFLE(0, 0, 2, 0))); \
-} while (0)
-
 #define DEF_Q512(prefix, TGT, VNNI) \
-TGT INLINE __m512i prefix##_load_pair32(const int8_t *p0, const int8_t *p1, bool have1) \
+TGT INLINE __m512i prefix##_pair32(const uint8_t *p0, const uint8_t *p1, bool have1) \
 { \
 	__m256i lo = _mm256_loadu_si256((const __m256i *)p0); \
 	__m256i hi = have1 ? _mm256_loadu_si256((const __m256i *)p1) : _mm256_setzero_si256(); \
 	return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); \
 } \
-TGT INLINE void prefix##_mm_quant_row(uint32_t type, const uint8_t *w, int64_t nb, \
-				      const struct st_q8_act *a, int64_t t0, int nt, float *y, size_t ldy) \
+/* weights of blocks k | k+4: Q4_0 as unsigned nibbles, Q8_0 as int8 (VNNI: +128) */ \
+TGT INLINE __m512i prefix##_wpair(uint32_t type, const uint8_t *b0, const uint8_t *b1, bool have1) \
+{ \
+	if (type == ST_TYPE_Q4_0) { \
+		__m256i q = _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b0 + 2))); \
+		if (have1) \
+			q = _mm256_inserti128_si256(q, _mm_loadu_si128((const __m128i *)(b1 + 2)), 1); \
+		else \
+			q = _mm256_zextsi128_si256(_mm256_castsi256_si128(q)); \
+		__m512i z = _mm512_castsi256_si512(q); \
+		z = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(1, 1, 0, 0)); \
+		z = _mm512_srlv_epi64(z, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0)); \
+		return _mm512_and_si512(z, _mm512_set1_epi8(0x0F)); \
+	} \
+	__m512i z = prefix##_pair32(b0 + 2, b1 + 2, have1); \
+	return VNNI ? _mm512_xor_si512(z, _mm512_set1_epi8((char)0x80)) : z; \
+} \
+TGT INLINE __m512i prefix##_pdot(uint32_t type, __m512i w, __m512i x) \
+{ \
+	if (VNNI) \
+		return Q512_DP_U8(w, x); \
+	if (type == ST_TYPE_Q4_0) \
+		return _mm512_madd_epi16(_mm512_maddubs_epi16(w, x), _mm512_set1_epi16(1)); \
+	__m512i sx = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x); \
+	return _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_abs_epi8(w), sx), _mm512_set1_epi16(1)); \
+} \
+TGT INLINE void prefix##_group(uint32_t type, const uint8_t *wg, int n, const struct st_q8_act *a, \
+			       int64_t t0, int nt, int64_t nb, int64_t b, __m256 *acc) \
 { \
 	const size_t bsz = type == ST_TYPE_Q4_0 ? sizeof(st_block_q4_0) : sizeof(st_block_q8_0); \
-	const __m512i m0f = _mm512_set1_epi8(0x0F); \
-	const __m512i shifts = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0); \
+	__m512i u[QT][2]; \
+	for (int p = 0; p < 2; p++) { \
+		__m512i zz[QT][2]; \
+		for (int q = 0; q < 2; q++) { \
+			const int k = p * 2 + q; \
+			if (k >= n) { \
+				for (int t = 0; t < nt; t++) \
+					zz[t][q] = _mm512_setzero_si512(); \
+				continue; \
+			} \
+			const bool h1 = k + 4 < n; \
+			__m512i wq = prefix##_wpair(type, wg + (size_t)k * bsz, wg + (size_t)(k + 4) * bsz, h1); \
+			for (int t = 0; t < nt; t++) { \
+				const uint8_t *xq = (const uint8_t *)(a->qs + ((t0 + t) * nb + b + k) * 32); \
+				zz[t][q] = prefix##_pdot(type, wq, prefix##_pair32(xq, xq + 4 * 32, h1)); \
+			} \
+		} \
+		for (int t = 0; t < nt; t++) \
+			u[t][p] = _mm512_add_epi32(_mm512_unpacklo_epi32(zz[t][0], zz[t][1]), \
+						   _mm512_unpackhi_epi32(zz[t][0], zz[t][1])); \
+	} \
+	const __m256 dw = load_dw8(wg, bsz, n); \
+	const int shift = type == ST_TYPE_Q4_0 ? 3 : (VNNI ? 7 : 0); \
+	for (int t = 0; t < nt; t++) { \
+		__m512i w4 = _mm512_add_epi32(_mm512_unpacklo_epi64(u[t][0], u[t][1]), \
+					      _mm512_unpackhi_epi64(u[t][0], u[t][1])); \
+		__m512i s = _mm512_add_epi32(w4, _mm512_shuffle_i32x4(w4, w4, _MM_SHUFFLE(2, 3, 0, 1))); \
+		__m256i is = _mm512_castsi512_si256(_mm512_shuffle_i32x4(s, s, _MM_SHUFFLE(0, 0, 2, 0))); \
+		acc[t] = q_accum(acc[t], dw, is, a, (t0 + t) * nb + b, n, shift); \
+	} \
+} \
+TGT INLINE void prefix##_quant_row(uint32_t type, const uint8_t *w, int64_t nb, const struct st_q8_act *a, \
+				   int64_t t0, int nt, float *y, size_t ldy) \
+{ \
+	const size_t bsz = type == ST_TYPE_Q4_0 ? sizeof(st_block_q4_0) : sizeof(st_block_q8_0); \
 	__m256 acc[QT]; \
 	for (int t = 0; t < nt; t++) \
 		acc[t] = _mm256_setzero_ps(); \
-	for (int64_t b = 0; b < nb; b += 8) { \
-		const int n = nb - b >= 8 ? 8 : (int)(nb - b); \
-		__m512i z[QT][4]; \
-		for (int k = 0; k < 4; k++) { \
-			const bool h0 = k < n, h1 = k + 4 < n; \
-			if (!h0) { \
-				for (int t = 0; t < nt; t++) \
-					z[t][k] = _mm512_setzero_si512(); \
-				continue; \
-			} \
-			const uint8_t *b0 = w + (size_t)(b + k) * bsz, *b1 = w + (size_t)(b + k + 4) * bsz; \
-			__m512i wq; \
-			if (type == ST_TYPE_Q4_0) { \
-				__m256i qa = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b0 + 2))); \
-				__m256i qb = h1 ? _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b1 + 2))) \
-						: _mm256_setzero_si256(); \
-				wq = _mm512_inserti64x4(_mm512_castsi256_si512(qa), qb, 1); \
-				wq = _mm512_and_si512(_mm512_srlv_epi64(wq, shifts), m0f); \
-			} else { \
-				wq = prefix##_load_pair32((const int8_t *)(b0 + 2), (const int8_t *)(b1 + 2), h1); \
-			} \
-			for (int t = 0; t < nt; t++) { \
-				const int8_t *xq = a->qs + ((t0 + t) * nb + b + k) * 32; \
-				__m512i x = prefix##_load_pair32(xq, xq + 4 * 32, h1); \
-				if (type == ST_TYPE_Q4_0) { \
-					z[t][k] = VNNI ? Q512_DP_U8(wq, x) \
-						       : _mm512_madd_epi16(_mm512_maddubs_epi16(wq, x), _mm512_set1_epi16(1)); \
-				} else if (VNNI) { \
-					z[t][k] = Q512_DP_U8(_mm512_xor_si512(wq, _mm512_set1_epi8((char)0x80)), x); \
-				} else { \
-					__mmask64 neg = _mm512_movepi8_mask(wq); \
-					__m512i sx = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x); \
-					z[t][k] = _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_abs_epi8(wq), sx), \
-								    _mm512_set1_epi16(1)); \
-				} \
-			} \
-		} \
-		__m256 dw; \
-		LOAD_DW8(w + (size_t)b * bsz, bsz, n, dw); \
-		const __mmask8 live = (__mmask8)((1u << n) - 1); \
-		for (int t = 0; t < nt; t++) { \
-			__m256i is; \
-			REDUCE8_512(z[t], is); \
-			const int64_t o = (t0 + t) * nb + b; \
-			if (type == ST_TYPE_Q4_0) { \
-				__m256i s = _mm256_maskz_loadu_epi32(live, a->s + o); \
-				is = _mm256_sub_epi32(is, _mm256_slli_epi32(s, 3)); \
-			} else if (VNNI) { \
-				__m256i s = _mm256_maskz_loadu_epi32(live, a->s + o); \
-				is = _mm256_sub_epi32(is, _mm256_slli_epi32(s, 7)); \
-			} \
-			__m256 dx = _mm256_maskz_loadu_ps(live, a->d + o); \
-			__m256 sc = _mm256_mul_ps(dw, dx); \
-			acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(sc, _mm256_cvtepi32_ps(is))); \
-		} \
-	} \
+	int64_t b = 0; \
+	for (; b + 8 <= nb; b += 8) \
+		prefix##_group(type, w + (size_t)b * bsz, 8, a, t0, nt, nb, b, acc); \
+	if (b < nb) \
+		prefix##_group(type, w + (size_t)b * bsz, (int)(nb - b), a, t0, nt, nb, b, acc); \
 	for (int t = 0; t < nt; t++) \
 		y[(size_t)t * ldy] = hsum8_canon(acc[t]); \
 }
@@ -258,8 +275,8 @@ DEF_Q512(avx512, TGT_AVX512, 0)
 DEF_Q512(vnni, TGT_VNNI, 1)
 #undef Q512_DP_U8
 
-QUANT_DRIVER(avx512, TGT_AVX512, avx512_mm_quant_row)
-QUANT_DRIVER(vnni, TGT_VNNI, vnni_mm_quant_row)
+QUANT_DRIVER(avx512, TGT_AVX512, avx512_quant_row)
+QUANT_DRIVER(vnni, TGT_VNNI, vnni_quant_row)
 
 /* ===================================================================== */
 /* Float weights (F32, F16, BF16) against f32 activations.                 */
@@ -324,14 +341,30 @@ TGT_AVX2 INLINE void avx2_float_tile(uint32_t type, const uint8_t *w, size_t ws,
 		}
 }
 
-TGT_AVX512 INLINE __m512 avx512_wload(uint32_t type, const uint8_t *w, int64_t c, __mmask16 m)
+TGT_AVX512 INLINE __m512 avx512_wload(uint32_t type, const uint8_t *w, int64_t c, __mmask16 m, bool full)
 {
 	if (type == ST_TYPE_F32)
-		return _mm512_maskz_loadu_ps(m, (const float *)w + c);
-	__m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)w + c);
+		return full ? _mm512_loadu_ps((const float *)w + c) : _mm512_maskz_loadu_ps(m, (const float *)w + c);
+	__m256i h = full ? _mm256_loadu_si256((const __m256i *)((const uint16_t *)w + c))
+			 : _mm256_maskz_loadu_epi16(m, (const uint16_t *)w + c);
 	if (type == ST_TYPE_F16)
 		return _mm512_cvtph_ps(h);
 	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* One 16-column step of the tile (full: no mask). */
+TGT_AVX512 INLINE void avx512_float_step(uint32_t type, const uint8_t *w, size_t ws, int64_t c, int nr,
+					 const float *x, size_t xs, int nt, __m512 acc[FR][FT_512], __mmask16 m,
+					 bool full)
+{
+	__m512 xv[FT_512];
+	for (int t = 0; t < nt; t++)
+		xv[t] = full ? _mm512_loadu_ps(x + (size_t)t * xs + c) : _mm512_maskz_loadu_ps(m, x + (size_t)t * xs + c);
+	for (int r = 0; r < nr; r++) {
+		__m512 wv = avx512_wload(type, w + (size_t)r * ws, c, m, full);
+		for (int t = 0; t < nt; t++)
+			acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
+	}
 }
 
 TGT_AVX512 INLINE void avx512_float_tile(uint32_t type, const uint8_t *w, size_t ws, int64_t cols, int nr,
@@ -341,17 +374,11 @@ TGT_AVX512 INLINE void avx512_float_tile(uint32_t type, const uint8_t *w, size_t
 	for (int r = 0; r < nr; r++)
 		for (int t = 0; t < nt; t++)
 			acc[r][t] = _mm512_setzero_ps();
-	for (int64_t c = 0; c < cols; c += 16) {
-		const __mmask16 m = cols - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (cols - c)) - 1);
-		__m512 xv[FT_512];
-		for (int t = 0; t < nt; t++)
-			xv[t] = _mm512_maskz_loadu_ps(m, x + (size_t)t * xs + c);
-		for (int r = 0; r < nr; r++) {
-			__m512 wv = avx512_wload(type, w + (size_t)r * ws, c, m);
-			for (int t = 0; t < nt; t++)
-				acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
-		}
-	}
+	int64_t c = 0;
+	for (; c + 16 <= cols; c += 16)
+		avx512_float_step(type, w, ws, c, nr, x, xs, nt, acc, 0xFFFF, true);
+	if (c < cols)
+		avx512_float_step(type, w, ws, c, nr, x, xs, nt, acc, (__mmask16)((1u << (cols - c)) - 1), false);
 	for (int r = 0; r < nr; r++)
 		for (int t = 0; t < nt; t++)
 			y[(size_t)t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
@@ -422,6 +449,55 @@ st_mm_fn st_mm_kernel_x86(enum st_isa isa, uint32_t type)
 }
 
 /* ===================================================================== */
+/* Activation quantization (exactly st_q8_act_quantize's arithmetic: the   */
+/* same IEEE divide/multiply/add per element, truncation, fp16 scale).     */
+
+TGT_AVX2 static void avx2_q8_quantize(struct st_q8_act *a, int64_t t, const float *x)
+{
+	int8_t *qs = a->qs + t * a->nb * 32;
+	float *dd = a->d + t * a->nb;
+	int32_t *ss = a->s + t * a->nb;
+	const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+	const __m256 half = _mm256_set1_ps(0.49999997f);
+	const __m256 signbit = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
+	for (int64_t b = 0; b < a->nb; b++, x += 32, qs += 32) {
+		__m256 v[4], m;
+		for (int i = 0; i < 4; i++)
+			v[i] = _mm256_loadu_ps(x + 8 * i);
+		m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], absmask), _mm256_and_ps(v[1], absmask)),
+				  _mm256_max_ps(_mm256_and_ps(v[2], absmask), _mm256_and_ps(v[3], absmask)));
+		__m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+		m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+		m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+		const float amax = _mm_cvtss_f32(m4);
+		const float d = amax / 127.0f;
+		const float id = d != 0.0f ? 1.0f / d : 0.0f;
+		dd[b] = st_fp16_to_fp32(st_fp32_to_fp16(d));
+		const __m256 idv = _mm256_set1_ps(id);
+		__m256i q[4];
+		for (int i = 0; i < 4; i++) {
+			__m256 s = _mm256_mul_ps(v[i], idv);
+			__m256 h = _mm256_or_ps(half, _mm256_and_ps(s, signbit));
+			q[i] = _mm256_cvttps_epi32(_mm256_add_ps(s, h));
+		}
+		__m256i sum = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+		__m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+		s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
+		s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
+		ss[b] = _mm_cvtsi128_si32(s4);
+		__m256i p01 = _mm256_packs_epi32(q[0], q[1]), p23 = _mm256_packs_epi32(q[2], q[3]);
+		__m256i p = _mm256_packs_epi16(p01, p23);
+		p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+		_mm256_storeu_si256((__m256i *)qs, p);
+	}
+}
+
+st_q8_quantize_fn st_q8_quantizer_x86(enum st_isa isa)
+{
+	return isa == ST_ISA_AVX2 || isa == ST_ISA_AVX512 || isa == ST_ISA_AVX512_VNNI ? avx2_q8_quantize : NULL;
+}
+
+/* ===================================================================== */
 /* Attention helpers                                                       */
 
 TGT_AVX2 static float avx2_vec_dot(const float *a, const float *b, int n)
@@ -482,6 +558,12 @@ bool st_vec_ops_x86(enum st_isa isa, st_vec_dot_fn *dot, st_vec_axpy_fn *axpy)
 }
 
 #else
+st_q8_quantize_fn st_q8_quantizer_x86(enum st_isa isa)
+{
+	(void)isa;
+	return NULL;
+}
+
 bool st_vec_ops_x86(enum st_isa isa, st_vec_dot_fn *dot, st_vec_axpy_fn *axpy)
 {
 	(void)isa;

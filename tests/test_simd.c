@@ -244,6 +244,28 @@ static void test_path(enum st_isa isa, struct st_matmul_ctx *ref)
 		ok(0, "%s: context", st_cpu_isa_name(isa));
 		return;
 	}
+	{ /* the path's activation quantizer: same bytes as the reference */
+		const int64_t n = 32 * 300;
+		float *x = malloc(n * sizeof(float));
+		for (int64_t i = 0; i < n; i++)
+			x[i] = rnd_gauss() * (i % 89 == 0 ? 300.0f : 1.0f);
+		fill_x(x, n);
+		size_t bytes;
+		st_q8_act_bytes(n, 1, &bytes);
+		void *m0 = malloc(bytes), *m1 = malloc(bytes);
+		struct st_q8_act a0, a1;
+		st_q8_act_init(&a0, m0, n, 1);
+		st_q8_act_init(&a1, m1, n, 1);
+		st_q8_act_quantize(&a0, 0, x);
+		st_q8_quantizer(isa)(&a1, 0, x);
+		ok(!memcmp(a0.qs, a1.qs, (size_t)n) && !memcmp(a0.d, a1.d, (size_t)(n / 32) * 4) &&
+		   !memcmp(a0.s, a1.s, (size_t)(n / 32) * 4),
+		   "%s: activation quantizer gives the reference's bytes (%lld values, ties, zero and huge blocks)",
+		   st_cpu_isa_name(isa), (long long)n);
+		free(x);
+		free(m0);
+		free(m1);
+	}
 	const int64_t qcols[] = { 32, 64, 96, 128, 256, 288, 544 };
 	const int64_t fcols[] = { 1, 7, 16, 17, 45, 128, 300 };
 	const int64_t rows[] = { 1, 3, 4, 5, 17, 33 };
