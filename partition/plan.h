@@ -207,9 +207,26 @@ int st_pl_instance_load(const char *path, struct st_pl_instance *in);
 char *st_pl_instance_to_json(const struct st_pl_instance *in, bool pretty);
 /* Plan (+ its evaluation) as JSON (caller frees); NULL on error. */
 char *st_pl_plan_to_json(const struct st_pl_instance *in, const struct st_pl_plan *p, bool pretty);
-/* "dev:first-last,dev:first-last" (the runtime's --stages); 0 or -ENOSPC. */
+/* "dev:first-last,dev:first-last" in planner units; 0 or -ENOSPC. */
 int st_pl_plan_stages_spec(const struct st_pl_instance *in, const struct st_pl_plan *p,
 			   char *buf, size_t size);
+/* The same plan as the runtime's --stages spec over transformer layers
+ * (st_session_params.stages): valid when the units are "embedding", the
+ * blocks, "head" (as `strata profile` writes them); unit b+1 is layer b,
+ * the embedding goes with the first stage and the head with the last.
+ * -ENOTSUP when the units are not in that shape or a stage holds only the
+ * embedding or the head (the runtime cannot place those alone). */
+int st_pl_plan_runtime_stages(const struct st_pl_instance *in, const struct st_pl_plan *p,
+			      char *buf, size_t size);
+
+/* An instance from device profiles (`strata profile` output, format
+ * "strata-profile", one per device; the model's units must agree) and a
+ * links object in the instance schema (NULL: every pair of devices on one
+ * host gets same_host_default, other pairs need `links`).  Device names
+ * are the profiles' device.name, made unique with "@host" when needed.
+ * source: device name or NULL.  Errors name the profile (index) and field. */
+int st_pl_instance_from_profiles(const struct st_json *const *profiles, int n, const struct st_json *links,
+				 const char *source, struct st_pl_instance *in);
 
 /* A plan read back from JSON, by device names (for `strata run --plan`). */
 struct st_pl_plan_file {

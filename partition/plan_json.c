@@ -493,6 +493,28 @@ int st_pl_plan_stages_spec(const struct st_pl_instance *in, const struct st_pl_p
 	return 0;
 }
 
+int st_pl_plan_runtime_stages(const struct st_pl_instance *in, const struct st_pl_plan *p, char *buf, size_t size)
+{
+	int L = in->n_units;
+	size_t n = 0;
+	if (size)
+		buf[0] = 0;
+	if (L < 3 || strcmp(in->units[0].name, "embedding") || strcmp(in->units[L - 1].name, "head"))
+		return st_error(-ENOTSUP, "plan: units are not embedding, blocks, head: no runtime stage spec");
+	for (int s = 0; s < p->n_stages; s++) {
+		int a = p->stage[s].first < 1 ? 1 : p->stage[s].first, b = p->stage[s].last > L - 2 ? L - 2 : p->stage[s].last;
+		if (a > b)
+			return st_error(-ENOTSUP, "plan: stage %d (%s) holds only the %s, which the runtime cannot place alone",
+					s, in->devices[p->stage[s].device].name, p->stage[s].first == 0 ? "embedding" : "head");
+		int k = snprintf(buf + n, size - n, "%s%s:%d-%d", s ? "," : "", in->devices[p->stage[s].device].name,
+				 a - 1, b - 1);
+		if (k < 0 || (size_t)k >= size - n)
+			return st_error(-ENOSPC, "plan: stage spec longer than %zu bytes", size);
+		n += (size_t)k;
+	}
+	return 0;
+}
+
 char *st_pl_plan_to_json(const struct st_pl_instance *in, const struct st_pl_plan *p, bool pretty)
 {
 	struct st_pl_eval ev;
@@ -523,6 +545,8 @@ char *st_pl_plan_to_json(const struct st_pl_instance *in, const struct st_pl_pla
 	}
 	st_jw_array_end(&w);
 	st_jw_string(&w, "stages_spec", spec);
+	if (st_pl_plan_runtime_stages(in, p, spec, sizeof spec) == 0)
+		st_jw_string(&w, "runtime_stages", spec);
 	st_jw_object_begin(&w, "predicted");
 	st_jw_number(&w, "ms_per_token", ev.latency_ms);
 	st_jw_number(&w, "bottleneck_ms", ev.bottleneck_ms);

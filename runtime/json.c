@@ -880,6 +880,40 @@ void st_jw_null(struct st_jw *w, const char *key)
 	puts_(w, "null");
 }
 
+void st_jw_value(struct st_jw *w, const char *key, const struct st_json *v)
+{
+	switch (v->type) {
+	case ST_JSON_NULL: st_jw_null(w, key); break;
+	case ST_JSON_FALSE: st_jw_bool(w, key, false); break;
+	case ST_JSON_TRUE: st_jw_bool(w, key, true); break;
+	case ST_JSON_NUMBER:
+		item(w, key);
+		put(w, v->u.num.text, v->u.num.len);
+		break;
+	case ST_JSON_STRING:
+		/* strings with NUL bytes cannot be copied through a C string */
+		if (strlen(v->u.str.s) != v->u.str.len) {
+			if (!w->err)
+				w->err = -EINVAL;
+			break;
+		}
+		st_jw_string(w, key, v->u.str.s);
+		break;
+	case ST_JSON_ARRAY:
+		st_jw_array_begin(w, key);
+		for (size_t i = 0; i < v->u.arr.n; i++)
+			st_jw_value(w, NULL, &v->u.arr.items[i]);
+		st_jw_array_end(w);
+		break;
+	case ST_JSON_OBJECT:
+		st_jw_object_begin(w, key);
+		for (size_t i = 0; i < v->u.obj.n; i++)
+			st_jw_value(w, v->u.obj.members[i].key, &v->u.obj.members[i].value);
+		st_jw_object_end(w);
+		break;
+	}
+}
+
 char *st_jw_finish(struct st_jw *w, size_t *len, int *err)
 {
 	if (!w->err && (w->depth != 0 || w->first[0]))

@@ -98,6 +98,8 @@ void st_jw_int(struct st_jw *w, const char *key, int64_t v);
 void st_jw_uint(struct st_jw *w, const char *key, uint64_t v);
 void st_jw_bool(struct st_jw *w, const char *key, bool v);
 void st_jw_null(struct st_jw *w, const char *key);
+/* Copy a parsed value (numbers keep their source text). */
+void st_jw_value(struct st_jw *w, const char *key, const struct st_json *v);
 /* Returns the NUL-terminated text (caller frees) or NULL with *err set. */
 char *st_jw_finish(struct st_jw *w, size_t *len, int *err);
 void st_jw_discard(struct st_jw *w);

@@ -17,7 +17,7 @@ static char out[1 << 16];
 /* Run a shell command, capture stdout+stderr into out, return exit code. */
 static int run(const char *fmt, const char *a, const char *b)
 {
-	char cmd[4096];
+	char cmd[16384];
 	snprintf(cmd, sizeof cmd, fmt, a, b);
 	strncat(cmd, " 2>&1", sizeof cmd - strlen(cmd) - 1);
 	FILE *p = popen(cmd, "r");
@@ -83,5 +83,42 @@ int main(void)
 	ok(rc == 2 && strstr(out, "no device named"), "unknown source: exit 2");
 	rc = run("%s plan%s", strata, "");
 	ok(rc == 2 && strstr(out, "--input"), "no input: usage error");
+
+	/* strata profile (CPU, quick) -> strata plan --profiles. */
+	const char *md = tap_models_dir();
+	char model[2048], prof[2048], cmd[8192];
+	snprintf(model, sizeof model, "%s/stories260K/stories260K.gguf", md ? md : "/nonexistent");
+	FILE *mf = fopen(model, "rb");
+	if (!mf) {
+		tap_skip("stories260K.gguf not found under ST_MODELS_DIR: profile/plan round trip skipped");
+		return tap_done();
+	}
+	fclose(mf);
+	snprintf(prof, sizeof prof, "%s/test_planner_cli_profile.json", bd);
+	snprintf(cmd, sizeof cmd, "%%s profile -m %%s --quick -t 1 -o %s", prof);
+	rc = run(cmd, strata, model);
+	struct st_json_doc *pd = NULL;
+	const struct st_json *dm = NULL;
+	ok(rc == 0 && st_json_parse_file(prof, NULL, &pd) == 0 &&
+		   (dm = st_json_get(st_json_root(pd), "decode_ms_at")) && dm->type == ST_JSON_ARRAY && dm->u.arr.n == 2 &&
+		   dm->u.arr.items[0].type == ST_JSON_OBJECT,
+	   "strata profile writes a profile with 2 decode context points (rc %d)", rc);
+	int units = 0, positive = 0;
+	if (dm && dm->u.arr.n) {
+		const struct st_json *ms = st_json_get(&dm->u.arr.items[0], "ms");
+		units = ms && ms->type == ST_JSON_ARRAY ? (int)ms->u.arr.n : 0;
+		for (int i = 0; i < units; i++)
+			positive += ms->u.arr.items[i].type == ST_JSON_NUMBER && ms->u.arr.items[i].u.num.v > 0;
+	}
+	ok(units == 7 && positive == 7, "7 units (embedding, 5 blocks, head), every cost > 0 (%d of %d)", positive, units);
+	st_json_doc_free(pd);
+	snprintf(cmd, sizeof cmd, "%%s plan --profiles %s,%s -m %%s --context 64", prof, prof);
+	rc = run(cmd, strata, model);
+	ok(rc == 0 && strstr(out, "2 devices, 7 units") && strstr(out, "runtime: --stages cpu"),
+	   "plan --profiles (two copies: cpu and cpu@host) plans and prints the runtime spec (rc %d)", rc);
+	snprintf(cmd, sizeof cmd, "%%s plan --profiles %s -m %%s", prof);
+	rc = run(cmd, strata, inst);
+	ok(rc == 1 && strstr(out, "strata plan: ") != NULL,
+	   "plan --profiles with -m of another file: exit 1 (%.80s)", out);
 	return tap_done();
 }

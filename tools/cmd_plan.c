@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "json.h"
 #include "plan.h"
 #include "strata.h"
 #include "util.h"
@@ -17,11 +18,15 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: strata plan --input INSTANCE.json [options]\n"
+		"       strata plan --profiles P1.json,P2.json,... [-m MODEL] [--links LINKS.json] [options]\n"
 		"\n"
 		"Plan which devices run which layer units (exact under the cost model of\n"
 		"docs/plan-input.md) and compare with the usual baselines.\n"
 		"\n"
 		"  -i, --input FILE         planner instance (devices, links, model shape, constraints)\n"
+		"      --profiles LIST      instead of --input: device profiles from `strata profile`\n"
+		"      --links FILE         with --profiles: links JSON ({\"default\", \"same_host\", \"pairs\"})\n"
+		"  -m, --model FILE         with --profiles: check that they were measured on this model\n"
 		"      --objective O        latency (time per token), throughput (slowest stage or link,\n"
 		"                           EdgeShard) or tokens_per_s (most tokens/s with --batch in flight)\n"
 		"      --context N          KV-cache length per sequence (scales attention costs and memory)\n"
@@ -70,6 +75,8 @@ static void print_plan(const struct st_pl_instance *in, const struct st_pl_plan 
 	printf("\n");
 	if (!st_pl_plan_stages_spec(in, p, spec, sizeof spec))
 		printf("  stages: %s\n", spec);
+	if (!st_pl_plan_runtime_stages(in, p, spec, sizeof spec))
+		printf("  runtime: --stages %s\n", spec);
 }
 
 static void baseline_row(const struct st_pl_instance *in, const char *name, const struct st_pl_plan *p, int r)
@@ -87,9 +94,64 @@ static void baseline_row(const struct st_pl_instance *in, const char *name, cons
 	       ev.fits ? "yes" : "OOM", spec);
 }
 
+/* An instance from `strata profile` outputs (comma-separated files). */
+static int load_profiles(const char *list, const char *links_path, const char *model, const char *source,
+			 struct st_pl_instance *in)
+{
+	struct st_json_doc *docs[ST_PL_MAX_DEVICES] = { NULL }, *ldoc = NULL;
+	const struct st_json *roots[ST_PL_MAX_DEVICES];
+	char *dup = strdup(list), *save = NULL;
+	int n = 0, r = 0;
+	memset(in, 0, sizeof *in);
+	in->source = -1;
+	if (!dup)
+		return st_error(-ENOMEM, "out of memory");
+	for (char *t = strtok_r(dup, ",", &save); t && !r; t = strtok_r(NULL, ",", &save)) {
+		if (n >= ST_PL_MAX_DEVICES) {
+			r = st_error(-E2BIG, "more than %d profiles", ST_PL_MAX_DEVICES);
+			break;
+		}
+		if ((r = st_json_parse_file(t, NULL, &docs[n])))
+			break;
+		roots[n] = st_json_root(docs[n]);
+		n++;
+	}
+	if (!r && model) {
+		/* The profiles must describe this file (size and layer count). */
+		struct st_model *m;
+		if ((r = st_model_open(model, &m)) < 0) {
+			char msg[400];
+			snprintf(msg, sizeof msg, "%s", st_last_error());
+			r = st_error(r, "%s: %s", model, msg);
+		} else {
+			const struct st_model_desc *md = st_model_desc(m);
+			for (int i = 0; i < n && !r; i++) {
+				const struct st_json *pm = st_json_get(roots[i], "model");
+				uint64_t fs = 0, nl = 0;
+				if (st_json_u64(st_json_get(pm, "file_size"), "profile model.file_size", &fs) ||
+				    st_json_u64(st_json_get(pm, "n_layer"), "profile model.n_layer", &nl) ||
+				    fs != md->file_size || nl != md->n_layer)
+					r = st_error(-EINVAL, "profile %d was measured on another model (file size %llu, %llu layers; "
+							      "%s has %llu bytes, %u layers)", i, (unsigned long long)fs,
+						     (unsigned long long)nl, model, (unsigned long long)md->file_size, md->n_layer);
+			}
+			st_model_close(m);
+		}
+	}
+	if (!r && links_path)
+		r = st_json_parse_file(links_path, NULL, &ldoc);
+	if (!r)
+		r = st_pl_instance_from_profiles(roots, n, ldoc ? st_json_root(ldoc) : NULL, source, in);
+	for (int i = 0; i < n; i++)
+		st_json_doc_free(docs[i]);
+	st_json_doc_free(ldoc);
+	free(dup);
+	return r;
+}
+
 int cmd_plan(int argc, char **argv)
 {
-	enum { O_OBJ = 1000, O_CTX, O_BATCH, O_SRC, O_NOSRC, O_BW, O_RTT, O_JSON, O_STAGES, O_WINST };
+	enum { O_OBJ = 1000, O_CTX, O_BATCH, O_SRC, O_NOSRC, O_BW, O_RTT, O_JSON, O_STAGES, O_WINST, O_PROF, O_LINKS };
 	static const struct option opts[] = {
 		{ "input", required_argument, NULL, 'i' },     { "objective", required_argument, NULL, O_OBJ },
 		{ "context", required_argument, NULL, O_CTX }, { "batch", required_argument, NULL, O_BATCH },
@@ -97,16 +159,22 @@ int cmd_plan(int argc, char **argv)
 		{ "bandwidth-mbps", required_argument, NULL, O_BW }, { "rtt-ms", required_argument, NULL, O_RTT },
 		{ "json", no_argument, NULL, O_JSON },         { "stages", no_argument, NULL, O_STAGES },
 		{ "output", required_argument, NULL, 'o' },    { "write-instance", required_argument, NULL, O_WINST },
+		{ "profiles", required_argument, NULL, O_PROF }, { "links", required_argument, NULL, O_LINKS },
+		{ "model", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },            { NULL, 0, NULL, 0 },
 	};
 	const char *input = NULL, *objective = NULL, *source = NULL, *output = NULL, *winst = NULL;
+	const char *profiles = NULL, *links = NULL, *model = NULL;
 	int64_t context = -1, batch = -1;
 	double bw = 0, rtt = -1;
 	bool json = false, stages_only = false, no_source = false;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "i:o:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:o:m:h", opts, NULL)) != -1) {
 		switch (c) {
+		case O_PROF: profiles = optarg; break;
+		case O_LINKS: links = optarg; break;
+		case 'm': model = optarg; break;
 		case 'i': input = optarg; break;
 		case 'o': output = optarg; break;
 		case O_OBJ: objective = optarg; break;
@@ -137,13 +205,15 @@ int cmd_plan(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage_error("plan", "unexpected argument '%s'", argv[optind]);
-	if (!input)
-		return cli_usage_error("plan", "--input INSTANCE.json is required (model + --profiles planning is not available yet)");
+	if (!input == !profiles)
+		return cli_usage_error("plan", "give either --input INSTANCE.json or --profiles P1.json,...");
 
 	struct st_pl_instance in;
-	int r = st_pl_instance_load(input, &in);
+	int r = input ? st_pl_instance_load(input, &in) : load_profiles(profiles, links, model, source, &in);
 	if (r)
 		return cli_fail("plan", "%s", st_last_error());
+	if (!input)
+		input = profiles;
 	int rc = 1;
 	if (objective) {
 		if (st_pl_objective_parse(objective, &in.objective)) {

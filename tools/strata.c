@@ -26,6 +26,7 @@ static const struct cmd commands[] = {
 	{ "devices", cmd_devices, "list every backend's devices (cpu, vulkan0, opencl0, ...)" },
 	{ "bench-ops", cmd_bench_ops, "per-op time, GB/s and GFLOP/s of a device, and a stage's dispatch overhead" },
 	{ "plan", cmd_plan, "choose devices and cut points for a model (exact DP) vs baselines" },
+	{ "profile", cmd_profile, "measure per-layer costs of a model on a device (for plan --profiles)" },
 	{ NULL, NULL, NULL },
 };
 
