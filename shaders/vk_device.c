@@ -64,7 +64,25 @@ static VkDebugUtilsMessengerEXT inst_messenger;
 static atomic_uint_fast64_t validation_errors;
 static atomic_int validation_on;
 
+static pthread_mutex_t last_msg_lock = PTHREAD_MUTEX_INITIALIZER;
+static char last_msg[256];
+
 uint64_t st_vk_validation_error_count(void) { return atomic_load(&validation_errors); }
+
+/* With the validation layer on, a call that made it report an error fails:
+ * returns -EPROTO naming the call and the message, else 0. */
+int st_vk_validation_check(uint64_t before, const char *what)
+{
+	uint64_t now = atomic_load(&validation_errors);
+	char msg[256];
+	if (now == before)
+		return 0;
+	pthread_mutex_lock(&last_msg_lock);
+	memcpy(msg, last_msg, sizeof msg);
+	pthread_mutex_unlock(&last_msg_lock);
+	return st_error(-EPROTO, "vulkan %s: the validation layer reported %llu error(s); last: %s", what,
+			(unsigned long long)(now - before), msg);
+}
 int st_vk_validation_enabled(void) { return atomic_load(&validation_on); }
 
 static VKAPI_ATTR VkBool32 VKAPI_CALL vk_debug_cb(VkDebugUtilsMessageSeverityFlagBitsEXT sev,
@@ -75,6 +93,9 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL vk_debug_cb(VkDebugUtilsMessageSeverityFla
 	/* validation errors count; the loader's own messages (GENERAL type,
 	 * e.g. "Found no drivers") are reported but are not validation */
 	if ((sev & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT) && (type & VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT)) {
+		pthread_mutex_lock(&last_msg_lock);
+		snprintf(last_msg, sizeof last_msg, "%s", data->pMessage ? data->pMessage : "?");
+		pthread_mutex_unlock(&last_msg_lock);
 		atomic_fetch_add(&validation_errors, 1);
 		st_log(ST_LOG_ERROR, "vulkan validation: %s", data->pMessage);
 	} else if (sev & (VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT)) {

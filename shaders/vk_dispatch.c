@@ -67,7 +67,20 @@ static void record(struct st_graph *g, const VkDescriptorSet *sets)
 	}
 }
 
+static int graph_prepare(struct st_backend *base, const struct st_op *ops, int n_ops, struct st_graph **out);
+
 int st_vk_graph_prepare(struct st_backend *base, const struct st_op *ops, int n_ops, struct st_graph **out)
+{
+	uint64_t verr = st_vk_validation_error_count();
+	int rc = graph_prepare(base, ops, n_ops, out);
+	if (rc == 0 && (rc = st_vk_validation_check(verr, "graph_prepare")) != 0) {
+		st_vk_graph_free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+static int graph_prepare(struct st_backend *base, const struct st_op *ops, int n_ops, struct st_graph **out)
 {
 	struct st_vk_backend *be = st_vk_be(base);
 	struct st_graph *g;
@@ -212,7 +225,9 @@ int st_vk_graph_run(struct st_graph *g, const struct st_graph_run *run)
 		p[ST_VK_PARAMS_HDR + 3 * i + 2] = op->grid_z;
 	}
 	g->ran = true;
-	return st_vk_submit_wait(be, g->cb);
+	uint64_t verr = st_vk_validation_error_count();
+	rc = st_vk_submit_wait(be, g->cb);
+	return rc ? rc : st_vk_validation_check(verr, "graph_run");
 }
 
 int st_vk_graph_op_times(struct st_graph *g, double *seconds, int n_ops)

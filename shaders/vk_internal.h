@@ -126,6 +126,7 @@ static inline struct st_vk_backend *st_vk_be(struct st_backend *be) { return (st
 /* vk_device.c */
 int st_vk_check(VkResult r, const char *what);   /* 0 or negative errno, with message */
 int st_vk_submit_wait(struct st_vk_backend *be, VkCommandBuffer cb);
+int st_vk_validation_check(uint64_t before, const char *what);
 int st_vk_device_count(void);
 int st_vk_device_info(int index, struct st_device_info *info);
 int st_vk_open(int index, struct st_backend **out);

@@ -621,11 +621,12 @@ static void test_gpt2(const char *dir, const char *text, size_t textlen)
 static void test_small_spm(void)
 {
 	/* merges "ab" (score -1) vs "bc" (score -2): "abc" -> ab c */
-	const char *toks[] = { "<unk>", "<s>", "</s>", "a", "b", "c", "ab", "bc", "\xe2\x96\x81", "<0x41>", "\xe2\x96\x81" "ab" };
-	float scores[] = { 0, 0, 0, -10, -10, -10, -1, -2, -10, 0, -0.5f };
-	int32_t types[] = { 2, 3, 3, 1, 1, 1, 1, 1, 1, 6, 1 };
+	const char *toks[] = { "<unk>", "<s>", "</s>", "a", "b", "c", "ab", "bc", "\xe2\x96\x81", "<0x41>", "\xe2\x96\x81" "ab",
+			       "<tag>" };
+	float scores[] = { 0, 0, 0, -10, -10, -10, -1, -2, -10, 0, -0.5f, 0 };
+	int32_t types[] = { 2, 3, 3, 1, 1, 1, 1, 1, 1, 6, 1, 4 };
 	struct st_tokenizer_vocab v = {
-		.kind = ST_TOKENIZER_SPM, .n_tokens = 11, .tokens = toks, .scores = scores, .types = types,
+		.kind = ST_TOKENIZER_SPM, .n_tokens = 12, .tokens = toks, .scores = scores, .types = types,
 		.bos = -2, .eos = -2, .unk = -2, .eot = -1, .eom = -1, .add_bos = -1, .add_space_prefix = 0,
 	};
 	struct st_tokenizer *t = NULL;
@@ -645,6 +646,14 @@ static void test_small_spm(void)
 	   "byte fallback: 'A' -> <0x41>; 'z' has no byte token -> <unk>");
 	n = st_tokenize(t, " ab", 3, false, ids, 16);
 	ok(n == 1 && ids[0] == 10, "space becomes ▁ and merges: ' ab' -> ▁ab");
+	n = st_tokenize(t, "ab<tag>ab", 9, false, ids, 16);
+	ok(n == 3 && ids[0] == 6 && ids[1] == 11 && ids[2] == 6,
+	   "user-defined tokens are matched even without parse_special: ab<tag>ab -> ab <tag> ab");
+	{
+		char piece[16];
+		ok(st_token_to_piece(t, 11, piece, sizeof piece) == 5 && memcmp(piece, "<tag>", 5) == 0,
+		   "a user-defined token decodes to its text");
+	}
 	st_tokenizer_free(t);
 	/* with the dummy prefix */
 	v.add_space_prefix = -1;
@@ -687,6 +696,50 @@ static void test_small_bpe(void)
 		ok(l == 4 && strcmp(out, " abc") == 0, "BPE detokenize: Ġab c <|endoftext|> -> ' abc' (no prefix to strip)");
 	}
 	st_tokenizer_free(t);
+}
+
+/* Pre-tokenizers by name: llama3 splits digits in threes and keeps whole
+ * words that are tokens (ignore_merges), qwen2 splits single digits,
+ * gpt-2 keeps digit runs; unknown names fall back to gpt-2. */
+static int small_bpe_ids(const char *pre, const char *text, int32_t *ids, int max, int *add_bos)
+{
+	const char *toks[] = { "1", "2", "3", "4", "5", "12", "123", "45", "12345", "1234", "x", "y", "z", "xyz",
+			       "<|begin_of_text|>" };
+	int32_t types[] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3 };
+	const char *merges[] = { "1 2", "12 3", "4 5", "123 4", "1234 5", "123 45" };
+	struct st_tokenizer_vocab v = {
+		.kind = ST_TOKENIZER_BPE, .n_tokens = 15, .tokens = toks, .types = types,
+		.n_merges = 6, .merges = merges, .pre = pre,
+		.bos = 14, .eos = -1, .unk = -1, .eot = -1, .eom = -1, .add_bos = -1, .add_space_prefix = -1,
+	};
+	struct st_tokenizer *t = NULL;
+	int n;
+	if (st_tokenizer_create(&v, &t) < 0)
+		return -1000;
+	n = st_tokenize(t, text, strlen(text), false, ids, max);
+	*add_bos = st_tokenizer_add_bos(t);
+	st_tokenizer_free(t);
+	return n;
+}
+
+static void test_pre_tokenizers(void)
+{
+	int32_t ids[16];
+	int n, bos;
+	n = small_bpe_ids("gpt-2", "12345", ids, 16, &bos);
+	ok(n == 1 && ids[0] == 8 && !bos, "pre gpt-2: digit run merges whole: 12345 -> [12345], no BOS by default");
+	n = small_bpe_ids("llama-bpe", "12345", ids, 16, &bos);
+	ok(n == 2 && ids[0] == 6 && ids[1] == 7 && bos, "pre llama-bpe: \\p{N}{1,3}: 12345 -> [123][45], BOS by default");
+	n = small_bpe_ids("qwen2", "12345", ids, 16, &bos);
+	ok(n == 5 && ids[0] == 0 && ids[4] == 4, "pre qwen2: single digits: 12345 -> 1 2 3 4 5");
+	n = small_bpe_ids("llama3", "xyz", ids, 16, &bos);
+	ok(n == 1 && ids[0] == 13, "pre llama3: ignore_merges: a word that is a token stays whole (xyz)");
+	n = small_bpe_ids("gpt-2", "xyz", ids, 16, &bos);
+	ok(n == 3 && ids[0] == 10 && ids[2] == 12, "pre gpt-2: no merges for x y z -> three tokens");
+	n = small_bpe_ids("no-such-pre", "12345", ids, 16, &bos);
+	ok(n == 1 && ids[0] == 8, "unknown pre-tokenizer name falls back to gpt-2");
+	n = small_bpe_ids(NULL, "12345", ids, 16, &bos);
+	ok(n == 2 && ids[0] == 6 && ids[1] == 7, "missing pre (llama.cpp 'default'): [0-9]{3} split -> [123][45]");
 }
 
 /* ---- synthetic vocabulary ------------------------------------------------------- */
@@ -887,6 +940,7 @@ int main(void)
 
 	test_small_spm();
 	test_small_bpe();
+	test_pre_tokenizers();
 	test_malformed();
 	{
 		size_t a = st_utf8_incomplete_tail("ab\xc3", 3), b = st_utf8_incomplete_tail("ab\xc3\xa9", 4),
