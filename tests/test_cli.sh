@@ -7,6 +7,10 @@ set -u
 
 STRATA="${ST_BUILD_DIR:?ST_BUILD_DIR not set}/tools/strata"
 MODELS="${ST_MODELS_DIR:-}"
+if [ ! -x "$STRATA" ]; then
+	echo "Bail out! $STRATA is not built"
+	exit 1
+fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/st_cli_XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 
@@ -191,6 +195,25 @@ run "$STRATA" mkmodel "$TMP/s260.gguf" --shape stories260k --type q4_0
 run "$STRATA" info -m "$TMP/s260.gguf" --tensors
 echo "$out" | grep -q "blk.0.ffn_down.weight *f32" && echo "$out" | grep -q "blk.0.ffn_up.weight *q4_0"
 ok $? "stories260k q4_0: ffn_down (rows of 172) falls back to f32, ffn_up is q4_0"
+
+run "$STRATA" run -m "$TMP/s260.gguf" -p "Once" -n 8 -t 1
+ok $(( rc != 0 )) "run on stories260k q4_0 (q4_0 matrices with f32 ffn_down)"
+
+# Streaming: a model whose embedding alone is 125 MiB as floats is written
+# in a few MiB of memory (GNU time measures the peak RSS).
+if [ -x /usr/bin/time ]; then
+	/usr/bin/time -f "%M" -o "$TMP/rss" "$STRATA" mkmodel "$TMP/wide.gguf" --shape custom --layers 1 \
+		--dim 1024 --ff 2816 --heads 16 --kv-heads 4 --vocab 32000 --type q8_0 2>/dev/null
+	rc=$?
+	rss=$(tail -1 "$TMP/rss")
+	size=$(stat -c %s "$TMP/wide.gguf" 2>/dev/null || echo 0)
+	diag "mkmodel wide q8_0: file $size bytes, peak RSS $rss KiB"
+	[ $rc -eq 0 ] && [ "$size" -gt 70000000 ] && [ "$rss" -lt 49152 ]
+	ok $? "mkmodel streams: a $((size / 1048576)) MiB file with a peak RSS of $((rss / 1024)) MiB (< 48)"
+	rm -f "$TMP/wide.gguf"
+else
+	skip "no /usr/bin/time to measure the peak RSS"
+fi
 
 # ---- run on generated models -------------------------------------------
 run "$STRATA" run -m "$TMP/tiny_f32.gguf" -p "Once upon a time" -n 24 --seed 5 -t 1
