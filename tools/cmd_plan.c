@@ -27,6 +27,9 @@ static void usage(FILE *f)
 		"      --profiles LIST      instead of --input: device profiles from `strata profile`\n"
 		"      --links FILE         with --profiles: links JSON ({\"default\", \"same_host\", \"pairs\"})\n"
 		"  -m, --model FILE         with --profiles: check that they were measured on this model\n"
+		"      --measure N          run the plan (and each baseline and single device) on -m MODEL\n"
+		"                           in this process for N decode tokens: predicted vs measured\n"
+		"  -t, --threads N          CPU threads for --measure (default: all)\n"
 		"      --objective O        latency (time per token), throughput (slowest stage or link,\n"
 		"                           EdgeShard) or tokens_per_s (most tokens/s with --batch in flight)\n"
 		"      --context N          KV-cache length per sequence (scales attention costs and memory)\n"
@@ -149,9 +152,120 @@ static int load_profiles(const char *list, const char *links_path, const char *m
 	return r;
 }
 
+/* Run a plan's runtime stages on the model: n decode tokens at the
+ * instance's context after a prefill to it.  *ms_tok = wall ms per token;
+ * stage_ms[s] = ms per token in stage s (+ embedding on the first, head on
+ * the last, as the plan's units count them). */
+static int measure_threads;
+
+static int measure(const struct st_pl_instance *in, const struct st_pl_plan *p, struct st_model *m, int n,
+		   double *ms_tok, double *stage_ms)
+{
+	char spec[4096];
+	int r = st_pl_plan_runtime_stages(in, p, spec, sizeof spec);
+	if (r)
+		return r;
+	const struct st_model_desc *md = st_model_desc(m);
+	struct st_session_params sp;
+	struct st_session *s;
+	st_session_params_default(&sp);
+	sp.stages = spec;
+	sp.n_ctx = in->context + (uint32_t)n + 2;
+	sp.n_threads = (uint32_t)measure_threads;
+	if ((r = st_session_create(m, &sp, &s)) < 0)
+		return r;
+	int32_t *toks = calloc((size_t)in->context + (size_t)n + 1, sizeof *toks);
+	if (!toks) {
+		st_session_destroy(s);
+		return st_error(-ENOMEM, "out of memory");
+	}
+	for (uint32_t i = 0; i < in->context + (uint32_t)n + 1; i++)
+		toks[i] = (int32_t)((i * 7919u + 1u) % md->n_vocab);
+	if (in->context && (r = st_session_eval(s, toks, (int)in->context, false)) < 0)
+		goto out;
+	/* one warm-up token, then the measured ones */
+	if ((r = st_session_eval(s, toks + in->context, 1, false)) < 0)
+		goto out;
+	st_session_stats_reset(s);
+	double t0 = st_time_now();
+	for (int i = 0; i < n; i++)
+		if ((r = st_session_eval(s, toks + in->context + 1 + i, 1, false)) < 0)
+			goto out;
+	*ms_tok = (st_time_now() - t0) * 1e3 / n;
+	double emb = 0, head = 0;
+	st_session_head_times(s, &emb, &head);
+	for (int k = 0; k < p->n_stages && k < st_session_n_stages(s); k++) {
+		struct st_stage_stats ss;
+		st_session_stage_stats(s, k, &ss);
+		stage_ms[k] = ss.seconds * 1e3 / n;
+	}
+	stage_ms[0] += emb * 1e3 / n;
+	stage_ms[p->n_stages - 1] += head * 1e3 / n;
+	r = 0;
+out:
+	free(toks);
+	st_session_destroy(s);
+	return r;
+}
+
+static void measure_report(const struct st_pl_instance *in, const struct st_pl_plan *p, const char *model_path,
+			   int n)
+{
+	struct st_model *m;
+	struct st_pl_eval ev;
+	double stage_ms[ST_PL_MAX_DEVICES] = { 0 }, tok;
+	if (st_model_open(model_path, &m) < 0) {
+		printf("\nmeasure: %s: %s\n", model_path, st_last_error());
+		return;
+	}
+	printf("\nmeasured on %s: %d decode tokens at context %u (wall time; one process)\n", model_path, n,
+	       in->context);
+	st_pl_evaluate(in, p, &ev);
+	if (measure(in, p, m, n, &tok, stage_ms)) {
+		printf("  strata plan: %s\n", st_last_error());
+	} else {
+		printf("  %-5s %-20s %13s %12s %7s\n", "stage", "device", "predicted ms", "measured ms", "ratio");
+		for (int s = 0; s < p->n_stages; s++)
+			printf("  %-5d %-20s %13.4f %12.4f %7.2f\n", s, in->devices[p->stage[s].device].name, ev.stage_ms[s],
+			       stage_ms[s], ev.stage_ms[s] > 0 ? stage_ms[s] / ev.stage_ms[s] : 0);
+		printf("  per token: predicted %.4f ms, measured %.4f ms (ratio %.2f)\n", ev.latency_ms, tok,
+		       ev.latency_ms > 0 ? tok / ev.latency_ms : 0);
+	}
+	printf("  measured ms/token:  strata %.4f", tok);
+	for (int b = 0; b < ST_PL_BASE_COUNT; b++) {
+		struct st_pl_plan bp;
+		struct st_pl_eval be;
+		double t = 0;
+		printf(", %s ", st_pl_baseline_name((enum st_pl_baseline)b));
+		if (st_pl_baseline(in, (enum st_pl_baseline)b, &bp) || (st_pl_evaluate(in, &bp, &be), !be.fits))
+			printf("OOM");
+		else if (measure(in, &bp, m, n, &t, stage_ms))
+			printf("n/a");
+		else
+			printf("%.4f", t);
+	}
+	printf("\n");
+	for (int d = 0; d < in->n_devices; d++) {
+		struct st_pl_plan one = { 1, { { d, 0, in->n_units - 1 } }, 0 };
+		struct st_pl_eval oe;
+		double t = 0;
+		st_pl_evaluate(in, &one, &oe);
+		if (!oe.fits)
+			continue;
+		if (measure(in, &one, m, n, &t, stage_ms))
+			printf("  single device %-12s predicted %.4f ms, measure failed: %s\n", in->devices[d].name,
+			       oe.latency_ms, st_last_error());
+		else
+			printf("  single device %-12s predicted %.4f ms, measured %.4f ms\n", in->devices[d].name,
+			       oe.latency_ms, t);
+	}
+	st_model_close(m);
+}
+
 int cmd_plan(int argc, char **argv)
 {
-	enum { O_OBJ = 1000, O_CTX, O_BATCH, O_SRC, O_NOSRC, O_BW, O_RTT, O_JSON, O_STAGES, O_WINST, O_PROF, O_LINKS };
+	enum { O_OBJ = 1000, O_CTX, O_BATCH, O_SRC, O_NOSRC, O_BW, O_RTT, O_JSON, O_STAGES, O_WINST, O_PROF, O_LINKS,
+	       O_MEASURE };
 	static const struct option opts[] = {
 		{ "input", required_argument, NULL, 'i' },     { "objective", required_argument, NULL, O_OBJ },
 		{ "context", required_argument, NULL, O_CTX }, { "batch", required_argument, NULL, O_BATCH },
@@ -160,18 +274,26 @@ int cmd_plan(int argc, char **argv)
 		{ "json", no_argument, NULL, O_JSON },         { "stages", no_argument, NULL, O_STAGES },
 		{ "output", required_argument, NULL, 'o' },    { "write-instance", required_argument, NULL, O_WINST },
 		{ "profiles", required_argument, NULL, O_PROF }, { "links", required_argument, NULL, O_LINKS },
-		{ "model", required_argument, NULL, 'm' },
+		{ "model", required_argument, NULL, 'm' },     { "measure", required_argument, NULL, O_MEASURE },
+		{ "threads", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },            { NULL, 0, NULL, 0 },
 	};
 	const char *input = NULL, *objective = NULL, *source = NULL, *output = NULL, *winst = NULL;
 	const char *profiles = NULL, *links = NULL, *model = NULL;
-	int64_t context = -1, batch = -1;
+	int64_t context = -1, batch = -1, measure_n = 0;
 	double bw = 0, rtt = -1;
 	bool json = false, stages_only = false, no_source = false;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "i:o:m:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:o:m:t:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 't': {
+			int64_t t;
+			if (!cli_parse_i64(optarg, 0, 1024, &t))
+				return cli_usage_error("plan", "--threads: expected 0..1024, got '%s'", optarg);
+			measure_threads = (int)t;
+			break;
+		}
 		case O_PROF: profiles = optarg; break;
 		case O_LINKS: links = optarg; break;
 		case 'm': model = optarg; break;
@@ -199,12 +321,18 @@ int cmd_plan(int argc, char **argv)
 		case O_JSON: json = true; break;
 		case O_STAGES: stages_only = true; break;
 		case O_WINST: winst = optarg; break;
+		case O_MEASURE:
+			if (!cli_parse_i64(optarg, 1, 100000, &measure_n))
+				return cli_usage_error("plan", "--measure: expected 1..100000 tokens, got '%s'", optarg);
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
 	if (optind < argc)
 		return cli_usage_error("plan", "unexpected argument '%s'", argv[optind]);
+	if (measure_n && !model)
+		return cli_usage_error("plan", "--measure needs -m MODEL");
 	if (!input == !profiles)
 		return cli_usage_error("plan", "give either --input INSTANCE.json or --profiles P1.json,...");
 
@@ -294,6 +422,8 @@ int cmd_plan(int argc, char **argv)
 			int br = st_pl_baseline(&in, (enum st_pl_baseline)b, &bp);
 			baseline_row(&in, st_pl_baseline_name((enum st_pl_baseline)b), &bp, br);
 		}
+		if (measure_n)
+			measure_report(&in, &p, model, (int)measure_n);
 	}
 	free(pj);
 	rc = 0;
