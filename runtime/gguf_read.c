@@ -199,6 +199,34 @@ ST_PRINTF(3, 4) static int rd_fail(const struct rd *r, int code, const char *fmt
 	return st_error(code, "gguf %.96s: %s", r->name, msg);
 }
 
+/* A key or tensor name for a message: printable ASCII kept, every other
+ * byte (control characters, escape sequences, UTF-8) as \xNN, at most ~80
+ * characters, so a hostile name cannot garble a terminal. */
+static const char *safe_name(char *dst, size_t n, const char *s)
+{
+	size_t k = 0;
+	for (; *s && k + 5 < n; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			dst[k++] = (char)c;
+		else
+			k += (size_t)snprintf(dst + k, n - k, "\\x%02x", c);
+	}
+	if (*s && k + 4 <= n)
+		memcpy(dst + k, "...", 3), k += 3;
+	dst[k] = 0;
+	return dst;
+}
+
+static void set_ctx(struct rd *r, const char *what, uint64_t i, const char *name)
+{
+	char nm[88];
+	if (name)
+		snprintf(r->ctx, sizeof r->ctx, "%s %llu '%s'", what, (ull)i, safe_name(nm, sizeof nm, name));
+	else
+		snprintf(r->ctx, sizeof r->ctx, "%s %llu", what, (ull)i);
+}
+
 static uint64_t rd_left(const struct rd *r)
 {
 	return r->size - r->pos;
@@ -556,10 +584,10 @@ static int rd_kv(struct rd *r, struct gguf_impl *im, uint64_t i)
 	struct st_gguf_names nm;
 	uint32_t type, dup;
 	int rc;
-	snprintf(r->ctx, sizeof r->ctx, "kv %llu", (ull)i);
+	set_ctx(r, "kv", i, NULL);
 	if ((rc = rd_name(r, &kv->key, "key")) < 0)
 		return rc;
-	snprintf(r->ctx, sizeof r->ctx, "kv %llu '%.100s'", (ull)i, kv->key);
+	set_ctx(r, "kv", i, kv->key);
 	rc = st_gguf_hset_insert(&im->kv_set, kv_names(g, &nm), (uint32_t)i, &dup);
 	if (rc < 0)
 		return rd_fail(r, rc, "out of memory for the key index");
@@ -583,10 +611,10 @@ static int rd_tensor(struct rd *r, struct gguf_impl *im, uint64_t i)
 	char what[16];
 	uint32_t dup;
 	int rc;
-	snprintf(r->ctx, sizeof r->ctx, "tensor %llu", (ull)i);
+	set_ctx(r, "tensor", i, NULL);
 	if ((rc = rd_name(r, &t->name, "name")) < 0)
 		return rc;
-	snprintf(r->ctx, sizeof r->ctx, "tensor %llu '%.100s'", (ull)i, t->name);
+	set_ctx(r, "tensor", i, t->name);
 	rc = st_gguf_hset_insert(&im->t_set, t_names(g, &nm), (uint32_t)i, &dup);
 	if (rc < 0)
 		return rd_fail(r, rc, "out of memory for the tensor index");
@@ -651,26 +679,30 @@ static int span_cmp(const void *a, const void *b)
 static int check_tensor_data(struct rd *r, struct st_gguf *g)
 {
 	uint64_t nt = g->n_tensors;
+	char n1[88], n2[88];
+	r->ctx[0] = 0;
+	/* the context is formatted only when a tensor fails */
+#define TFAIL(...) (set_ctx(r, "tensor", i, t->name), rd_fail(r, __VA_ARGS__))
 	for (uint64_t i = 0; i < nt; i++) {
 		struct st_gguf_tensor *t = &g->tensors[i];
 		uint64_t end;
-		snprintf(r->ctx, sizeof r->ctx, "tensor %llu '%.100s'", (ull)i, t->name);
 		if (t->offset % g->alignment)
-			return rd_fail(r, -EINVAL, "offset %llu is not a multiple of the alignment %u",
-				       (ull)t->offset, g->alignment);
+			return TFAIL(-EINVAL, "offset %llu is not a multiple of the alignment %u",
+				     (ull)t->offset, g->alignment);
 		if (st_add_overflow_u64(g->data_offset, t->offset, &t->file_offset))
-			return rd_fail(r, -EOVERFLOW, "data offset %llu + offset %llu overflows",
-				       (ull)g->data_offset, (ull)t->offset);
+			return TFAIL(-EOVERFLOW, "data offset %llu + offset %llu overflows",
+				     (ull)g->data_offset, (ull)t->offset);
 		if (t->file_offset > g->file_size)
-			return rd_fail(r, -EINVAL, "offset %llu: data starts at byte %llu, past the end of the file (%llu bytes)",
-				       (ull)t->offset, (ull)t->file_offset, (ull)g->file_size);
+			return TFAIL(-EINVAL, "offset %llu: data starts at byte %llu, past the end of the file (%llu bytes)",
+				     (ull)t->offset, (ull)t->file_offset, (ull)g->file_size);
 		if (st_add_overflow_u64(t->file_offset, t->nbytes, &end))
-			return rd_fail(r, -EOVERFLOW, "data end (byte %llu + %llu) overflows",
-				       (ull)t->file_offset, (ull)t->nbytes);
+			return TFAIL(-EOVERFLOW, "data end (byte %llu + %llu) overflows",
+				     (ull)t->file_offset, (ull)t->nbytes);
 		if (end > g->file_size)
-			return rd_fail(r, -EINVAL, "data ends at byte %llu but the file has %llu",
-				       (ull)end, (ull)g->file_size);
+			return TFAIL(-EINVAL, "data ends at byte %llu but the file has %llu",
+				     (ull)end, (ull)g->file_size);
 	}
+#undef TFAIL
 	r->ctx[0] = 0;
 	if (nt < 2)
 		return 0;
@@ -683,9 +715,10 @@ static int check_tensor_data(struct rd *r, struct st_gguf *g)
 	int rc = 0;
 	for (uint64_t i = 1; i < nt && !rc; i++)
 		if (s[i].off < s[i - 1].end)
-			rc = rd_fail(r, -EINVAL, "tensors '%.80s' (data bytes %llu..%llu) and '%.80s' (bytes %llu..%llu) overlap",
-				     g->tensors[s[i - 1].idx].name, (ull)s[i - 1].off, (ull)s[i - 1].end,
-				     g->tensors[s[i].idx].name, (ull)s[i].off, (ull)s[i].end);
+			rc = rd_fail(r, -EINVAL, "tensors '%s' (data bytes %llu..%llu) and '%s' (bytes %llu..%llu) overlap",
+				     safe_name(n1, sizeof n1, g->tensors[s[i - 1].idx].name), (ull)s[i - 1].off,
+				     (ull)s[i - 1].end, safe_name(n2, sizeof n2, g->tensors[s[i].idx].name),
+				     (ull)s[i].off, (ull)s[i].end);
 	free(s);
 	return rc;
 }

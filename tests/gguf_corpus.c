@@ -270,6 +270,7 @@ void gguf_corpus_valid(struct gc *b, uint32_t version)
 	X(KEY_EMPTY, -EINVAL, "kv 0: key is empty") \
 	X(KEY_NUL, -EINVAL, "kv 0: key contains a NUL byte at position 2") \
 	X(DUP_KEY, -EINVAL, "kv 1 'general.architecture': duplicate key") \
+	X(DUP_KEY_ESCAPED, -EINVAL, "kv 1 'x\\x1b[2J\\x5c\\xc3\\xa9': duplicate key") \
 	X(VALUE_TYPE_BAD, -EINVAL, "kv 0 'x': unknown value type 13") \
 	X(VALUE_TYPE_HUGE, -EINVAL, "kv 0 'x': unknown value type 2147483648") \
 	X(BOOL_BAD, -EINVAL, "kv 0 'x.b': bool value 2 is not 0 or 1") \
@@ -413,6 +414,11 @@ void gguf_corpus_build(int i, struct gguf_case *c)
 		gc_header(b, 3, 0, 2);
 		gc_kv_str(b, "general.architecture", "llama");
 		gc_kv_str(b, "general.architecture", "gpt2");
+		break;
+	case C_DUP_KEY_ESCAPED:     /* a terminal escape, a backslash and UTF-8 */
+		gc_header(b, 3, 0, 2);
+		gc_kv_u32(b, "x\x1b[2J\\\xc3\xa9", 1);
+		gc_kv_u32(b, "x\x1b[2J\\\xc3\xa9", 2);
 		break;
 	case C_VALUE_TYPE_BAD: one_kv(b, "x", 13), gc_u64(b, 0); break;
 	case C_VALUE_TYPE_HUGE: one_kv(b, "x", 0x80000000u), gc_u64(b, 0); break;
