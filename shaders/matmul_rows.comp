@@ -1,31 +1,141 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 // matmul, one weight row per invocation: dst[t][r] = sum_c W[r][c] * x[t][c],
-// with no reduction and no barrier.  Chosen for
-// CPU Vulkan drivers (lavapipe), where a workgroup runs as SIMD lanes on
-// one core: every lane walks its own row, x reads are the same address in
-// every lane, and quantized blocks are read as whole 32-bit words (5 for
-// q4_0, 9 for q8_0) instead of 16-bit pieces.  GPUs use matmul.comp
-// (a workgroup per row with a subgroup reduction).
-// Grid: x = min(ceil(rows / WG), 32768), y = n_tokens,
-// z = ceil(ceil(rows / WG) / 32768).
+// with no reduction and no barrier.  Chosen for CPU Vulkan drivers
+// (lavapipe), where a workgroup runs as SIMD lanes on one core; GPUs use
+// matmul.comp (a workgroup per row with a subgroup reduction).
+//
+// Variants:
+//   plain        any alignment: x read element by element, weights by w_get
+//                or, for q4_0/q8_0, as whole 32-bit words (5 per q4_0
+//                block, 9 per q8_0 block) instead of 16-bit pieces.
+//   -DX_SHARE    x rows 16-byte aligned, k a multiple of 32, subgroups of
+//                >= 8 with shuffle: per 32-element block each lane loads one
+//                vec4 of x and subgroupShuffle hands the block to every lane
+//                (llvmpipe turns an x load that is the same in every lane into
+//                a gather per lane: sharing it is ~4x faster), four products
+//                per dot().  f16/bf16 weights read two per word (rows 4-byte
+//                aligned).
+//   -DTB4        (with X_SHARE, q4_0/q8_0) four tokens per invocation, tokens
+//                4y..4y+3, full blocks only; the tail (n_tokens % 4) runs the
+//                one-token kernel with pc.aux = 1: prompt processing reads and
+//                unpacks each block once for four tokens.
+// Grid: x = min(ceil(rows / WG), 32768), y = n_tokens (TB4: n_tokens / 4,
+// tail: n_tokens % 4), z = ceil(ceil(rows / WG) / 32768).
 #include "common.glsl"
 #include "wtype.glsl"
 
-#ifdef X_VEC4
-// -DX_VEC4 (q4_0/q8_0, x rows 16-byte aligned): x read as vec4, four
-// products per dot(); about 1.5-2x faster on llvmpipe than scalar loads.
+#ifdef X_SHARE
+#extension GL_KHR_shader_subgroup_basic : enable
+#extension GL_KHR_shader_subgroup_shuffle : enable
 layout(std430, binding = 2) readonly buffer Src1v { vec4 b2v[]; };
+#ifdef TB4
+#define NT 4u
+#else
+#define NT 1u
+#endif
 #endif
 
-// One token per invocation (grid y = n_tokens): on llvmpipe, token blocking
-// with per-token accumulator arrays measured 2-4x slower than re-reading
-// the row per token, even for prefill.
+#ifdef W_QUANT
+// Block b of the row at ro: scale and the 32-bit words of its quants,
+// realigned (blocks are only 2-byte aligned).
+float load_block(uint ro, uint b, out uint q[8])
+{
+	uint bo = ro + b * W_BLOCK_BYTES;
+	uint wi = bo >> 2;
+	bool hi = (bo & 2u) != 0u;
+	uint w0 = b1[wi];
+	uint prev = w0;
+	[[unroll]] for (uint i = 0; i < W_BLOCK / 4u * (W_BLOCK_BYTES - 2u) / 32u; i++) {
+		uint nx = b1[wi + 1u + i];
+		q[i] = hi ? nx : ((prev >> 16) | (nx << 16));
+		prev = nx;
+	}
+	return f16_to_f32(hi ? (w0 >> 16) : (w0 & 0xffffu));
+}
+#endif
 
+#ifdef X_SHARE
+void main()
+{
+	uint row0 = (gl_WorkGroupID.x + gl_WorkGroupID.z * 32768u) * WG;
+	uint r = row0 + gl_LocalInvocationID.x;
+#ifdef TB4
+	uint t0 = gl_WorkGroupID.y * 4u;
+	if (row0 >= pc.ne1 || t0 + 4u > N_TOKENS)
+		return;   // uniform: every lane of a subgroup stays for the shuffles
+#else
+	uint t0 = gl_WorkGroupID.y + (pc.aux != 0u ? (N_TOKENS & ~3u) : 0u);
+	if (row0 >= pc.ne1 || t0 >= N_TOKENS)
+		return;
+#endif
+	bool live = r < pc.ne1;
+	r = min(r, pc.ne1 - 1u);
+	uint lane = gl_SubgroupInvocationID & 7u;
+	uint ro = pc.off[1] + r * pc.nb1[1];
+	uint xv = ((pc.off[2] + t0 * pc.nb1[2]) >> 4) + lane, xs = pc.nb1[2] >> 4;   // in vec4
+	float acc[NT];
+	[[unroll]] for (uint t = 0; t < NT; t++)
+		acc[t] = 0.0;
+	uint nb = pc.k / 32u;
+	for (uint b = 0; b < nb; b++) {
+		vec4 xm[NT];   // lane l: x[t][32b + 4l .. 32b + 4l + 3]
+		[[unroll]] for (uint t = 0; t < NT; t++)
+			xm[t] = b2v[xv + t * xs + b * 8u];
+#if defined(W_Q4_0)
+		uint q[8];
+		float d = load_block(ro, b, q);
+		[[unroll]] for (uint i = 0; i < 4u; i++) {
+			uint w = q[i];
+			vec4 lo = vec4(ivec4(w & 15u, (w >> 8) & 15u, (w >> 16) & 15u, (w >> 24) & 15u) - 8) * d;
+			vec4 hv = vec4(ivec4((w >> 4) & 15u, (w >> 12) & 15u, (w >> 20) & 15u, w >> 28) - 8) * d;
+			[[unroll]] for (uint t = 0; t < NT; t++)
+				acc[t] += dot(lo, subgroupShuffle(xm[t], i)) + dot(hv, subgroupShuffle(xm[t], i + 4u));
+		}
+#elif defined(W_Q8_0)
+		uint q[8];
+		float d = load_block(ro, b, q);
+		[[unroll]] for (uint i = 0; i < 8u; i++) {
+			int w = int(q[i]);
+			vec4 qv = vec4(bitfieldExtract(w, 0, 8), bitfieldExtract(w, 8, 8), bitfieldExtract(w, 16, 8),
+				       bitfieldExtract(w, 24, 8)) * d;
+			[[unroll]] for (uint t = 0; t < NT; t++)
+				acc[t] += dot(qv, subgroupShuffle(xm[t], i));
+		}
+#elif defined(W_F32)
+		uint wo = (ro >> 2) + b * 32u;
+		[[unroll]] for (uint i = 0; i < 8u; i++) {
+			vec4 wv = vec4(uintBitsToFloat(b1[wo + 4u * i]), uintBitsToFloat(b1[wo + 4u * i + 1u]),
+				       uintBitsToFloat(b1[wo + 4u * i + 2u]), uintBitsToFloat(b1[wo + 4u * i + 3u]));
+			[[unroll]] for (uint t = 0; t < NT; t++)
+				acc[t] += dot(wv, subgroupShuffle(xm[t], i));
+		}
+#else   // f16 / bf16: two per word, rows 4-byte aligned
+		uint wo = (ro >> 2) + b * 16u;
+		[[unroll]] for (uint i = 0; i < 8u; i++) {
+			uint a = b1[wo + 2u * i], c = b1[wo + 2u * i + 1u];
+#if defined(W_F16)
+			vec4 wv = vec4(unpackHalf2x16(a), unpackHalf2x16(c));
+#else
+			vec4 wv = vec4(uintBitsToFloat(a << 16), uintBitsToFloat(a & 0xffff0000u),
+				       uintBitsToFloat(c << 16), uintBitsToFloat(c & 0xffff0000u));
+#endif
+			[[unroll]] for (uint t = 0; t < NT; t++)
+				acc[t] += dot(wv, subgroupShuffle(xm[t], i));
+		}
+#endif
+	}
+	if (live) {
+		uint yo = pc.off[0] + t0 * pc.nb1[0] + r * 4u;
+		[[unroll]] for (uint t = 0; t < NT; t++)
+			ST_F32(b0, yo + t * pc.nb1[0], acc[t]);
+	}
+}
+#else
 void main()
 {
 	uint r = (gl_WorkGroupID.x + gl_WorkGroupID.z * 32768u) * WG + gl_LocalInvocationID.x;
-	uint t = gl_WorkGroupID.y;
+	uint t = gl_WorkGroupID.y + (pc.aux != 0u ? (N_TOKENS & ~3u) : 0u);
 	if (r >= pc.ne1 || t >= N_TOKENS)
 		return;
 	uint ro = pc.off[1] + r * pc.nb1[1];
@@ -34,46 +144,21 @@ void main()
 #ifdef W_QUANT
 	uint nb = pc.k / 32u;
 	for (uint b = 0; b < nb; b++) {
-		uint bo = ro + b * W_BLOCK_BYTES;
-		uint wi = bo >> 2;
-		bool hi = (bo & 2u) != 0u;
-		uint w0 = b1[wi];
-		float d = f16_to_f32(hi ? (w0 >> 16) : (w0 & 0xffffu));
+		uint q[8];
+		float d = load_block(ro, b, q);
 		uint xb = xo + b * 128u;
 		float s = 0.0;
-		uint prev = w0;
 #if defined(W_Q4_0)
-		[[unroll]] for (uint i = 0; i < 4u; i++) {
-			uint nx = b1[wi + 1u + i];
-			uint q = hi ? nx : ((prev >> 16) | (nx << 16));
-			prev = nx;
-#ifdef X_VEC4
-			vec4 xl = b2v[(xb >> 4) + i], xh = b2v[(xb >> 4) + i + 4u];
-			vec4 lo = vec4(ivec4(q & 15u, (q >> 8) & 15u, (q >> 16) & 15u, (q >> 24) & 15u) - 8);
-			vec4 hv = vec4(ivec4((q >> 4) & 15u, (q >> 12) & 15u, (q >> 20) & 15u, q >> 28) - 8);
-			s += dot(lo, xl) + dot(hv, xh);
-#else
+		[[unroll]] for (uint i = 0; i < 4u; i++)
 			[[unroll]] for (uint k = 0; k < 4u; k++) {
-				uint by = q >> (8u * k);
+				uint by = q[i] >> (8u * k);
 				s += float(int(by & 15u) - 8) * LD_F32(b2, xb + (4u * i + k) * 4u);
 				s += float(int((by >> 4) & 15u) - 8) * LD_F32(b2, xb + (4u * i + k + 16u) * 4u);
 			}
-#endif
-		}
 #else
-		[[unroll]] for (uint i = 0; i < 8u; i++) {
-			uint nx = b1[wi + 1u + i];
-			uint q = hi ? nx : ((prev >> 16) | (nx << 16));
-			prev = nx;
-#ifdef X_VEC4
-			vec4 qv = vec4(bitfieldExtract(int(q), 0, 8), bitfieldExtract(int(q), 8, 8),
-				       bitfieldExtract(int(q), 16, 8), bitfieldExtract(int(q), 24, 8));
-			s += dot(qv, b2v[(xb >> 4) + i]);
-#else
+		[[unroll]] for (uint i = 0; i < 8u; i++)
 			[[unroll]] for (uint k = 0; k < 4u; k++)
-				s += float(bitfieldExtract(int(q), int(8u * k), 8)) * LD_F32(b2, xb + (4u * i + k) * 4u);
-#endif
-		}
+				s += float(bitfieldExtract(int(q[i]), int(8u * k), 8)) * LD_F32(b2, xb + (4u * i + k) * 4u);
 #endif
 		acc += d * s;
 	}
@@ -83,3 +168,4 @@ void main()
 #endif
 	ST_F32(b0, pc.off[0] + t * pc.nb1[0] + r * 4u, acc);
 }
+#endif

@@ -505,9 +505,12 @@ int st_vk_open(int index, struct st_backend **out)
 	const char *mb = getenv("ST_VULKAN_MAX_BINDING");
 	if (mb && strtoull(mb, NULL, 10) >= 256 && strtoull(mb, NULL, 10) < be->max_range)
 		be->max_range = strtoull(mb, NULL, 10);
+	be->subgroup_shuffle8 = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+				(sg.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) &&
+				(sg.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT) && sg.subgroupSize >= 8;
 	const char *nosg = getenv("ST_VULKAN_NO_SUBGROUPS");
 	if (nosg && *nosg && strcmp(nosg, "0") != 0)
-		be->subgroup_arith = false;
+		be->subgroup_arith = be->subgroup_shuffle8 = false;
 
 	/* queue family: prefer compute without graphics (a dedicated compute queue) */
 	uint32_t nq = 0;

@@ -85,7 +85,7 @@ static int graph_prepare(struct st_backend *base, const struct st_op *ops, int n
 	struct st_vk_backend *be = st_vk_be(base);
 	struct st_graph *g;
 	VkDescriptorSet *sets = NULL;
-	struct st_op *disp = NULL;
+	struct st_vk_piece *disp = NULL;
 	uint32_t words;
 	int rc;
 
@@ -216,7 +216,9 @@ int st_vk_graph_run(struct st_graph *g, const struct st_graph_run *run)
 	p[1] = (uint32_t)run->pos0;
 	for (int i = 0; i < g->n_disp; i++) {
 		const struct st_vk_gop *op = &g->gops[i];
-		uint32_t y = (uint32_t)(((uint64_t)run->n_tokens + op->y_div - 1) / op->y_div);
+		uint64_t n = (uint64_t)run->n_tokens;
+		uint32_t y = (uint32_t)(op->y_mode == ST_VK_PIECE_BLOCK4 ? n / 4 : op->y_mode == ST_VK_PIECE_TAIL ? n % 4 :
+					(n + op->y_div - 1) / op->y_div);
 		if (y > be->props.limits.maxComputeWorkGroupCount[1])
 			return st_error(-E2BIG, "vulkan graph_run: %lld tokens need %u workgroups in y (device max %u)",
 					(long long)run->n_tokens, y, be->props.limits.maxComputeWorkGroupCount[1]);

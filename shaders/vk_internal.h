@@ -29,7 +29,9 @@ enum st_vk_kernel {
 	ST_VK_ATTN_F32, ST_VK_ATTN_F32_SG, ST_VK_ATTN_F16, ST_VK_ATTN_F16_SG,
 	ST_VK_ROPE, ST_VK_KV_STORE_F32, ST_VK_KV_STORE_F16, ST_VK_ADD, ST_VK_SWIGLU,
 	ST_VK_MATMUL_ROWS_F32, ST_VK_MATMUL_ROWS_F16, ST_VK_MATMUL_ROWS_BF16, ST_VK_MATMUL_ROWS_Q8_0,
-	ST_VK_MATMUL_ROWS_Q4_0, ST_VK_MATMUL_ROWS_Q8_0_X4, ST_VK_MATMUL_ROWS_Q4_0_X4,
+	ST_VK_MATMUL_ROWS_Q4_0,
+	ST_VK_MATMUL_ROWS_F32_XS, ST_VK_MATMUL_ROWS_F16_XS, ST_VK_MATMUL_ROWS_BF16_XS, ST_VK_MATMUL_ROWS_Q8_0_XS,
+	ST_VK_MATMUL_ROWS_Q4_0_XS, ST_VK_MATMUL_ROWS_Q8_0_XS_TB4, ST_VK_MATMUL_ROWS_Q4_0_XS_TB4,
 	ST_VK_KERNEL_COUNT,
 };
 
@@ -85,6 +87,7 @@ struct st_vk_backend {
 	uint32_t subgroup_size;
 	bool unified;                    /* host-visible device memory used directly */
 	bool matmul_rows;                /* matmul_rows.comp (row per invocation) */
+	bool subgroup_shuffle8;          /* subgroupShuffle, subgroups of >= 8 */
 	uint64_t max_range;              /* bytes one storage-buffer binding may span */
 	int mt_device, mt_host;          /* memory type indices */
 	bool timestamps;
@@ -104,6 +107,7 @@ struct st_vk_gop {
 	struct st_vk_push push;
 	uint32_t grid_x, grid_z;         /* static */
 	uint32_t y_div;                  /* grid y = ceil(n_tokens / y_div) */
+	int y_mode;                      /* ST_VK_PIECE_*: BLOCK4 n/4, TAIL n%4 */
 	VkDescriptorBufferInfo bind[4];
 };
 
@@ -150,8 +154,15 @@ int st_vk_pipeline_get(struct st_vk_backend *be, enum st_vk_kernel k, VkPipeline
 /* vk_ops.c: fill gop (kernel, push, grid, bindings) from op; the params
  * buffer table space it needs is taken from *aux_words (word cursor) and
  * its contents written through aux (NULL on the sizing pass). */
-int st_vk_op_split(struct st_vk_backend *be, const struct st_op *op, struct st_op *out);
-int st_vk_op_lower(struct st_vk_backend *be, const struct st_op *op, struct st_vk_gop *gop,
+/* A dispatch's share of an op: all of it, or for a 4-token-blocked matmul
+ * the full blocks of 4 tokens / the 0-3 tokens after them. */
+enum { ST_VK_PIECE_ALL, ST_VK_PIECE_BLOCK4, ST_VK_PIECE_TAIL };
+struct st_vk_piece {
+	struct st_op op;
+	int mode;
+};
+int st_vk_op_split(struct st_vk_backend *be, const struct st_op *op, struct st_vk_piece *out);
+int st_vk_op_lower(struct st_vk_backend *be, const struct st_vk_piece *piece, struct st_vk_gop *gop,
 		   uint32_t *aux_cursor, uint32_t *aux);
 
 /* vk_dispatch.c */

@@ -77,37 +77,61 @@ static int kernel_for_type(uint32_t type, enum st_vk_kernel f32, enum st_vk_kern
  * output head) runs as several dispatches over ranges of weight rows,
  * each writing its columns of dst.  Returns the number of pieces and
  * fills out (when not NULL). */
-int st_vk_op_split(struct st_vk_backend *be, const struct st_op *op, struct st_op *out)
+/* The x-sharing row kernels (matmul_rows.comp -DX_SHARE): x rows 16-byte
+ * aligned, whole 32-element blocks, f16/bf16 rows 4-byte aligned, and
+ * subgroups that can shuffle. */
+static bool use_xs(const struct st_vk_backend *be, const struct st_op *op)
+{
+	const struct st_tensor *w = &op->src[0], *x = &op->src[1];
+	bool half = w->type == ST_TYPE_F16 || w->type == ST_TYPE_BF16;
+	return be->matmul_rows && be->subgroup_shuffle8 && x->offset % 16 == 0 && x->nb1 % 16 == 0 &&
+	       w->ne0 % 32 == 0 && (!half || (w->offset % 4 == 0 && w->nb1 % 4 == 0));
+}
+
+/* ... and their 4-token-blocked form, for q4_0/q8_0. */
+static bool use_tb4(const struct st_vk_backend *be, const struct st_op *op)
+{
+	return use_xs(be, op) && (op->src[0].type == ST_TYPE_Q4_0 || op->src[0].type == ST_TYPE_Q8_0);
+}
+
+int st_vk_op_split(struct st_vk_backend *be, const struct st_op *op, struct st_vk_piece *out)
 {
 	const struct st_tensor *w = &op->src[0];
 	const uint64_t align = be->props.limits.minStorageBufferOffsetAlignment ?
 			       be->props.limits.minStorageBufferOffsetAlignment : 1;
 	const uint64_t range = be->max_range;
-	if (op->kind != ST_OP_MATMUL || w->ne1 <= 0 || w->nb1 == 0 || range <= align + 16 ||
-	    (uint64_t)w->ne1 * w->nb1 + align + 16 <= range)
-		goto whole;
-	int64_t rows = (int64_t)((range - align - 16) / w->nb1);
-	if (rows <= 0)
-		goto whole;        /* one row beyond the limit: the lowering reports it */
-	int n = (int)((w->ne1 + rows - 1) / rows);
+	int n = 1;
+	int64_t rows = w->ne1;
+	if (op->kind != ST_OP_MATMUL) {
+		if (out)
+			*out = (struct st_vk_piece){ .op = *op, .mode = ST_VK_PIECE_ALL };
+		return 1;
+	}
+	if (w->ne1 > 0 && w->nb1 > 0 && range > align + 16 && (uint64_t)w->ne1 * w->nb1 + align + 16 > range &&
+	    (range - align - 16) / w->nb1 > 0) {
+		rows = (int64_t)((range - align - 16) / w->nb1);
+		n = (int)((w->ne1 + rows - 1) / rows);
+	}   /* else: fits, or one row is beyond the limit and the lowering says so */
+	/* the blocked row kernel runs as two dispatches: 4-token blocks, tail */
+	int per = use_tb4(be, op) ? 2 : 1;
 	for (int i = 0; out && i < n; i++) {
 		int64_t r0 = (int64_t)i * rows, nr = ST_MIN(rows, w->ne1 - r0);
-		out[i] = *op;
-		out[i].src[0].offset += (size_t)r0 * w->nb1;
-		out[i].src[0].ne1 = nr;
-		out[i].dst.offset += (size_t)r0 * sizeof(float);
-		out[i].dst.ne0 = nr;
+		struct st_op p = *op;
+		p.src[0].offset += (size_t)r0 * w->nb1;
+		p.src[0].ne1 = nr;
+		p.dst.offset += (size_t)r0 * sizeof(float);
+		p.dst.ne0 = nr;
+		for (int j = 0; j < per; j++)
+			out[i * per + j] = (struct st_vk_piece){ .op = p,
+				.mode = per == 1 ? ST_VK_PIECE_ALL : j == 0 ? ST_VK_PIECE_BLOCK4 : ST_VK_PIECE_TAIL };
 	}
-	return n;
-whole:
-	if (out)
-		out[0] = *op;
-	return 1;
+	return n * per;
 }
 
-int st_vk_op_lower(struct st_vk_backend *be, const struct st_op *op, struct st_vk_gop *gop,
+int st_vk_op_lower(struct st_vk_backend *be, const struct st_vk_piece *piece, struct st_vk_gop *gop,
 		   uint32_t *aux_cursor, uint32_t *aux)
 {
+	const struct st_op *op = &piece->op;
 	const struct st_tensor *d = &op->dst, *s0 = &op->src[0], *s1 = &op->src[1], *s2 = &op->src[2];
 	const char *name = st_op_name(op->kind);
 	enum st_vk_kernel k = ST_VK_ADD;
@@ -142,12 +166,21 @@ int st_vk_op_lower(struct st_vk_backend *be, const struct st_op *op, struct st_v
 		gop->y_div = 4;          /* TB in matmul.comp */
 		if (be->matmul_rows) {   /* grid set below, from the workgroup size */
 			gop->y_div = 1;  /* one token per invocation */
-			/* x rows 16-byte aligned: the vec4 variant */
-			bool x4 = s1->offset % 16 == 0 && s1->nb1 % 16 == 0;
-			if (kernel_for_type(s0->type, ST_VK_MATMUL_ROWS_F32, ST_VK_MATMUL_ROWS_F16, ST_VK_MATMUL_ROWS_BF16,
-					    x4 ? ST_VK_MATMUL_ROWS_Q8_0_X4 : ST_VK_MATMUL_ROWS_Q8_0,
-					    x4 ? ST_VK_MATMUL_ROWS_Q4_0_X4 : ST_VK_MATMUL_ROWS_Q4_0, &k))
+			bool xs = use_xs(be, op), tb4 = piece->mode == ST_VK_PIECE_BLOCK4;
+			if (tb4)
+				rc = kernel_for_type(s0->type, ST_VK_KERNEL_COUNT, ST_VK_KERNEL_COUNT, ST_VK_KERNEL_COUNT,
+						     ST_VK_MATMUL_ROWS_Q8_0_XS_TB4, ST_VK_MATMUL_ROWS_Q4_0_XS_TB4, &k);
+			else if (xs)
+				rc = kernel_for_type(s0->type, ST_VK_MATMUL_ROWS_F32_XS, ST_VK_MATMUL_ROWS_F16_XS,
+						     ST_VK_MATMUL_ROWS_BF16_XS, ST_VK_MATMUL_ROWS_Q8_0_XS,
+						     ST_VK_MATMUL_ROWS_Q4_0_XS, &k);
+			else
+				rc = kernel_for_type(s0->type, ST_VK_MATMUL_ROWS_F32, ST_VK_MATMUL_ROWS_F16,
+						     ST_VK_MATMUL_ROWS_BF16, ST_VK_MATMUL_ROWS_Q8_0, ST_VK_MATMUL_ROWS_Q4_0, &k);
+			if (rc || k == ST_VK_KERNEL_COUNT)
 				goto bad_type;
+			gop->y_mode = piece->mode;
+			gop->push.aux = piece->mode == ST_VK_PIECE_TAIL;
 			break;
 		}
 		if (kernel_for_type(s0->type, ST_VK_MATMUL_F32, ST_VK_MATMUL_F16, ST_VK_MATMUL_BF16,

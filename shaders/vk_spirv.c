@@ -41,8 +41,13 @@
 #include "spv_matmul_rows_bf16.h"
 #include "spv_matmul_rows_q8_0.h"
 #include "spv_matmul_rows_q4_0.h"
-#include "spv_matmul_rows_q8_0_x4.h"
-#include "spv_matmul_rows_q4_0_x4.h"
+#include "spv_matmul_rows_f32_xs.h"
+#include "spv_matmul_rows_f16_xs.h"
+#include "spv_matmul_rows_bf16_xs.h"
+#include "spv_matmul_rows_q8_0_xs.h"
+#include "spv_matmul_rows_q4_0_xs.h"
+#include "spv_matmul_rows_q8_0_xs_tb4.h"
+#include "spv_matmul_rows_q4_0_xs_tb4.h"
 
 #define SPV(k, n) [k] = { #n, st_spv_##n, sizeof(st_spv_##n) }
 const struct st_vk_spirv st_vk_spirv_table[ST_VK_KERNEL_COUNT] = {
@@ -83,6 +88,11 @@ const struct st_vk_spirv st_vk_spirv_table[ST_VK_KERNEL_COUNT] = {
 	SPV(ST_VK_MATMUL_ROWS_BF16, matmul_rows_bf16),
 	SPV(ST_VK_MATMUL_ROWS_Q8_0, matmul_rows_q8_0),
 	SPV(ST_VK_MATMUL_ROWS_Q4_0, matmul_rows_q4_0),
-	SPV(ST_VK_MATMUL_ROWS_Q8_0_X4, matmul_rows_q8_0_x4),
-	SPV(ST_VK_MATMUL_ROWS_Q4_0_X4, matmul_rows_q4_0_x4),
+	SPV(ST_VK_MATMUL_ROWS_F32_XS, matmul_rows_f32_xs),
+	SPV(ST_VK_MATMUL_ROWS_F16_XS, matmul_rows_f16_xs),
+	SPV(ST_VK_MATMUL_ROWS_BF16_XS, matmul_rows_bf16_xs),
+	SPV(ST_VK_MATMUL_ROWS_Q8_0_XS, matmul_rows_q8_0_xs),
+	SPV(ST_VK_MATMUL_ROWS_Q4_0_XS, matmul_rows_q4_0_xs),
+	SPV(ST_VK_MATMUL_ROWS_Q8_0_XS_TB4, matmul_rows_q8_0_xs_tb4),
+	SPV(ST_VK_MATMUL_ROWS_Q4_0_XS_TB4, matmul_rows_q4_0_xs_tb4),
 };

@@ -214,16 +214,19 @@ static void test_rmsnorm(void)
 static void test_matmul(void)
 {
 	const struct { int64_t rows, k; } shapes[] = { { 67, 64 }, { 130, 256 }, { 33, 96 }, { 5, 75 } };
-	const int64_t toks[] = { 1, 7, 7 };   /* the last: x 16-byte aligned (vec4 kernels) */
+	/* from the third on: x 16-byte aligned (vec4 kernels, 4-token blocks +
+	 * tail), from the fifth on weights 4-byte aligned too (f16/bf16 pairs) */
+	const int64_t toks[] = { 1, 7, 7, 1, 8, 6 };
 	for (size_t w = 0; w < ST_ARRAY_SIZE(wtypes); w++)
 		for (size_t s = 0; s < ST_ARRAY_SIZE(shapes); s++)
-			for (size_t n = 0; n < 3; n++) {
+			for (size_t n = 0; n < ST_ARRAY_SIZE(toks); n++) {
 				if (shapes[s].k % st_type_traits(wtypes[w])->block_size)
 					continue;
 				struct tt W, x, dst;
 				struct st_graph_run run = { .n_tokens = toks[n], .pos0 = 0 };
+				guard_override = n >= 4 ? 64 : 0;   /* and 4-byte aligned weight rows */
 				tt_make(&W, wtypes[w], shapes[s].k, shapes[s].rows, 0, 1.0f);
-				guard_override = n == 2 ? 64 : 0;
+				guard_override = n >= 2 ? 64 : 0;
 				tt_make(&x, ST_TYPE_F32, shapes[s].k, 8, PAD, 1.0f);
 				guard_override = 0;
 				tt_make(&dst, ST_TYPE_F32, shapes[s].rows, 8, PAD, 1.0f);
@@ -232,7 +235,7 @@ static void test_matmul(void)
 				char what[80];
 				snprintf(what, sizeof what, "matmul %s [%lld x %lld] x %lld tokens%s", st_type_name(wtypes[w]),
 					 (long long)shapes[s].rows, (long long)shapes[s].k, (long long)toks[n],
-					 n == 2 ? ", aligned x" : "");
+					 n >= 2 ? ", aligned x" : "");
 				check_op(what, &op, &dst, src, 2, &run, 0, run.n_tokens, 5e-4);
 				tt_free(&W), tt_free(&x), tt_free(&dst);
 			}
@@ -475,13 +478,17 @@ int main(void)
 	vk_test_pin_driver();
 	st_set_log(log_cb, NULL, ST_LOG_WARN);
 	const struct st_backend_ops *vk = st_backend_find("vulkan");
-	static const struct { const char *name, *env, *value; } configs[] = {
-		{ "default (device's own choices)", NULL, NULL },
-		{ "workgroup-per-row matmul with subgroup reductions", "ST_VULKAN_MATMUL", "wg" },
-		{ "row-per-invocation matmul", "ST_VULKAN_MATMUL", "rows" },
-		{ "workgroup matmul, shared-memory reductions", "ST_VULKAN_NO_SUBGROUPS", "1" },
-		{ "forced staging copies", "ST_VULKAN_FORCE_STAGING", "1" },
-		{ "bindings capped at 16 KiB: weights split by rows (matmul only)", "ST_VULKAN_MAX_BINDING", "16384" },
+	/* each: up to two environment variables read by the backend at open */
+	static const struct { const char *name, *env[2], *value[2]; } configs[] = {
+		{ "default (the device's own choices)", { NULL }, { NULL } },
+		{ "workgroup-per-row matmul, subgroup reductions", { "ST_VULKAN_MATMUL" }, { "wg" } },
+		{ "workgroup-per-row matmul, shared-memory reductions", { "ST_VULKAN_MATMUL", "ST_VULKAN_NO_SUBGROUPS" },
+		  { "wg", "1" } },
+		{ "row-per-invocation matmul without subgroup shuffles", { "ST_VULKAN_MATMUL", "ST_VULKAN_NO_SUBGROUPS" },
+		  { "rows", "1" } },
+		{ "forced staging copies", { "ST_VULKAN_FORCE_STAGING" }, { "1" } },
+		{ "bindings capped at 16 KiB: weights split by rows (matmul only)", { "ST_VULKAN_MAX_BINDING" },
+		  { "16384" } },
 	};
 
 	if (!getenv("ST_VULKAN_VALIDATION"))
@@ -491,15 +498,14 @@ int main(void)
 	if (st_backend_device_count(vk) == 0)
 		tap_skip_all("no Vulkan device (install mesa-vulkan-drivers for lavapipe)");
 	for (size_t c = 0; c < ST_ARRAY_SIZE(configs); c++) {
-		if (configs[c].env)
-			setenv(configs[c].env, configs[c].value, 1);
-		if (configs[c].env && !strcmp(configs[c].env, "ST_VULKAN_NO_SUBGROUPS"))
-			setenv("ST_VULKAN_MATMUL", "wg", 1);
+		for (int e = 0; e < 2; e++)
+			if (configs[c].env[e])
+				setenv(configs[c].env[e], configs[c].value[e], 1);
 		int rc = st_backend_open(vk, 0, &be);
 		if (!ok(rc == 0, "open vulkan0 [%s]: %s", configs[c].name, rc ? st_last_error() : be->info.name))
 			break;
 		diag("config: %s; validation layer %s", configs[c].name, st_vk_validation_enabled() ? "on" : "OFF");
-		if (configs[c].env && !strcmp(configs[c].env, "ST_VULKAN_MAX_BINDING")) {
+		if (configs[c].env[0] && !strcmp(configs[c].env[0], "ST_VULKAN_MAX_BINDING")) {
 			test_matmul();
 			test_replay(ST_TYPE_Q4_0, ST_TYPE_F16);
 			goto next;
@@ -517,9 +523,9 @@ int main(void)
 next:
 		st_backend_close(be);
 		be = NULL;
-		if (configs[c].env)
-			unsetenv(configs[c].env);
-		unsetenv("ST_VULKAN_MATMUL");
+		for (int e = 0; e < 2; e++)
+			if (configs[c].env[e])
+				unsetenv(configs[c].env[e]);
 	}
 	ok(st_vk_validation_error_count() == 0, "validation layer: %llu errors",
 	   (unsigned long long)st_vk_validation_error_count());
