@@ -114,7 +114,9 @@ int st_tokenizer_kind(const struct st_tokenizer *t);
 int32_t st_tokenizer_bos(const struct st_tokenizer *t);      /* -1 if none */
 int32_t st_tokenizer_eos(const struct st_tokenizer *t);      /* -1 if none */
 bool st_tokenizer_add_bos(const struct st_tokenizer *t);     /* the file's add_bos_token or default */
-bool st_tokenizer_is_eog(const struct st_tokenizer *t, int32_t id); /* eos, eot, eom */
+/* End of generation: eos, eot, eom and tokens named like <|eot_id|>,
+ * <|im_end|>, <|endoftext|>, <end_of_turn>... (llama.cpp's list). */
+bool st_tokenizer_is_eog(const struct st_tokenizer *t, int32_t id);
 /* The vocabulary string of a token (raw, e.g. "▁the", "<0x0A>"), NULL if
  * out of range; its type (enum st_token_type) or -EINVAL; its score. */
 const char *st_tokenizer_token_text(const struct st_tokenizer *t, int32_t id);

@@ -276,6 +276,16 @@ static int build_merges(struct st_tokenizer *t, const struct st_tokenizer_vocab 
 	return 0;
 }
 
+static void add_eog(struct st_tokenizer *t, int32_t id)
+{
+	if (id < 0 || t->n_eog >= (int)ST_ARRAY_SIZE(t->eog))
+		return;
+	for (int i = 0; i < t->n_eog; i++)
+		if (t->eog[i] == id)
+			return;
+	t->eog[t->n_eog++] = id;
+}
+
 static int cmp_special(const void *pa, const void *pb, void *ctx)
 {
 	const struct st_tokenizer *t = ctx;
@@ -404,6 +414,16 @@ int st_tokenizer_create(const struct st_tokenizer_vocab *v, struct st_tokenizer 
 	if (t->eot >= 0 && t->type[t->eot] != ST_TOKEN_CONTROL && t->type[t->eot] != ST_TOKEN_USER_DEFINED &&
 	    (v->eot < 0))
 		t->type[t->eot] = ST_TOKEN_CONTROL;
+
+	/* end of generation: eos, eot, eom, and every end-looking token */
+	{
+		int32_t cand[3] = { t->eos, t->eot, t->eom };
+		for (int k = 0; k < 3; k++)
+			add_eog(t, cand[k]);
+		for (size_t k = 0; k < ST_ARRAY_SIZE(eot_texts); k++)
+			add_eog(t, st_tok_find(t, eot_texts[k], strlen(eot_texts[k])));
+		add_eog(t, st_tok_find(t, "<|eom_id|>", 10));
+	}
 
 	t->add_space_prefix = v->add_space_prefix >= 0 ? v->add_space_prefix != 0
 						       : v->kind == ST_TOKENIZER_SPM;
@@ -980,7 +1000,12 @@ bool st_tokenizer_add_bos(const struct st_tokenizer *t) { return t && t->add_bos
 
 bool st_tokenizer_is_eog(const struct st_tokenizer *t, int32_t id)
 {
-	return t && id >= 0 && (id == t->eos || id == t->eot || id == t->eom);
+	if (!t || id < 0)
+		return false;
+	for (int i = 0; i < t->n_eog; i++)
+		if (t->eog[i] == id)
+			return true;
+	return false;
 }
 
 const char *st_tokenizer_token_text(const struct st_tokenizer *t, int32_t id)

@@ -48,6 +48,9 @@ struct st_tokenizer {
 	uint32_t n_merges;
 
 	int32_t bos, eos, unk, eot, eom;   /* -1 = none */
+	int32_t eog[16];            /* end-of-generation ids: eos, eot, eom and
+				   * every token named like one (llama.cpp) */
+	int n_eog;
 	bool add_bos, add_space_prefix, ignore_merges;
 	bool spm_split_words;       /* SPM: merges never cross the start of a ▁ run */
 

@@ -738,6 +738,20 @@ static void test_pre_tokenizers(void)
 	ok(n == 3 && ids[0] == 10 && ids[2] == 12, "pre gpt-2: no merges for x y z -> three tokens");
 	n = small_bpe_ids("no-such-pre", "12345", ids, 16, &bos);
 	ok(n == 1 && ids[0] == 8, "unknown pre-tokenizer name falls back to gpt-2");
+	{
+		const char *toks[] = { "a", "</s>", "<|im_end|>", "<|eot_id|>", "b" };
+		int32_t types[] = { 1, 3, 3, 3, 1 };
+		struct st_tokenizer_vocab v = {
+			.kind = ST_TOKENIZER_BPE, .n_tokens = 5, .tokens = toks, .types = types, .pre = "gpt-2",
+			.bos = -1, .eos = 1, .unk = -1, .eot = -1, .eom = -1, .add_bos = -1, .add_space_prefix = -1,
+		};
+		struct st_tokenizer *t = NULL;
+		ok(st_tokenizer_create(&v, &t) == 0 && st_tokenizer_is_eog(t, 1) && st_tokenizer_is_eog(t, 2) &&
+		   st_tokenizer_is_eog(t, 3) && !st_tokenizer_is_eog(t, 0) && !st_tokenizer_is_eog(t, 4) &&
+		   !st_tokenizer_is_eog(t, -1) && st_tokenizer_bos(t) == -1 && !st_tokenizer_add_bos(t),
+		   "end of generation: eos and end-looking tokens (<|im_end|>, <|eot_id|>); no BOS");
+		st_tokenizer_free(t);
+	}
 	n = small_bpe_ids(NULL, "12345", ids, 16, &bos);
 	ok(n == 2 && ids[0] == 6 && ids[1] == 7, "missing pre (llama.cpp 'default'): [0-9]{3} split -> [123][45]");
 }
