@@ -604,7 +604,7 @@ static void test_real_files(void)
 	char path[1024];
 	struct st_gguf *g = NULL;
 	if (!dir) {
-		for (int i = 0; i < 5; i++)
+		for (int i = 0; i < 7; i++)
 			tap_skip("models dir absent (set ST_MODELS_DIR to ../shared/models)");
 		return;
 	}
@@ -663,6 +663,22 @@ static void test_real_files(void)
 		   n == strtoull(vocab[i][1], NULL, 10),
 		   "%s: vocab-only, 0 tensors, ends before its aligned data offset, %s tokens (rc %d %s)",
 		   vocab[i][0], vocab[i][1], rc, rc ? st_last_error() : "");
+		size_t len = 0;
+		uint8_t *img = read_all(path, &len);
+		struct st_gguf *gm = NULL;
+		int same = img && g && st_gguf_parse_mem(img, len, &gm) == 0 && gm->n_kv == g->n_kv;
+		for (uint64_t k = 0; same && k < g->n_kv; k++) {
+			const struct st_gguf_kv *a = &g->kv[k], *c = &gm->kv[k];
+			same = !strcmp(a->key, c->key) && a->type == c->type;
+			if (same && a->type == ST_GGUF_ARRAY && a->v.arr.type == ST_GGUF_STRING) {
+				const struct st_gguf_string *x = a->v.arr.data, *y = c->v.arr.data;
+				for (uint64_t j = 0; same && j < a->v.arr.n; j++)
+					same = x[j].len == y[j].len && !memcmp(x[j].data, y[j].data, x[j].len);
+			}
+		}
+		ok(same, "%s: the pread path and the memory path give the same keys and strings", vocab[i][0]);
+		st_gguf_free(gm);
+		free(img);
 		st_gguf_free(g);
 	}
 }
@@ -800,6 +816,53 @@ static void test_policy(void)
 	   "open of a directory: -EINVAL");
 }
 
+/* ---- the pread path: fields across the 4 KiB buffer, reads larger than it -- */
+
+static void test_pread_boundaries(void)
+{
+	static const size_t lens[] = { 4000, 95, 1, 4095, 4096, 4097, 10000, 0, 70000 };
+	const size_t nl = ST_ARRAY_SIZE(lens);
+	struct gc b = { 0 };
+	char key[32];
+	gc_header(&b, 3, 0, nl + 1);
+	for (size_t i = 0; i < nl; i++) {
+		char *v = malloc(lens[i] + 1);
+		for (size_t j = 0; j < lens[i]; j++)
+			v[j] = (char)('a' + (i * 7 + j) % 26);
+		v[lens[i]] = 0;
+		snprintf(key, sizeof key, "s.%zu", i);
+		gc_kv_str(&b, key, v);
+		free(v);
+	}
+	gc_kv_hdr(&b, "a.u32", ST_GGUF_ARRAY);       /* 20000 bytes of numbers */
+	gc_u32(&b, ST_GGUF_U32), gc_u64(&b, 5000);
+	for (uint32_t i = 0; i < 5000; i++)
+		gc_u32(&b, i * 2654435761u);
+	struct st_gguf *gf = NULL, *gm = NULL;
+	const char *path = tmp_path("pread.gguf");
+	int rc = write_bytes(path, b.p, b.n) == 0 ? st_gguf_open(path, &gf) : -EIO;
+	int rm = st_gguf_parse_mem(b.p, b.n, &gm);
+	int bad = rc != 0 || rm != 0;
+	for (size_t i = 0; !bad && i < nl; i++) {
+		snprintf(key, sizeof key, "s.%zu", i);
+		const struct st_gguf_kv *a = st_gguf_find(gf, key), *c = st_gguf_find(gm, key);
+		bad = !a || !c || a->v.str.len != lens[i] || c->v.str.len != lens[i] ||
+		      memcmp(a->v.str.data, c->v.str.data, lens[i]) || a->v.str.data[lens[i]] ||
+		      (lens[i] && a->v.str.data[lens[i] - 1] != (char)('a' + (i * 7 + lens[i] - 1) % 26));
+	}
+	if (!bad) {
+		const struct st_gguf_kv *a = st_gguf_find(gf, "a.u32");
+		const uint32_t *u = a ? a->v.arr.data : NULL;
+		bad = !u || a->v.arr.n != 5000 || u[4999] != 4999u * 2654435761u || u[1234] != 1234u * 2654435761u;
+	}
+	ok(!bad, "strings of 0..70000 bytes across and beyond the 4 KiB read buffer: file and memory agree (rc %d %d)",
+	   rc, rm);
+	st_gguf_free(gf);
+	st_gguf_free(gm);
+	unlink(path);
+	gc_free(&b);
+}
+
 /* ---- large counts ----------------------------------------------------------------- */
 
 static void test_large_counts(void)
@@ -886,6 +949,7 @@ int main(void)
 	test_truncation(3);
 	test_truncation(2);
 	test_policy();
+	test_pread_boundaries();
 	test_large_counts();
 	unlink(tmp_path("rt.gguf"));
 	unlink(tmp_path("case.gguf"));
