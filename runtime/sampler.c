@@ -115,26 +115,51 @@ static void penalize(struct st_token_data *t, float penalty)
 		t->logit *= penalty;
 }
 
+static int cmp_i32(const void *a, const void *b)
+{
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+	return (x > y) - (x < y);
+}
+
+static void penalize_id(struct st_token_array *arr, int32_t id, float penalty)
+{
+	if (id < 0)
+		return;
+	if ((size_t)id < arr->n && arr->data[id].id == id) {   /* id-indexed array */
+		penalize(&arr->data[id], penalty);
+		return;
+	}
+	for (size_t i = 0; i < arr->n; i++)
+		if (arr->data[i].id == id) {
+			penalize(&arr->data[i], penalty);
+			return;
+		}
+}
+
 void st_sampler_penalty(struct st_token_array *arr, const int32_t *history, size_t n_hist,
 			float penalty)
 {
+	int32_t *sorted = NULL;
 	if (penalty == 1.0f || n_hist == 0)
 		return;
-	for (size_t h = 0; h < n_hist; h++) {
-		int32_t id = history[h];
-		bool seen = false;
-		for (size_t j = 0; j < h && !seen; j++)      /* each distinct token once */
-			seen = history[j] == id;
-		if (seen || id < 0)
-			continue;
-		if ((size_t)id < arr->n && arr->data[id].id == id) {   /* id-indexed array */
-			penalize(&arr->data[id], penalty);
-		} else {
-			for (size_t i = 0; i < arr->n; i++)
-				if (arr->data[i].id == id) {
-					penalize(&arr->data[i], penalty);
-					break;
-				}
+	/* each distinct token once: a sorted copy for long windows (a
+	 * quadratic scan when short, or if the copy cannot be allocated) */
+	if (n_hist > 64)
+		sorted = malloc(n_hist * sizeof(*sorted));
+	if (sorted) {
+		memcpy(sorted, history, n_hist * sizeof(*sorted));
+		qsort(sorted, n_hist, sizeof(*sorted), cmp_i32);
+		for (size_t h = 0; h < n_hist; h++)
+			if (h == 0 || sorted[h] != sorted[h - 1])
+				penalize_id(arr, sorted[h], penalty);
+		free(sorted);
+	} else {
+		for (size_t h = 0; h < n_hist; h++) {
+			bool seen = false;
+			for (size_t j = 0; j < h && !seen; j++)
+				seen = history[j] == history[h];
+			if (!seen)
+				penalize_id(arr, history[h], penalty);
 		}
 	}
 	arr->sorted = false;

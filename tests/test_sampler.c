@@ -194,6 +194,27 @@ static void test_filters(void)
 	st_sampler_penalty(&a, hist + 1, 1, 2.0f);
 	ok(logit_of(&a, 1) == -4.0f && logit_of(&a, 0) == 2.0f, "penalty finds ids in a sorted array");
 
+	/* a long window (sorted-copy path): 200 entries over ids 0..49 with
+	 * repeats, on 250 candidates; each id in it penalized exactly once */
+	{
+		static float lw[250];
+		static int32_t hw[200];
+		static struct st_token_data wbuf[250];
+		struct st_token_array w = { wbuf, 0, false };
+		int good = 1;
+		for (int i = 0; i < 250; i++)
+			lw[i] = (i % 2) ? 3.0f : -3.0f;
+		for (int i = 0; i < 200; i++)
+			hw[i] = (i * 7) % 50;
+		st_token_array_fill(&w, lw, 250);
+		st_sampler_penalty(&w, hw, 200, 1.5f);
+		for (int i = 0; i < 250; i++) {
+			float want = i >= 50 ? lw[i] : (i % 2) ? 2.0f : -4.5f;
+			good &= w.data[i].logit == want;
+		}
+		ok(good, "repetition penalty over a 200-token window: each distinct id once");
+	}
+
 	const float ltie[4] = { 1, 3, 3, 2 };
 	a = make(ltie, 4);
 	ok(st_sampler_argmax(&a) == 1, "argmax takes the lower id on ties");

@@ -184,8 +184,8 @@ int cmd_run(int argc, char **argv)
 	int32_t *toks = NULL;
 	int n_prompt, n_gen = 0, rc, ret = 1;
 	double t_load0, t_load, t_prompt = 0, t_gen = 0, t0;
-	char pend[512];
-	size_t n_pend = 0;
+	char *pend = NULL;          /* bytes not written yet (an incomplete UTF-8 tail) */
+	size_t n_pend = 0, cap_pend = 0;
 	bool strip_space;
 
 	rc = parse(argc, argv, &o);
@@ -296,11 +296,18 @@ int cmd_run(int argc, char **argv)
 		if (st_tokenizer_is_eog(tok, id))
 			break;
 		st_sampler_accept(smp, id);
-		plen = st_token_to_piece(tok, id, pend + n_pend, sizeof(pend) - n_pend);
-		if (plen == -ENOSPC) {       /* flush, then retry into the empty buffer */
-			emit(pend, &n_pend, true);
-			plen = st_token_to_piece(tok, id, pend + n_pend, sizeof(pend) - n_pend);
+		plen = st_token_to_piece(tok, id, NULL, 0);      /* its length */
+		if (plen >= 0 && n_pend + (size_t)plen + 1 > cap_pend) {
+			char *nb = realloc(pend, n_pend + (size_t)plen + 256);
+			if (!nb) {
+				cli_fail(CMD, "out of memory for a %d-byte piece", plen);
+				goto out_gen;
+			}
+			pend = nb;
+			cap_pend = n_pend + (size_t)plen + 256;
 		}
+		if (plen >= 0)
+			plen = st_token_to_piece(tok, id, pend + n_pend, cap_pend - n_pend);
 		if (plen < 0) {
 			cli_fail(CMD, "token %d: %s", (int)id, st_last_error());
 			goto out_gen;
@@ -329,7 +336,8 @@ int cmd_run(int argc, char **argv)
 	ret = 0;
 out_gen:
 	t_gen = st_time_now() - t0;
-	emit(pend, &n_pend, true);
+	if (pend)
+		emit(pend, &n_pend, true);
 	fputc('\n', stdout);
 	fflush(stdout);
 	fprintf(stderr, "strata run: load %.3f s\n", t_load);
@@ -342,5 +350,6 @@ out:
 	st_session_destroy(s);
 	st_model_close(m);
 	free(toks);
+	free(pend);
 	return ret;
 }
