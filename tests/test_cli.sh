@@ -123,10 +123,11 @@ for ty in f32 f16 bf16 q8_0 q4_0; do
 	good=1
 	if [ $rc -eq 0 ] && echo "$out" | grep -q "GGUF v3" && echo "$out" | grep -q "layers *2" &&
 		echo "$out" | grep -q "blk.1.ffn_down.weight *$ty" && echo "$out" | grep -q "output_norm.weight *f32" &&
-		echo "$out" | grep -q "vocab size *512" && echo "$out" | grep -q "add_bos *true"; then
+		echo "$out" | grep -q "vocab size *512" && echo "$out" | grep -q "add_bos *true" &&
+		echo "$out" | grep -q "^strata: loads"; then
 		good=0
 	fi
-	ok $good "info on tiny $ty: version, layers, tensor types, tokenizer"
+	ok $good "info on tiny $ty: version, layers, tensor types, tokenizer, loads"
 done
 # An independent GGUF reader (Python struct, written from the GGUF spec)
 # must accept the generated files: header, every key, tensor table, aligned

@@ -160,5 +160,19 @@ int cmd_info(int argc, char **argv)
 		st_tokenizer_free(tok);
 	}
 	st_gguf_free(g);
+
+	/* can strata run it?  (validates every tensor against the
+	 * hyperparameters and maps the weights) */
+	{
+		struct st_model *m = NULL;
+		if (st_model_open(model, &m) < 0) {
+			printf("strata: cannot run it: %s\n", st_last_error());
+		} else {
+			printf("strata: loads (%s weights, %llu parameters)\n",
+			       st_type_name(st_model_desc(m)->weight_type),
+			       (unsigned long long)st_model_desc(m)->n_params);
+			st_model_close(m);
+		}
+	}
 	return 0;
 }

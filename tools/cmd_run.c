@@ -345,6 +345,18 @@ out_gen:
 		t_prompt > 0 ? n_prompt / t_prompt : 0.0);
 	fprintf(stderr, "strata run: generated %d tokens in %.3f s (%.2f tokens/s)\n", n_gen, t_gen,
 		t_gen > 0 ? n_gen / t_gen : 0.0);
+	if (o.verbose) {
+		int ns = st_session_n_stages(s);
+		for (int i = 0; i < ns; i++) {
+			struct st_stage_stats st;
+			if (st_session_stage_stats(s, i, &st) < 0)
+				continue;
+			fprintf(stderr, "strata run: stage %d: %s%d (%s) layers %u-%u: %llu tokens in %llu "
+				"calls, %.3f s\n", i, st.backend, st.device_index, st.device, st.first_layer,
+				st.last_layer, (unsigned long long)st.n_tokens, (unsigned long long)st.n_runs,
+				st.seconds);
+		}
+	}
 out:
 	st_sampler_destroy(smp);
 	st_session_destroy(s);
