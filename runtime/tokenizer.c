@@ -400,29 +400,25 @@ int st_tokenizer_create(const struct st_tokenizer_vocab *v, struct st_tokenizer 
 		    (rc = resolve_id("tokenizer.ggml.eom_token_id", v->eom, -1, n, &t->eom)) < 0)
 			goto err;
 	}
-	if (t->eot < 0) {
-		for (uint32_t i = 0; i < n && t->eot < 0; i++)
-			for (size_t k = 0; k < ST_ARRAY_SIZE(eot_texts); k++)
-				if (strcmp(t->pool + t->off[i], eot_texts[k]) == 0) {
-					t->eot = (int32_t)i;
-					break;
-				}
-	}
-	if (t->eom < 0)
-		t->eom = st_tok_find(t, "<|eom_id|>", 10);
-	/* llama.cpp forces these to be control tokens */
-	if (t->eot >= 0 && t->type[t->eot] != ST_TOKEN_CONTROL && t->type[t->eot] != ST_TOKEN_USER_DEFINED &&
-	    (v->eot < 0))
-		t->type[t->eot] = ST_TOKEN_CONTROL;
-
-	/* end of generation: eos, eot, eom, and every end-looking token */
-	{
-		int32_t cand[3] = { t->eos, t->eot, t->eom };
-		for (int k = 0; k < 3; k++)
-			add_eog(t, cand[k]);
-		for (size_t k = 0; k < ST_ARRAY_SIZE(eot_texts); k++)
-			add_eog(t, st_tok_find(t, eot_texts[k], strlen(eot_texts[k])));
-		add_eog(t, st_tok_find(t, "<|eom_id|>", 10));
+	/* end of generation: eos, eot, eom, and every token named like an end
+	 * (llama.cpp's list); those found by name become control tokens as
+	 * llama.cpp makes them, so they print nothing and only match text
+	 * with parse_special */
+	add_eog(t, t->eos);
+	add_eog(t, t->eot);
+	add_eog(t, t->eom);
+	for (size_t k = 0; k <= ST_ARRAY_SIZE(eot_texts); k++) {
+		const char *name = k < ST_ARRAY_SIZE(eot_texts) ? eot_texts[k] : "<|eom_id|>";
+		int32_t id = st_tok_find(t, name, strlen(name));
+		if (id < 0)
+			continue;
+		if (k < ST_ARRAY_SIZE(eot_texts) && t->eot < 0)
+			t->eot = id;
+		if (k == ST_ARRAY_SIZE(eot_texts) && t->eom < 0)
+			t->eom = id;
+		if (t->type[id] == ST_TOKEN_NORMAL || t->type[id] == ST_TOKEN_UNDEFINED)
+			t->type[id] = ST_TOKEN_CONTROL;
+		add_eog(t, id);
 	}
 
 	t->add_space_prefix = v->add_space_prefix >= 0 ? v->add_space_prefix != 0
