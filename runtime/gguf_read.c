@@ -305,7 +305,7 @@ static int rd_u32(struct rd *r, uint32_t *v, const char *what)
 {
 	uint8_t b[4];
 	int rc = rd_bytes(r, b, 4, what);
-	*v = (uint32_t)le_get(b, 4);
+	*v = rc == 0 ? (uint32_t)le_get(b, 4) : 0;
 	return rc;
 }
 
@@ -313,7 +313,7 @@ static int rd_u64(struct rd *r, uint64_t *v, const char *what)
 {
 	uint8_t b[8];
 	int rc = rd_bytes(r, b, 8, what);
-	*v = le_get(b, 8);
+	*v = rc == 0 ? le_get(b, 8) : 0;
 	return rc;
 }
 
