@@ -80,7 +80,7 @@ int st_pl_evaluate(const struct st_pl_instance *in, const struct st_pl_plan *p, 
 	for (int s = 0; s < m; s++) {
 		const struct st_pl_stage *st = &p->stage[s];
 		const struct st_pl_device *dv = &in->devices[st->device];
-		double ms = 0, pf = 0;
+		double ms = dv->overhead_ms, pf = 0;
 		uint64_t bytes = 0;
 		for (int i = st->first; i <= st->last; i++) {
 			ms += st_pl_unit_ms(in, st->device, i);

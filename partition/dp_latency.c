@@ -73,7 +73,7 @@ struct lat {
 static inline double C(const struct lat *s, int d, int a, int b)
 {
 	const double *p = s->pb->pre + (size_t)d * (s->L + 1);
-	return p[b] - p[a];
+	return p[b] - p[a] + s->pb->ovh[d];
 }
 
 /* Relaxed optimum for every suffix, for the first device s->f: h[j][d]
@@ -477,7 +477,7 @@ static double plan_F(const struct st_pl_problem *pb, const struct st_pl_plan *p,
 	for (int i = 0; i < p->n_stages; i++) {
 		const struct st_pl_stage *g = &p->stage[i];
 		const double *pre = pb->pre + (size_t)g->device * (L + 1);
-		double c = pre[g->last + 1] - pre[g->first];
+		double c = pre[g->last + 1] - pre[g->first] + pb->ovh[g->device];
 		double h = i + 1 < p->n_stages ? pb->hop[g->device * D + p->stage[i + 1].device]
 					       : (p->n_stages > 1 ? pb->ret[g->device * D + p->stage[0].device] : 0);
 		T += c + h;
@@ -527,7 +527,7 @@ int st_pl_plan_tokens(const struct st_pl_instance *in, struct st_pl_plan *out, s
 		const double *p = pb.pre + (size_t)d * (L + 1);
 		for (int a = 0; a < L; a++)
 			for (int b = a + 1; b <= pb.fit[d * (L + 1) + a]; b++)
-				cand[n++] = p[b] - p[a];
+				cand[n++] = p[b] - p[a] + pb.ovh[d];
 		for (int e = 0; e < D; e++)
 			if (e != d) {
 				cand[n++] = pb.hop[d * D + e];

@@ -80,7 +80,7 @@ int st_pl_plan_throughput(const struct st_pl_instance *in, struct st_pl_plan *ou
 		const double *pf = pb.pre + (size_t)f * (L + 1);
 		int end = pb.fit[f * (L + 1)];
 		for (int b = 1; b <= end; b++) {
-			double val = pf[b] - pf[0];
+			double val = pf[b] - pf[0] + pb.ovh[f];
 			if (b == L) {
 				if (val < best)
 					best = val, best_fc = fc, best_single = f, best_c = -1;
@@ -109,7 +109,7 @@ int st_pl_plan_throughput(const struct st_pl_instance *in, struct st_pl_plan *ou
 						int e2 = pb.fit[d2 * (L + 1) + j];
 						size_t v2 = v + stride[c2];
 						for (int b = j + 1; b <= e2; b++) {
-							double cc = p2[b] - p2[j];
+							double cc = p2[b] - p2[j] + pb.ovh[d2];
 							double val = base > cc ? base : cc;
 							if (b == L) {
 								val = val > Rc[c2][fc] ? val : Rc[c2][fc];

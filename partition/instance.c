@@ -87,6 +87,7 @@ int st_pl_instance_copy(struct st_pl_instance *dst, const struct st_pl_instance 
 		memcpy(t->kind, s->kind, sizeof t->kind);
 		memcpy(t->host, s->host, sizeof t->host);
 		t->memory_bytes = s->memory_bytes;
+		t->overhead_ms = s->overhead_ms;
 		for (int k = 0; k < s->n_ctx; k++) {
 			double *ms;
 			if ((r = st_pl_device_add_ctx(dst, d, s->ctx[k], &ms)))
@@ -154,6 +155,9 @@ int st_pl_instance_validate(const struct st_pl_instance *in)
 				return st_error(-EINVAL, "plan: device name \"%s\" used twice", dv->name);
 		if (dv->n_ctx < 1)
 			return st_error(-EINVAL, "plan: device %s has no decode costs", dv->name);
+		if (!isfinite(dv->overhead_ms) || dv->overhead_ms < 0 || dv->overhead_ms > 1e12)
+			return st_error(-EINVAL, "plan: device %s: stage_overhead_ms %g (must be finite, >= 0)", dv->name,
+					dv->overhead_ms);
 		for (int k = 0; k < dv->n_ctx; k++) {
 			if (k && dv->ctx[k] <= dv->ctx[k - 1])
 				return st_error(-EINVAL, "plan: device %s: context points not ascending", dv->name);
@@ -230,7 +234,8 @@ static bool swappable(const struct st_pl_instance *in, const struct st_pl_proble
 	const struct st_pl_link *lk = in->links;
 	if (d == in->source || e == in->source)
 		return false;
-	if (in->devices[d].memory_bytes != in->devices[e].memory_bytes)
+	if (in->devices[d].memory_bytes != in->devices[e].memory_bytes ||
+	    in->devices[d].overhead_ms != in->devices[e].overhead_ms)
 		return false;
 	for (int i = 0; i <= L; i++)
 		if (pb->pre[d * (L + 1) + i] != pb->pre[e * (L + 1) + i])
@@ -274,6 +279,7 @@ int st_pl_problem_build(const struct st_pl_instance *in, struct st_pl_problem *p
 	for (int d = 0; d < D; d++) {
 		double *p = pb->pre + (size_t)d * (L + 1);
 		int *f = pb->fit + (size_t)d * (L + 1);
+		pb->ovh[d] = in->devices[d].overhead_ms;
 		for (int i = 0; i < L; i++)
 			p[i + 1] = p[i] + st_pl_unit_ms(in, d, i);
 		int b = 0;

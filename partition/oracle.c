@@ -39,7 +39,7 @@ static void walk(struct orc *o, int depth, int j, int d, uint64_t mask, double l
 {
 	const struct st_pl_instance *in = o->in;
 	int L = in->n_units, D = in->n_devices;
-	double ms = 0;
+	double ms = in->devices[d].overhead_ms;
 	uint64_t mem = 0;
 	o->path[depth].device = d;
 	o->path[depth].first = j;

@@ -10,6 +10,7 @@
  *    check per stage is then exactly the memory check per device;
  *  - with a source device, stage 1 runs on it (it holds the embedding,
  *    i.e. the prompt) and the output returns to it;
+ *  - stage compute: the device's per-unit ms summed + its fixed overhead_ms;
  *  - time per token (latency): sum of stage compute + activation hop
  *    between consecutive stages (bytes*8/(Mbps*1e3) + rtt_ms) + return of
  *    the output from the last stage to the first device (if m > 1);
@@ -52,6 +53,8 @@ struct st_pl_device {
 	uint32_t ctx[ST_PL_MAX_CTX_POINTS];     /* ascending */
 	double *decode_ms[ST_PL_MAX_CTX_POINTS]; /* [n_units] ms per token per unit */
 	double *prefill_ms;             /* [n_units] ms per prompt token, or NULL */
+	double overhead_ms;             /* fixed ms per token per stage on this device
+					 * (dispatch, synchronisation), charged once per stage */
 };
 
 struct st_pl_unit {
@@ -141,6 +144,7 @@ struct st_pl_problem {
 	int D, L;
 	int source;
 	double *pre;                    /* [D][L+1] prefix sums of unit ms */
+	double ovh[ST_PL_MAX_DEVICES];  /* per-stage overhead ms of each device */
 	double *hop;                    /* [D][D] activation transfer ms */
 	double *ret;                    /* [D][D] output return ms (0 on the diagonal) */
 	int *fit;                       /* [D][L+1]: largest b with [a,b) fitting on d (a if none) */

@@ -153,6 +153,13 @@ static int device_fields(struct st_pl_instance *in, int d, const struct st_json 
 		}
 		*have_ms = true;
 	}
+	if (!dv->overhead_ms && (v = st_json_get(o, "stage_overhead_ms"))) {
+		snprintf(w, sizeof w, "%s.stage_overhead_ms", what);
+		if ((r = st_json_f64(v, w, &dv->overhead_ms)))
+			return r;
+		if (!(dv->overhead_ms >= 0))
+			return st_error(-EINVAL, "%s at %u:%u: must be >= 0", w, v->line, v->col);
+	}
 	if (!dv->prefill_ms && (v = st_json_get(o, "prefill_ms"))) {
 		dv->prefill_ms = calloc((size_t)in->n_units, sizeof(double));
 		if (!dv->prefill_ms)
@@ -171,8 +178,9 @@ int st_pl_instance_from_json(const struct st_json *root, struct st_pl_instance *
 	static const char *const model_keys[] = { "name", "units", "activation_bytes", "output_bytes", NULL };
 	static const char *const unit_keys[] = { "name", "weight_bytes", "kv_bytes_per_token", "repeat", NULL };
 	static const char *const dev_keys[] = { "name", "kind", "host", "memory_bytes", "decode_ms",
-						"decode_ms_at", "prefill_ms", NULL };
-	static const char *const kind_keys[] = { "memory_bytes", "decode_ms", "decode_ms_at", "prefill_ms", NULL };
+						"decode_ms_at", "prefill_ms", "stage_overhead_ms", NULL };
+	static const char *const kind_keys[] = { "memory_bytes", "decode_ms", "decode_ms_at", "prefill_ms",
+						 "stage_overhead_ms", NULL };
 	static const char *const link_keys[] = { "default", "same_host", "pairs", NULL };
 	static const char *const con_keys[] = { "source", "context", "batch", "prompt_tokens", NULL };
 	const struct st_json *v, *model, *units, *devs, *kinds, *links, *con;
@@ -422,6 +430,8 @@ char *st_pl_instance_to_json(const struct st_pl_instance *in, bool pretty)
 			st_jw_string(&w, "kind", dv->kind);
 		st_jw_string(&w, "host", dv->host);
 		st_jw_uint(&w, "memory_bytes", dv->memory_bytes);
+		if (dv->overhead_ms > 0)
+			st_jw_number(&w, "stage_overhead_ms", dv->overhead_ms);
 		st_jw_array_begin(&w, "decode_ms_at");
 		for (int k = 0; k < dv->n_ctx; k++) {
 			st_jw_object_begin(&w, NULL);

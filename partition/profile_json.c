@@ -75,7 +75,7 @@ int st_pl_instance_from_profiles(const struct st_json *const *profiles, int n, c
 	st_jw_array_begin(&w, "devices");
 	for (int i = 0; i < n; i++) {
 		const struct st_json *p = profiles[i], *dev = st_json_get(p, "device");
-		static const char *const copy[] = { "decode_ms", "decode_ms_at", "prefill_ms" };
+		static const char *const copy[] = { "decode_ms", "decode_ms_at", "prefill_ms", "stage_overhead_ms" };
 		st_jw_object_begin(&w, NULL);
 		st_jw_string(&w, "name", names[i]);
 		if (st_json_get(dev, "host"))

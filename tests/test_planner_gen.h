@@ -60,6 +60,7 @@ __attribute__((unused)) static int gen_instance(struct st_pl_instance *in, int D
 			int src = gen_int(0, d - 1);
 			memcpy(ms, in->devices[src].decode_ms[0], (size_t)L * sizeof *ms);
 			dv->memory_bytes = in->devices[src].memory_bytes;
+			dv->overhead_ms = in->devices[src].overhead_ms;
 			snprintf(dv->kind, ST_PL_NAME, "%s", in->devices[src].kind);
 			continue;
 		}
@@ -73,6 +74,7 @@ __attribute__((unused)) static int gen_instance(struct st_pl_instance *in, int D
 			else
 				ms[i] = speed * (gen_int(0, 1) ? 1 : 4);
 		}
+		dv->overhead_ms = gen_int(0, 2) == 0 ? gen_unif(0, 3) : 0;
 		double frac = gen_unif(0.05, 1.3);
 		dv->memory_bytes = (uint64_t)(frac * (double)total);
 	}

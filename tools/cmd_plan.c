@@ -158,6 +158,18 @@ static int load_profiles(const char *list, const char *links_path, const char *m
  * the last, as the plan's units count them). */
 static int measure_threads;
 
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median_d(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_dbl);
+	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 static int measure(const struct st_pl_instance *in, const struct st_pl_plan *p, struct st_model *m, int n,
 		   double *ms_tok, double *stage_ms)
 {
@@ -187,11 +199,23 @@ static int measure(const struct st_pl_instance *in, const struct st_pl_plan *p, 
 	if ((r = st_session_eval(s, toks + in->context, 1, false)) < 0)
 		goto out;
 	st_session_stats_reset(s);
-	double t0 = st_time_now();
-	for (int i = 0; i < n; i++)
-		if ((r = st_session_eval(s, toks + in->context + 1 + i, 1, false)) < 0)
+	/* median per-token wall time: robust to the other processes of a
+	 * shared machine (a mean would charge their time slices to us) */
+	double *tt = malloc((size_t)n * sizeof *tt);
+	if (!tt) {
+		r = st_error(-ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		double t0 = st_time_now();
+		if ((r = st_session_eval(s, toks + in->context + 1 + i, 1, false)) < 0) {
+			free(tt);
 			goto out;
-	*ms_tok = (st_time_now() - t0) * 1e3 / n;
+		}
+		tt[i] = (st_time_now() - t0) * 1e3;
+	}
+	*ms_tok = median_d(tt, n);
+	free(tt);
 	double emb = 0, head = 0;
 	st_session_head_times(s, &emb, &head);
 	for (int k = 0; k < p->n_stages && k < st_session_n_stages(s); k++) {
@@ -218,8 +242,8 @@ static void measure_report(const struct st_pl_instance *in, const struct st_pl_p
 		printf("\nmeasure: %s: %s\n", model_path, st_last_error());
 		return;
 	}
-	printf("\nmeasured on %s: %d decode tokens at context %u (wall time; one process)\n", model_path, n,
-	       in->context);
+	printf("\nmeasured on %s: %d decode tokens from context %u, one process (per token: median wall\n"
+	       "time; per stage: mean)\n", model_path, n, in->context);
 	st_pl_evaluate(in, p, &ev);
 	if (measure(in, p, m, n, &tok, stage_ms)) {
 		printf("  strata plan: %s\n", st_last_error());
