@@ -835,13 +835,14 @@ static void test_synth(const char *text, size_t textlen)
 enum defect {
 	D_NONE, D_SCORES_SHORT, D_TYPES_LONG, D_DUP, D_EMPTY, D_BOS_RANGE, D_EOS_RANGE, D_MERGE_UNKNOWN,
 	D_MERGE_NOSPACE, D_TYPE_VALUE, D_MODEL, D_NO_TOKENS, D_TOKENS_TYPE, D_ADD_BOS_NO_BOS, D_HUGE,
-	D_NO_MERGES, D_SCORES_TYPE, D_COUNT,
+	D_NO_MERGES, D_SCORES_TYPE, D_NO_MODEL, D_BOS_NONE, D_COUNT,
 };
 static const char *const defect_name[] = {
 	"valid", "scores shorter than tokens", "token_type longer than tokens", "duplicate token", "empty token",
 	"bos id out of range", "eos id out of range", "merge names an unknown token", "merge without a space",
 	"token type 9", "unknown tokenizer model", "no tokens", "tokens not strings", "add_bos without bos",
-	"token of 70000 bytes", "gpt2 without merges", "scores are strings",
+	"token of 70000 bytes", "gpt2 without merges", "scores are strings", "no tokenizer.ggml.model",
+	"bos_token_id = -1 (i32) with add_bos_token false",
 };
 
 static int make_gguf(enum defect d, struct st_gguf **g)
@@ -871,7 +872,7 @@ static int make_gguf(enum defect d, struct st_gguf **g)
 		toks[6] = huge;
 	}
 	rc = st_gguf_writer_create(&w, 3, 32);
-	if (rc == 0)
+	if (rc == 0 && d != D_NO_MODEL)
 		rc = st_gguf_writer_set_str(w, "tokenizer.ggml.model", d == D_MODEL ? "wordpiece-x" : bpe ? "gpt2" : "llama");
 	if (rc == 0 && d != D_NO_TOKENS) {
 		if (d == D_TOKENS_TYPE)
@@ -890,9 +891,13 @@ static int make_gguf(enum defect d, struct st_gguf **g)
 		rc = st_gguf_writer_set_arr(w, "tokenizer.ggml.token_type", ST_GGUF_I32, types, d == D_TYPES_LONG ? n + 1 : n);
 	if (rc == 0 && bpe && d != D_NO_MERGES)
 		rc = st_gguf_writer_set_arr(w, "tokenizer.ggml.merges", ST_GGUF_STRING, merges, 2);
-	if (rc == 0)
+	if (rc == 0 && d == D_BOS_NONE)
+		rc = st_gguf_writer_set_i32(w, "tokenizer.ggml.bos_token_id", -1);
+	else if (rc == 0)
 		rc = st_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id",
 					    d == D_BOS_RANGE ? 7 : d == D_ADD_BOS_NO_BOS ? 0xFFFFFFFFu : 1);
+	if (rc == 0 && d == D_BOS_NONE)
+		rc = st_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", false);
 	if (rc == 0)
 		rc = st_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", d == D_EOS_RANGE ? 1000000 : 2);
 	if (rc == 0 && d == D_ADD_BOS_NO_BOS)
@@ -930,6 +935,12 @@ static void test_malformed(void)
 		rc = st_tokenizer_from_gguf(g, &t);
 		if (d == D_NONE)
 			ok(rc == 0 && t, "malformed: the valid base file loads");
+		else if (d == D_BOS_NONE)
+			ok(rc == 0 && t && st_tokenizer_bos(t) == -1 && !st_tokenizer_add_bos(t) &&
+			   st_tokenize(t, "a", 1, true, NULL, 0) == -EINVAL,
+			   "malformed: %s loads with no BOS; asking for BOS is -EINVAL", defect_name[d]);
+		else if (d == D_NO_MODEL)
+			ok(rc == -ENOENT && !t, "malformed: %s -> -ENOENT (%s)", defect_name[d], st_last_error());
 		else
 			ok(rc < 0 && !t, "malformed: %s -> %d (%s)", defect_name[d], rc, rc < 0 ? st_last_error() : "accepted!");
 		st_tokenizer_free(t);
