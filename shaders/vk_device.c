@@ -491,15 +491,15 @@ int st_vk_open(int index, struct st_backend **out)
 	be->subgroup_arith = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
 			     (sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
 			     (sg.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT) && sg.subgroupSize >= 1;
-	/* matmul kernel: a row per invocation on CPU drivers (no reduction,
-	 * whole-word block reads), a workgroup per row elsewhere;
-	 * ST_VULKAN_MATMUL=rows|wg overrides */
-	const char *mm = getenv("ST_VULKAN_MATMUL");
-	be->matmul_rows = be->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
-	if (mm && !strcmp(mm, "rows"))
-		be->matmul_rows = true;
-	else if (mm && !strcmp(mm, "wg"))
-		be->matmul_rows = false;
+	/* kernels: on CPU drivers a row (matmul) or a head (attention) per
+	 * invocation, no reductions or shared memory; on GPUs a workgroup per
+	 * row/head with subgroup reductions.  ST_VULKAN_KERNELS=cpu|gpu overrides */
+	const char *kk = getenv("ST_VULKAN_KERNELS");
+	be->cpu_kernels = be->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+	if (kk && !strcmp(kk, "cpu"))
+		be->cpu_kernels = true;
+	else if (kk && !strcmp(kk, "gpu"))
+		be->cpu_kernels = false;
 	/* ST_VULKAN_MAX_BINDING lowers the binding limit (tests of split matmuls) */
 	be->max_range = be->props.limits.maxStorageBufferRange;
 	const char *mb = getenv("ST_VULKAN_MAX_BINDING");
@@ -565,12 +565,14 @@ int st_vk_open(int index, struct st_backend **out)
 		goto err;
 	if ((rc = st_vk_buffer_create(be, 16, ST_BUF_HOST_VISIBLE, 0, &be->dummy)) != 0)
 		goto err;
-	st_log(ST_LOG_INFO, "vulkan%d: %s (%s), %s memory%s, subgroup size %u (%s reductions), matmul %s, timestamps %s",
+	st_log(ST_LOG_INFO, "vulkan%d: %s (%s), %s memory%s, subgroup size %u (%s reductions), %s, timestamps %s",
 	       index, be->base.info.name, be->base.info.driver,
 	       be->unified ? "unified host-visible device" : "device-local + host-visible staging",
 	       be->unified ? " used directly, no staging copies" : "",
 	       be->subgroup_size, be->subgroup_arith ? "subgroupAdd" : "shared-memory",
-	       be->matmul_rows ? "row per invocation" : "workgroup per row", be->timestamps ? "on" : "off");
+	       be->cpu_kernels ? "CPU-driver kernels (a matmul row / attention head per invocation)" :
+				 "GPU kernels (a workgroup per matmul row / attention head)",
+	       be->timestamps ? "on" : "off");
 	*out = &be->base;
 	return 0;
 err:

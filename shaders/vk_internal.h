@@ -32,6 +32,7 @@ enum st_vk_kernel {
 	ST_VK_MATMUL_ROWS_Q4_0,
 	ST_VK_MATMUL_ROWS_F32_XS, ST_VK_MATMUL_ROWS_F16_XS, ST_VK_MATMUL_ROWS_BF16_XS, ST_VK_MATMUL_ROWS_Q8_0_XS,
 	ST_VK_MATMUL_ROWS_Q4_0_XS, ST_VK_MATMUL_ROWS_Q8_0_XS_TB4, ST_VK_MATMUL_ROWS_Q4_0_XS_TB4,
+	ST_VK_ATTN_ROWS_F32, ST_VK_ATTN_ROWS_F16,
 	ST_VK_KERNEL_COUNT,
 };
 
@@ -86,7 +87,7 @@ struct st_vk_backend {
 	bool subgroup_arith;             /* subgroupAdd/Max in compute shaders */
 	uint32_t subgroup_size;
 	bool unified;                    /* host-visible device memory used directly */
-	bool matmul_rows;                /* matmul_rows.comp (row per invocation) */
+	bool cpu_kernels;                /* CPU driver kernels: matmul_rows.comp, attn_rows.comp */
 	bool subgroup_shuffle8;          /* subgroupShuffle, subgroups of >= 8 */
 	uint64_t max_range;              /* bytes one storage-buffer binding may span */
 	int mt_device, mt_host;          /* memory type indices */

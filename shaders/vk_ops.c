@@ -84,7 +84,7 @@ static bool use_xs(const struct st_vk_backend *be, const struct st_op *op)
 {
 	const struct st_tensor *w = &op->src[0], *x = &op->src[1];
 	bool half = w->type == ST_TYPE_F16 || w->type == ST_TYPE_BF16;
-	return be->matmul_rows && be->subgroup_shuffle8 && x->offset % 16 == 0 && x->nb1 % 16 == 0 &&
+	return be->cpu_kernels && be->subgroup_shuffle8 && x->offset % 16 == 0 && x->nb1 % 16 == 0 &&
 	       w->ne0 % 32 == 0 && (!half || (w->offset % 4 == 0 && w->nb1 % 4 == 0));
 }
 
@@ -164,7 +164,7 @@ int st_vk_op_lower(struct st_vk_backend *be, const struct st_vk_piece *piece, st
 		gop->push.ne1 = (uint32_t)s0->ne1;
 		gop->push.k = (uint32_t)s0->ne0;
 		gop->y_div = 4;          /* TB in matmul.comp */
-		if (be->matmul_rows) {   /* grid set below, from the workgroup size */
+		if (be->cpu_kernels) {   /* grid set below, from the workgroup size */
 			gop->y_div = 1;  /* one token per invocation */
 			bool xs = use_xs(be, op), tb4 = piece->mode == ST_VK_PIECE_BLOCK4;
 			if (tb4)
@@ -210,15 +210,25 @@ int st_vk_op_lower(struct st_vk_backend *be, const struct st_vk_piece *piece, st
 	case ST_OP_KV_STORE:
 		k = d->type == ST_TYPE_F16 ? ST_VK_KV_STORE_F16 : ST_VK_KV_STORE_F32;
 		break;
-	case ST_OP_ATTN:
-		k = s1->type == ST_TYPE_F16 ? ST_VK_ATTN_F16 : ST_VK_ATTN_F32;
+	case ST_OP_ATTN: {
 		gop->push.n_head = op->p.attn.n_head;
 		gop->push.n_head_kv = op->p.attn.n_head_kv;
 		gop->push.head_dim = op->p.attn.head_dim;
 		gop->push.scale = op->p.attn.scale;
+		/* CPU drivers: a (head, token) per invocation, where the shapes
+		 * allow vec4 rows (attn_rows.comp) */
+		const size_t ku = s1->type == ST_TYPE_F16 ? 8 : 16;
+		if (be->cpu_kernels && op->p.attn.head_dim % 4 == 0 && op->p.attn.head_dim <= 128 &&
+		    s0->offset % 16 == 0 && s0->nb1 % 16 == 0 && s1->offset % ku == 0 && s1->nb1 % ku == 0 &&
+		    s2->offset % ku == 0 && s2->nb1 % ku == 0) {
+			k = s1->type == ST_TYPE_F16 ? ST_VK_ATTN_ROWS_F16 : ST_VK_ATTN_ROWS_F32;
+			break;   /* grid x from the workgroup size, below */
+		}
+		k = s1->type == ST_TYPE_F16 ? ST_VK_ATTN_F16 : ST_VK_ATTN_F32;
 		gop->grid_x = op->p.attn.n_head;
 		reduce = true;
 		break;
+	}
 	case ST_OP_SWIGLU: k = ST_VK_SWIGLU; break;
 	case ST_OP_ADD: k = ST_VK_ADD; break;
 	case ST_OP_SOFTMAX: k = ST_VK_SOFTMAX; reduce = true; break;
@@ -239,13 +249,17 @@ int st_vk_op_lower(struct st_vk_backend *be, const struct st_vk_piece *piece, st
 	case ST_OP_ROPE: gop->grid_x = ceil_div((uint64_t)op->p.rope.n_head * (op->p.rope.head_dim / 2), wg); break;
 	case ST_OP_KV_STORE: gop->grid_x = ceil_div(((uint64_t)d->ne0 + 1) / 2, wg); break;
 	case ST_OP_MATMUL:
-		if (be->matmul_rows) {
+		if (be->cpu_kernels) {
 			uint32_t groups = ceil_div((uint64_t)s0->ne1, wg);
 			gop->grid_x = ST_MIN(groups, 32768u);
 			gop->grid_z = ceil_div(groups, 32768);
 		}
 		break;
 	case ST_OP_ATTN:
+		if (k == ST_VK_ATTN_ROWS_F32 || k == ST_VK_ATTN_ROWS_F16) {
+			gop->grid_x = ceil_div(op->p.attn.n_head, wg);
+			break;
+		}
 		if (op->p.attn.head_dim > 4 * wg || op->p.attn.head_dim > 512)
 			return st_error(-ENOTSUP, "vulkan attn: head_dim %u above the kernel's max %u",
 					op->p.attn.head_dim, ST_MIN(4 * wg, 512u));

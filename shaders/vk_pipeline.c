@@ -43,9 +43,12 @@ void st_vk_pipeline_fini(struct st_vk_backend *be)
 
 /* Workgroup size: a power of two (the shared-memory reduction halves it),
  * at least the subgroup size, within the device limits. */
-static uint32_t pick_wg(const struct st_vk_backend *be)
+static uint32_t pick_wg(const struct st_vk_backend *be, enum st_vk_kernel k)
 {
 	uint32_t wg = 64;
+	/* attn_rows: lanes are heads; small groups spread a token over cores */
+	if (k == ST_VK_ATTN_ROWS_F32 || k == ST_VK_ATTN_ROWS_F16)
+		wg = 8;
 	while (wg < be->subgroup_size && wg < 1024)
 		wg *= 2;
 	while (wg > be->props.limits.maxComputeWorkGroupInvocations || wg > be->props.limits.maxComputeWorkGroupSize[0])
@@ -72,7 +75,7 @@ int st_vk_pipeline_get(struct st_vk_backend *be, enum st_vk_kernel k, VkPipeline
 					 .codeSize = sp->size, .pCode = sp->code };
 	if ((rc = st_vk_check(vkCreateShaderModule(be->dev, &mci, NULL, &mod), "vkCreateShaderModule")) != 0)
 		return rc;
-	uint32_t wg = pick_wg(be);
+	uint32_t wg = pick_wg(be, k);
 	VkSpecializationMapEntry me = { .constantID = 0, .offset = 0, .size = sizeof(uint32_t) };
 	VkSpecializationInfo si = { .mapEntryCount = 1, .pMapEntries = &me, .dataSize = sizeof wg, .pData = &wg };
 	VkComputePipelineCreateInfo pci = {

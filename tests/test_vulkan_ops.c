@@ -287,22 +287,24 @@ static void test_attn(void)
 		{ 8, 1, 48, 2, 9 },      /* MQA, odd head count ratio */
 	};
 	const uint32_t ct[] = { ST_TYPE_F32, ST_TYPE_F16 };
-	for (size_t c = 0; c < 2; c++)
+	for (size_t c = 0; c < 4; c++)   /* f32, f16; then both with 16-byte aligned rows */
 		for (size_t k = 0; k < ST_ARRAY_SIZE(cases); k++) {
 			struct tt q, K, V, dst;
+			guard_override = c >= 2 ? 64 : 0;
 			struct st_graph_run run = { .n_tokens = cases[k].n, .pos0 = cases[k].pos0 };
 			int64_t rows = cases[k].pos0 + cases[k].n + 3;
 			tt_make(&q, ST_TYPE_F32, (int64_t)cases[k].nh * cases[k].hd, 8, PAD, 1.0f);
-			tt_make(&K, ct[c], (int64_t)cases[k].nkv * cases[k].hd, rows, 0, 1.0f);
-			tt_make(&V, ct[c], (int64_t)cases[k].nkv * cases[k].hd, rows, 0, 1.0f);
+			tt_make(&K, ct[c % 2], (int64_t)cases[k].nkv * cases[k].hd, rows, 0, 1.0f);
+			tt_make(&V, ct[c % 2], (int64_t)cases[k].nkv * cases[k].hd, rows, 0, 1.0f);
 			tt_make(&dst, ST_TYPE_F32, (int64_t)cases[k].nh * cases[k].hd, 8, PAD, 1.0f);
+			guard_override = 0;
 			struct st_op op = { .kind = ST_OP_ATTN,
 					    .p.attn = { cases[k].nh, cases[k].nkv, cases[k].hd,
 							1.0f / sqrtf((float)cases[k].hd) } };
 			struct tt *src[3] = { &q, &K, &V };
 			char what[96];
-			snprintf(what, sizeof what, "attn %s n_head=%u kv=%u hd=%u tokens=%lld pos0=%lld",
-				 st_type_name(ct[c]), cases[k].nh, cases[k].nkv, cases[k].hd, (long long)cases[k].n,
+			snprintf(what, sizeof what, "attn %s%s n_head=%u kv=%u hd=%u tokens=%lld pos0=%lld", c >= 2 ? "aligned " : "",
+				 st_type_name(ct[c % 2]), cases[k].nh, cases[k].nkv, cases[k].hd, (long long)cases[k].n,
 				 (long long)cases[k].pos0);
 			check_op(what, &op, &dst, src, 3, &run, 0, run.n_tokens, 5e-4);
 			tt_free(&q), tt_free(&K), tt_free(&V), tt_free(&dst);
@@ -481,11 +483,11 @@ int main(void)
 	/* each: up to two environment variables read by the backend at open */
 	static const struct { const char *name, *env[2], *value[2]; } configs[] = {
 		{ "default (the device's own choices)", { NULL }, { NULL } },
-		{ "workgroup-per-row matmul, subgroup reductions", { "ST_VULKAN_MATMUL" }, { "wg" } },
-		{ "workgroup-per-row matmul, shared-memory reductions", { "ST_VULKAN_MATMUL", "ST_VULKAN_NO_SUBGROUPS" },
-		  { "wg", "1" } },
-		{ "row-per-invocation matmul without subgroup shuffles", { "ST_VULKAN_MATMUL", "ST_VULKAN_NO_SUBGROUPS" },
-		  { "rows", "1" } },
+		{ "GPU kernels, subgroup reductions", { "ST_VULKAN_KERNELS" }, { "gpu" } },
+		{ "GPU kernels, shared-memory reductions", { "ST_VULKAN_KERNELS", "ST_VULKAN_NO_SUBGROUPS" },
+		  { "gpu", "1" } },
+		{ "CPU-driver kernels without subgroup shuffles", { "ST_VULKAN_KERNELS", "ST_VULKAN_NO_SUBGROUPS" },
+		  { "cpu", "1" } },
 		{ "forced staging copies", { "ST_VULKAN_FORCE_STAGING" }, { "1" } },
 		{ "bindings capped at 16 KiB: weights split by rows (matmul only)", { "ST_VULKAN_MAX_BINDING" },
 		  { "16384" } },
