@@ -87,7 +87,7 @@ static int make(struct bench *b, struct st_tensor *t, struct st_buffer **bufs, i
 /* Run a graph reps times after one warm-up; wall seconds per run and the
  * summed per-op kernel seconds of the last run (negative: not reported). */
 static int time_graph(struct bench *b, const struct st_op *ops, int n_ops, const struct st_graph_run *run,
-		      double *wall, double *kernel)
+		      double *wall, double *kernel, double *per_op)
 {
 	struct st_graph *g = NULL;
 	int rc = st_graph_prepare(b->be, ops, n_ops, &g);
@@ -99,8 +99,11 @@ static int time_graph(struct bench *b, const struct st_op *ops, int n_ops, const
 		rc = st_graph_run(b->be, g, run);
 		double *sec = malloc((size_t)n_ops * sizeof(double));
 		if (sec && st_graph_op_times(b->be, g, sec, n_ops) == n_ops) {
-			for (int i = 0; i < n_ops; i++)
+			for (int i = 0; i < n_ops; i++) {
 				ksum += sec[i];
+				if (per_op)
+					per_op[i] += sec[i] / b->reps;
+			}
 		} else {
 			ksum = -1e30;
 		}
@@ -148,7 +151,7 @@ static int bench_matmul(struct bench *b, uint32_t type, int64_t rows, int64_t k,
 	    (rc = make(b, &op.dst, bufs, &nb, ST_TYPE_F32, rows, n_tokens, 0)))
 		goto out;
 	struct st_graph_run run = { .n_tokens = n_tokens, .pos0 = 0 };
-	if ((rc = time_graph(b, &op, 1, &run, &wall, &kern)) == 0) {
+	if ((rc = time_graph(b, &op, 1, &run, &wall, &kern, NULL)) == 0) {
 		char s[64];
 		snprintf(s, sizeof s, "%s [%lld x %lld]", st_type_name(type), (long long)rows, (long long)k);
 		double wbytes = (double)op.src[0].nb1 * rows;
@@ -178,7 +181,7 @@ static int bench_simple(struct bench *b, enum st_op_kind kind, int64_t ne0, int6
 	if (rc)
 		goto out;
 	struct st_graph_run run = { .n_tokens = n_tokens, .pos0 = 0 };
-	if ((rc = time_graph(b, &op, 1, &run, &wall, &kern)) == 0) {
+	if ((rc = time_graph(b, &op, 1, &run, &wall, &kern, NULL)) == 0) {
 		char s[64];
 		snprintf(s, sizeof s, "[%lld]", (long long)ne0);
 		int nin = kind == ST_OP_SOFTMAX ? 1 : 2;
@@ -204,7 +207,7 @@ static int bench_attn(struct bench *b, const struct shape *sh, uint32_t kv_type,
 	    (rc = make(b, &op.dst, bufs, &nb, ST_TYPE_F32, sh->dim, n_tokens, 0)))
 		goto out;
 	struct st_graph_run run = { .n_tokens = n_tokens, .pos0 = pos0 };
-	if ((rc = time_graph(b, &op, 1, &run, &wall, &kern)) == 0) {
+	if ((rc = time_graph(b, &op, 1, &run, &wall, &kern, NULL)) == 0) {
 		char s[64];
 		snprintf(s, sizeof s, "%s kv, %lld heads/%lld kv, ctx %lld", st_type_name(kv_type), (long long)sh->n_head,
 			 (long long)sh->n_kv, (long long)ctx);
@@ -277,7 +280,25 @@ static int bench_stage(struct bench *b, const struct shape *sh, uint32_t wtype, 
 	if (rc)
 		goto out;
 	struct st_graph_run run = { .n_tokens = 1, .pos0 = pos0 };
-	if ((rc = time_graph(b, ops, n, &run, &wall, &kern)) == 0) {
+	double *per_op = calloc((size_t)n, sizeof(double));
+	if (!per_op) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = time_graph(b, ops, n, &run, &wall, &kern, per_op);
+	if (rc == 0 && kern > 0) {   /* kernel time by op kind */
+		double by_kind[ST_OP_COUNT] = { 0 };
+		for (int i = 0; i < n; i++)
+			by_kind[ops[i].kind] += per_op[i];
+		printf("  stage kernels by op:");
+		for (int kind = 0; kind < ST_OP_COUNT; kind++)
+			if (by_kind[kind] > 0)
+				printf(" %s %.2f ms (%.0f%%)", st_op_name((enum st_op_kind)kind), by_kind[kind] * 1e3,
+				       by_kind[kind] / kern * 100);
+		printf("\n");
+	}
+	free(per_op);
+	if (rc == 0) {
 		char s[96];
 		snprintf(s, sizeof s, "%s %d layers%s, %s, pos %lld", sh->name, n_layer, head ? " + head" : "",
 			 st_type_name(wtype), (long long)pos0);
