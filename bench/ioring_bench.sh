@@ -8,7 +8,8 @@
 # each: dd bs=4M iflag=direct (the disk's sequential speed), bench-load
 # --io uring (O_DIRECT), --io pread (buffered), --io mmap (map + copy),
 # and --io uring --no-direct (buffered io_uring); then the same loaders
-# warm (file in the page cache).  One JSON object per measurement; feed the
+# warm (file in the page cache), plus --io auto (which reads through the
+# page cache when it holds the bytes).  One JSON object per measurement; feed the
 # output to bench/ioring_summary.py for medians.  EXTRA="--prefault" adds
 # options to every bench-load run.
 set -u
@@ -49,6 +50,7 @@ for ((r = 0; r < N; r++)); do
 	done
 	# warm: read once to fill the page cache, then measure each
 	cat "$M" > /dev/null
+	load auto 0 --io auto
 	load uring 0 --io uring
 	load uring-buffered 0 --io uring --no-direct
 	load pread 0 --io pread

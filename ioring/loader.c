@@ -600,6 +600,11 @@ int st_loader_read(struct st_loader *ld, const struct st_load_span *spans, size_
 		ld->direct = false;
 		stats->direct = false;
 	}
+#if ST_HAVE_LIBURING
+	/* buffered reads of cached pages would copy inline, one at a time, in
+	 * io_uring_submit; in io-wq workers the copies run in parallel */
+	ld->async_buffered = !ld->direct && !(ld->opts.flags & ST_LOAD_INLINE_BUFFERED);
+#endif
 	ret = ld_plan_build(spans, n, ld->align, ld->chunk, &plan);
 	if (ret < 0)
 		goto restore;

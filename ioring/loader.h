@@ -64,6 +64,9 @@ enum st_load_flags {
 	ST_LOAD_FAIL_URING      = 1u << 3,  /* tests: the io_uring probe fails */
 	ST_LOAD_FAIL_DIRECT     = 1u << 4,  /* tests: the O_DIRECT probe fails */
 	ST_LOAD_PREAD_DIRECT    = 1u << 5,  /* pread mode: use O_DIRECT too */
+	ST_LOAD_INLINE_BUFFERED = 1u << 6,  /* buffered io_uring reads copy inline at
+					     * submission (default: IOSQE_ASYNC, so
+					     * io-wq workers copy in parallel) */
 };
 
 /* Simulated completion results, for tests of the retry paths: every

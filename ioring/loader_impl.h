@@ -61,6 +61,7 @@ struct st_loader {
 	struct io_uring ring;
 	bool ring_ok;
 	bool fixed;
+	bool async_buffered;        /* buffered reads go to io-wq workers (parallel copies) */
 #endif
 	/* the read in progress */
 	const struct st_load_span *spans;

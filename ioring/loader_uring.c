@@ -116,6 +116,8 @@ static int slot_submit(struct st_loader *ld, const struct ld_plan *p, struct slo
 		io_uring_prep_read_fixed(sqe, ld->fd, buf, len, pc->off + s->got, s->stg);
 	else
 		io_uring_prep_read(sqe, ld->fd, buf, len, pc->off + s->got);
+	if (ld->async_buffered)
+		io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
 	io_uring_sqe_set_data64(sqe, si);
 	ld->st->n_reads++;
 	return 0;

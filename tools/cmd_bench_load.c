@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -15,6 +16,7 @@
 #include "gguf_spans.h"
 #include "loader.h"
 #include "strata.h"
+#include "weights.h"
 
 static const char *const CMD = "bench-load";
 
@@ -41,9 +43,13 @@ static void usage(FILE *f)
 		"  --no-direct           no O_DIRECT (buffered io_uring)\n"
 		"  --pread-direct        pread with O_DIRECT\n"
 		"  --no-fixed            do not register staging buffers with the ring\n"
+		"  --inline-buffered     buffered io_uring reads copy at submission (no io-wq)\n"
 		"  --prefault            touch the destination memory before timing\n"
 		"  --save-hashes FILE    write each tensor's XXH64 to FILE after loading\n"
 		"  --verify FILE         check each tensor against the hashes in FILE\n"
+		"  --ttft                time to first token instead: open the model, create a\n"
+		"                        session whose stages read their weights with --io (mmap:\n"
+		"                        strata's own mapped path), evaluate BOS, take the argmax\n"
 		"  --json                one JSON object per run on stdout\n"
 		"  -v, --verbose         log fallbacks and details (INFO)\n"
 		"  -h, --help            this text\n",
@@ -105,6 +111,13 @@ static void drop_cache(const char *path, bool *dropped_all)
 	}
 }
 
+static double st_time_now_tool(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static uint64_t peak_rss_bytes(void)
 {
 	struct rusage ru;
@@ -154,10 +167,81 @@ static int load_hashes(const char *file, struct st_load_span *s, size_t n)
 	return 0;
 }
 
+/* Time from nothing to the first generated token: open, create a session
+ * (its stages load their weights), evaluate BOS, argmax. */
+static int run_ttft(const char *model, const struct st_load_opts *o, bool cold, bool json)
+{
+	struct st_model *m = NULL;
+	struct st_session *sess = NULL;
+	struct st_session_params sp;
+	struct st_ioring_weights w = { .path = model, .opts = *o };
+	struct st_tokenizer *tok;
+	const float *logits;
+	bool dropped_all = false;
+	int32_t bos = 1, best = 0;
+	double t0, t_open, t_sess, t1;
+	uint32_t n_vocab;
+	int r;
+
+	if (cold)
+		drop_cache(model, &dropped_all);
+	w.opts.progress = NULL;
+	t0 = st_time_now_tool();
+	r = st_model_open(model, &m);
+	if (r < 0)
+		return cli_fail(CMD, "%s", st_last_error());
+	t_open = st_time_now_tool();
+	st_session_params_default(&sp);
+	sp.n_ctx = 256;
+	if (o->mode != ST_IO_MMAP) {
+		sp.load_weights = st_ioring_load_weights;
+		sp.load_user = &w;
+	}
+	r = st_session_create(m, &sp, &sess);
+	if (r < 0) {
+		st_model_close(m);
+		return cli_fail(CMD, "session: %s", st_last_error());
+	}
+	t_sess = st_time_now_tool();
+	tok = st_model_tokenizer(m);
+	if (tok && st_tokenizer_bos(tok) >= 0)
+		bos = st_tokenizer_bos(tok);
+	r = st_session_eval(sess, &bos, 1, false);
+	logits = r > 0 ? st_session_logits(sess, -1) : NULL;
+	if (!logits) {
+		st_session_destroy(sess);
+		st_model_close(m);
+		return cli_fail(CMD, "eval: %s", st_last_error());
+	}
+	n_vocab = st_model_desc(m)->n_vocab;
+	for (uint32_t i = 1; i < n_vocab; i++)
+		if (logits[i] > logits[best])
+			best = (int32_t)i;
+	t1 = st_time_now_tool();
+	if (json)
+		printf("{\"io\":\"%s\",\"loader\":\"%s\",\"direct\":%s,\"ttft_seconds\":%.6f,\"open_seconds\":%.6f,"
+		       "\"session_seconds\":%.6f,\"eval_seconds\":%.6f,\"load_seconds\":%.6f,\"bytes\":%" PRIu64
+		       ",\"first_token\":%d,\"peak_rss_bytes\":%" PRIu64 ",\"cold\":%s}\n",
+		       o->mode == ST_IO_MMAP ? "mmap" : st_io_mode_name(w.stats.mode),
+		       o->mode == ST_IO_MMAP ? "mapped file (strata default)" : "ioring span loader",
+		       w.stats.direct ? "true" : "false", t1 - t0, t_open - t0, t_sess - t_open, t1 - t_sess,
+		       w.stats.seconds, w.stats.bytes_spans, best, peak_rss_bytes(), cold ? "true" : "false");
+	else
+		printf("%s%s: first token %d after %.3f s (open %.3f s, session with weights %.3f s, eval %.3f s);"
+		       " peak RSS %.1f MiB%s\n",
+		       o->mode == ST_IO_MMAP ? "mmap (strata's mapped file)" : st_io_mode_name(w.stats.mode),
+		       w.stats.direct ? "+direct" : "", best, t1 - t0, t_open - t0, t_sess - t_open, t1 - t_sess,
+		       (double)peak_rss_bytes() / 1048576.0, cold ? ", cold" : "");
+	fflush(stdout);
+	st_session_destroy(sess);
+	st_model_close(m);
+	return 0;
+}
+
 int cmd_bench_load(int argc, char **argv)
 {
 	const char *model = NULL, *stage = NULL, *io = "auto", *save = NULL, *verify = NULL, *v = NULL;
-	bool cold = false, json = false, verbose = false, blocks_only = false, prefault = false;
+	bool cold = false, json = false, verbose = false, blocks_only = false, prefault = false, ttft = false;
 	int64_t repeat = 1, qd = 0, chunk = 0, first = -1, last = -1;
 	struct st_load_opts o = { 0 };
 	struct st_gguf *g = NULL;
@@ -197,6 +281,8 @@ int cmd_bench_load(int argc, char **argv)
 			cold = true;
 		} else if (!strcmp(a, "--json")) {
 			json = true;
+		} else if (!strcmp(a, "--ttft")) {
+			ttft = true;
 		} else if (!strcmp(a, "--prefault")) {
 			prefault = true;
 		} else if (!strcmp(a, "--blocks-only")) {
@@ -205,6 +291,8 @@ int cmd_bench_load(int argc, char **argv)
 			o.flags |= ST_LOAD_NO_DIRECT;
 		} else if (!strcmp(a, "--pread-direct")) {
 			o.flags |= ST_LOAD_PREAD_DIRECT;
+		} else if (!strcmp(a, "--inline-buffered")) {
+			o.flags |= ST_LOAD_INLINE_BUFFERED;
 		} else if (!strcmp(a, "--no-fixed")) {
 			o.flags |= ST_LOAD_NO_FIXED;
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
@@ -234,6 +322,12 @@ int cmd_bench_load(int argc, char **argv)
 	if (verify)
 		o.flags |= ST_LOAD_VERIFY;
 	st_set_log(log_stderr, NULL, verbose ? ST_LOG_INFO : ST_LOG_WARN);
+	if (ttft) {
+		for (int64_t run = 0; run < repeat; run++)
+			if (run_ttft(model, &o, cold, json))
+				return 1;
+		return 0;
+	}
 
 	r = st_gguf_open(model, &g);
 	if (r < 0)
