@@ -84,24 +84,32 @@ void main()
 			xm[t] = b2v[xv + t * xs + b * 8u];
 #if defined(W_Q4_0)
 		uint q[8];
-		float d = load_block(ro, b, q);
+		float d = load_block(ro, b, q), s[NT];
+		[[unroll]] for (uint t = 0; t < NT; t++)
+			s[t] = 0.0;
 		[[unroll]] for (uint i = 0; i < 4u; i++) {
 			uint w = q[i];
-			vec4 lo = vec4(ivec4(w & 15u, (w >> 8) & 15u, (w >> 16) & 15u, (w >> 24) & 15u) - 8) * d;
-			vec4 hv = vec4(ivec4((w >> 4) & 15u, (w >> 12) & 15u, (w >> 20) & 15u, w >> 28) - 8) * d;
+			vec4 lo = vec4(ivec4(w & 15u, (w >> 8) & 15u, (w >> 16) & 15u, (w >> 24) & 15u) - 8);
+			vec4 hv = vec4(ivec4((w >> 4) & 15u, (w >> 12) & 15u, (w >> 20) & 15u, w >> 28) - 8);
 			[[unroll]] for (uint t = 0; t < NT; t++)
-				acc[t] += dot(lo, subgroupShuffle(xm[t], i)) + dot(hv, subgroupShuffle(xm[t], i + 4u));
+				s[t] += dot(lo, subgroupShuffle(xm[t], i)) + dot(hv, subgroupShuffle(xm[t], i + 4u));
 		}
+		[[unroll]] for (uint t = 0; t < NT; t++)
+			acc[t] += d * s[t];
 #elif defined(W_Q8_0)
 		uint q[8];
-		float d = load_block(ro, b, q);
+		float d = load_block(ro, b, q), s[NT];
+		[[unroll]] for (uint t = 0; t < NT; t++)
+			s[t] = 0.0;
 		[[unroll]] for (uint i = 0; i < 8u; i++) {
 			int w = int(q[i]);
 			vec4 qv = vec4(bitfieldExtract(w, 0, 8), bitfieldExtract(w, 8, 8), bitfieldExtract(w, 16, 8),
-				       bitfieldExtract(w, 24, 8)) * d;
+				       bitfieldExtract(w, 24, 8));
 			[[unroll]] for (uint t = 0; t < NT; t++)
-				acc[t] += dot(qv, subgroupShuffle(xm[t], i));
+				s[t] += dot(qv, subgroupShuffle(xm[t], i));
 		}
+		[[unroll]] for (uint t = 0; t < NT; t++)
+			acc[t] += d * s[t];
 #elif defined(W_F32)
 		uint wo = (ro >> 2) + b * 32u;
 		[[unroll]] for (uint i = 0; i < 8u; i++) {
