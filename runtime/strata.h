@@ -39,6 +39,9 @@ const char *st_last_error(void);
  * first (as llama.cpp and HF do); CONTROL/UNKNOWN tokens such as "<s>" or
  * "<|endoftext|>" are matched only by st_tokenize_special(parse_special =
  * true); st_tokenize() treats their text as ordinary characters.
+ * Round trips: detokenize(tokenize(s)) == s for valid UTF-8 without a
+ * literal U+2581 (SPM decodes it as a space, as SentencePiece does); for
+ * bytes that are not UTF-8, BPE is exact and SPM does what llama.cpp does.
  * A tokenizer is immutable after creation: any number of threads may use
  * it at once. */
 struct st_gguf;
@@ -126,10 +129,10 @@ float st_tokenizer_token_score(const struct st_tokenizer *t, int32_t id);
 /* A synthetic SentencePiece vocabulary for generated models: <unk>, <s>,
  * </s>, <0x00>..<0xFF>, "▁" and the printable ASCII characters, then
  * common English words with their prefixes (▁the, ▁a, ...), then letter
- * pairs/triples, with descending scores.  n_vocab >= 260 (room for ▁).  The arrays
- * (malloc'd; free with st_tokenizer_synth_free) feed the GGUF writer as
- * tokenizer.ggml.tokens / scores / token_type with model "llama", bos 1,
- * eos 2, unk 0. */
+ * pairs/triples, with descending scores.  n_vocab >= 260 (room for ▁).
+ * The arrays (malloc'd; free with st_tokenizer_synth_free) feed the GGUF
+ * writer as tokenizer.ggml.tokens / scores / token_type with model
+ * "llama", bos 1, eos 2, unk 0. */
 int st_tokenizer_synth_spm(uint32_t n_vocab, char ***tokens, float **scores, int32_t **types);
 void st_tokenizer_synth_free(uint32_t n_vocab, char **tokens, float *scores, int32_t *types);
 
