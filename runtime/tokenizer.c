@@ -286,13 +286,17 @@ static void add_eog(struct st_tokenizer *t, int32_t id)
 	t->eog[t->n_eog++] = id;
 }
 
-static int cmp_special(const void *pa, const void *pb, void *ctx)
+struct special_key {
+	uint32_t len;
+	int32_t id;
+};
+
+static int cmp_special(const void *pa, const void *pb)
 {
-	const struct st_tokenizer *t = ctx;
-	int32_t a = *(const int32_t *)pa, b = *(const int32_t *)pb;
-	if (t->len[a] != t->len[b])
-		return t->len[a] > t->len[b] ? -1 : 1;
-	return a < b ? -1 : a > b;
+	const struct special_key *a = pa, *b = pb;
+	if (a->len != b->len)
+		return a->len > b->len ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
 }
 
 int st_tokenizer_create(const struct st_tokenizer_vocab *v, struct st_tokenizer **out)
@@ -467,16 +471,21 @@ int st_tokenizer_create(const struct st_tokenizer_vocab *v, struct st_tokenizer 
 			t->n_special++;
 	if (t->n_special) {
 		uint32_t k = 0;
+		struct special_key *keys = malloc((size_t)t->n_special * sizeof *keys);
 		t->special = malloc((size_t)t->n_special * sizeof *t->special);
-		if (!t->special) {
+		if (!t->special || !keys) {
+			free(keys);
 			rc = st_error(-ENOMEM, "tokenizer: out of memory");
 			goto err;
 		}
 		for (uint32_t i = 0; i < n; i++)
 			if (t->type[i] == ST_TOKEN_CONTROL || t->type[i] == ST_TOKEN_USER_DEFINED ||
 			    t->type[i] == ST_TOKEN_UNKNOWN)
-				t->special[k++] = (int32_t)i;
-		qsort_r(t->special, t->n_special, sizeof *t->special, cmp_special, t);
+				keys[k++] = (struct special_key){ t->len[i], (int32_t)i };
+		qsort(keys, t->n_special, sizeof *keys, cmp_special);
+		for (uint32_t i = 0; i < t->n_special; i++)
+			t->special[i] = keys[i].id;
+		free(keys);
 	}
 
 	*out = t;
