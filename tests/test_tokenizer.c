@@ -956,13 +956,39 @@ static void test_malformed(void)
 	}
 }
 
-int main(void)
+/* test_tokenizer --dump VOCAB.gguf TEXT: print the ids of the whole text,
+ * one per line (no BOS), for tests/tok_crosscheck.py. */
+static int dump_ids(const char *gguf, const char *textfile)
+{
+	size_t len = 0;
+	char *text = read_file(textfile, &len);
+	struct st_gguf *g = NULL;
+	struct st_tokenizer *t = NULL;
+	int32_t *ids;
+	int n = 0;
+	if (!text || st_gguf_open(gguf, &g) < 0 || st_tokenizer_from_gguf(g, &t) < 0) {
+		fprintf(stderr, "dump: %s\n", text ? st_last_error() : "cannot read the text");
+		return 1;
+	}
+	ids = tokenize_all(t, text, len, false, &n);
+	for (int i = 0; ids && i < n; i++)
+		printf("%d\n", ids[i]);
+	free(ids);
+	free(text);
+	st_tokenizer_free(t);
+	st_gguf_free(g);
+	return ids || n == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
 {
 	const char *dir = tap_models_dir();
 	char path[1024];
 	size_t textlen = 0;
 	char *text = NULL;
 
+	if (argc == 4 && strcmp(argv[1], "--dump") == 0)
+		return dump_ids(argv[2], argv[3]);
 	test_small_spm();
 	test_small_bpe();
 	test_pre_tokenizers();
