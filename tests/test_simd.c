@@ -279,7 +279,7 @@ static void test_path(enum st_isa isa, struct st_matmul_ctx *ref)
 			for (size_t ri = 0; ri < ST_ARRAY_SIZE(rows); ri++)
 				for (int64_t nt = 1; nt <= 17; nt += (ri == 4 && ci == 5) ? 1 : 4) {
 					n++;
-					fails += !check_shape(ref, ctx, type, rows[ri], cols[ci], nt, (ri & 1) ? 6 : 0,
+					fails += !check_shape(ref, ctx, type, rows[ri], cols[ci], nt, (ri & 1) ? 8 : 0,
 							      &worst);
 				}
 		if (q)
