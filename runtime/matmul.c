@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kquant.h"
 #include "quant_dot.h"
 #include "util.h"
 
@@ -67,6 +68,7 @@ struct mm_task {
 	int64_t rows, cols, n_tokens, tok_tile;
 	struct st_mm_act act;
 	struct st_q8_act q8;
+	struct st_q8k_act q8k;   /* K-quant weights */
 	const float *x;
 	size_t x_stride;
 	float *y;
@@ -78,8 +80,12 @@ static void quantize_task(void *p, int ith, int nth)
 	struct mm_task *m = p;
 	int64_t t0, t1;
 	st_threadpool_split(m->n_tokens, 1, ith, nth, &t0, &t1);
-	for (int64_t t = t0; t < t1; t++)
-		m->quantize(&m->q8, t, m->x + (size_t)t * m->x_stride);
+	for (int64_t t = t0; t < t1; t++) {
+		if (m->act.qk)
+			st_q8k_act_quantize(&m->q8k, t, m->x + (size_t)t * m->x_stride);
+		else
+			m->quantize(&m->q8, t, m->x + (size_t)t * m->x_stride);
+	}
 }
 
 static void mm_task_run(void *p, int ith, int nth)
@@ -105,10 +111,11 @@ int st_matmul(struct st_matmul_ctx *ctx, uint32_t type, const void *w, size_t w_
 	if (rows < 0 || cols <= 0 || n_tokens < 0 || x_stride < (size_t)cols || y_stride < (size_t)rows)
 		return st_error(-EINVAL, "matmul: bad shape rows=%lld cols=%lld n_tokens=%lld x_stride=%zu y_stride=%zu",
 				(long long)rows, (long long)cols, (long long)n_tokens, x_stride, y_stride);
-	const bool quant = st_mm_type_is_quant(type);
-	if (quant && cols % 32)
-		return st_error(-EINVAL, "matmul: %s weights need cols %% 32 == 0, got %lld", st_type_name(type),
-				(long long)cols);
+	const bool kq = st_kq_type(type);
+	const bool quant = st_mm_type_is_quant(type) || kq;
+	if (quant && cols % (kq ? ST_QK_K : 32))
+		return st_error(-EINVAL, "matmul: %s weights need cols %% %d == 0, got %lld", st_type_name(type),
+				kq ? ST_QK_K : 32, (long long)cols);
 	if (rows == 0 || n_tokens == 0)
 		return 0;
 	struct mm_task m = {
@@ -124,7 +131,7 @@ int st_matmul(struct st_matmul_ctx *ctx, uint32_t type, const void *w, size_t w_
 	m.act.f_stride = x_stride;
 	if (quant) {
 		size_t need;
-		int rc = st_q8_act_bytes(cols, n_tokens, &need);
+		int rc = kq ? st_q8k_act_bytes(cols, n_tokens, &need) : st_q8_act_bytes(cols, n_tokens, &need);
 		if (rc)
 			return st_error(rc, "matmul: activation scratch for %lld x %lld overflows",
 					(long long)cols, (long long)n_tokens);
@@ -135,7 +142,12 @@ int st_matmul(struct st_matmul_ctx *ctx, uint32_t type, const void *w, size_t w_
 			ctx->scratch = s;
 			ctx->scratch_size = need;
 		}
-		st_q8_act_init(&m.q8, ctx->scratch, cols, n_tokens);
+		if (kq) {
+			st_q8k_act_init(&m.q8k, ctx->scratch, cols, n_tokens);
+			m.act.qk = &m.q8k;
+		} else {
+			st_q8_act_init(&m.q8, ctx->scratch, cols, n_tokens);
+		}
 		if (n_tokens > 1)
 			st_threadpool_run(ctx->pool, quantize_task, &m);
 		else

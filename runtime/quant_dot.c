@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kquant.h"
 #include "util.h"
 
 int st_q8_act_bytes(int64_t cols, int64_t n_tokens, size_t *bytes)
@@ -80,7 +81,7 @@ bool st_mm_type_is_quant(uint32_t type)
 bool st_mm_type_supported(uint32_t type)
 {
 	return type == ST_TYPE_F32 || type == ST_TYPE_F16 || type == ST_TYPE_BF16 ||
-	       st_mm_type_is_quant(type);
+	       st_mm_type_is_quant(type) || st_kq_type(type);
 }
 
 static float w_elem(uint32_t type, const void *wrow, int64_t c)
@@ -176,6 +177,8 @@ SCALAR_QUANT(mm_scalar_q4_0, ST_TYPE_Q4_0)
 
 st_mm_fn st_mm_kernel(enum st_isa isa, uint32_t type)
 {
+	if (st_kq_type(type))
+		return st_kq_mm_kernel(isa, type);
 	if (isa == ST_ISA_SCALAR) {
 		switch (type) {
 		case ST_TYPE_F32: return mm_scalar_f32;

@@ -55,11 +55,14 @@ st_q8_quantize_fn st_q8_quantizer(enum st_isa isa);
 st_q8_quantize_fn st_q8_quantizer_x86(enum st_isa isa);
 st_q8_quantize_fn st_q8_quantizer_arm(enum st_isa isa);
 
+struct st_q8k_act;
+
 /* Activations as a kernel sees them. */
 struct st_mm_act {
 	const float *f;          /* f32 rows (float weights) */
 	size_t f_stride;         /* floats between token rows */
 	const struct st_q8_act *q; /* quantized rows (quantized weights) */
+	const struct st_q8k_act *qk; /* Q8_K rows (K-quant weights, kquant.h) */
 };
 
 /* Kernel: rows [0, nr) of W (starting at w) against tokens [t0, t0+nt);
@@ -71,7 +74,8 @@ typedef void (*st_mm_fn)(const void *w, size_t w_stride, int64_t cols, int64_t n
 
 /* True for weight types dotted against Q8 activations. */
 bool st_mm_type_is_quant(uint32_t type);
-/* True for weight types the matmul kernels handle (F32 F16 BF16 Q8_0 Q4_0). */
+/* True for weight types the matmul kernels handle (F32 F16 BF16 Q8_0 Q4_0,
+ * and the K-quants of kquant.h, dotted against Q8_K activations). */
 bool st_mm_type_supported(uint32_t type);
 /* Kernel for (isa, type), or NULL when the path is not compiled in or the
  * type is not handled by it (callers then use the scalar path). */

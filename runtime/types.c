@@ -5,6 +5,7 @@
 #include <math.h>
 #include <strings.h>
 
+#include "kquant.h"
 #include "util.h"
 
 static void f32_to_float(const void *src, float *dst, int64_t n) { memcpy(dst, src, (size_t)n * sizeof(float)); }
@@ -115,9 +116,9 @@ static const struct st_type_traits st_traits[ST_TYPE_COUNT] = {
 	T(ST_TYPE_Q8_1, "q8_1", 32, 36),
 	T(ST_TYPE_Q2_K, "q2_K", 256, 84),
 	T(ST_TYPE_Q3_K, "q3_K", 256, 110),
-	T(ST_TYPE_Q4_K, "q4_K", 256, 144),
-	T(ST_TYPE_Q5_K, "q5_K", 256, 176),
-	T(ST_TYPE_Q6_K, "q6_K", 256, 210),
+	TS(ST_TYPE_Q4_K, "q4_K", 256, 144, st_kq_q4_K_to_float, st_kq_q4_K_from_float),
+	TS(ST_TYPE_Q5_K, "q5_K", 256, 176, st_kq_q5_K_to_float, st_kq_q5_K_from_float),
+	TS(ST_TYPE_Q6_K, "q6_K", 256, 210, st_kq_q6_K_to_float, st_kq_q6_K_from_float),
 	T(ST_TYPE_Q8_K, "q8_K", 256, 292),
 	T(ST_TYPE_IQ2_XXS, "iq2_xxs", 256, 66),
 	T(ST_TYPE_IQ2_XS, "iq2_xs", 256, 74),

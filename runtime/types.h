@@ -60,6 +60,44 @@ typedef struct {
 } st_block_q8_0;
 _Static_assert(sizeof(st_block_q8_0) == 34, "q8_0 block");
 
+/* K-quants: super-blocks of 256 values (ggml-common.h).  Q4_K/Q5_K hold 8
+ * sub-blocks of 32 with a 6-bit scale and a 6-bit min each, packed into
+ * scales[12] (st_kq_scale_min): value = d*sc*q - dmin*m.  Q6_K holds 16
+ * sub-blocks of 16 with int8 scales: value = d*sc*(q - 32).  Q8_K is the
+ * activation block the K-quant dot products use. */
+#define ST_QK_K 256
+#define ST_K_SCALE_SIZE 12
+typedef struct {
+	uint16_t d;                       /* fp16 super-scale of the scales */
+	uint16_t dmin;                    /* fp16 super-scale of the mins */
+	uint8_t scales[ST_K_SCALE_SIZE];  /* 8 x (6-bit scale, 6-bit min) */
+	uint8_t qs[ST_QK_K / 2];          /* 4-bit quants, 64 values per 32 bytes */
+} st_block_q4_K;
+_Static_assert(sizeof(st_block_q4_K) == 144, "q4_K block");
+
+typedef struct {
+	uint16_t d, dmin;
+	uint8_t scales[ST_K_SCALE_SIZE];
+	uint8_t qh[ST_QK_K / 8];          /* 5th bit of each quant */
+	uint8_t qs[ST_QK_K / 2];          /* low 4 bits, as q4_K */
+} st_block_q5_K;
+_Static_assert(sizeof(st_block_q5_K) == 176, "q5_K block");
+
+typedef struct {
+	uint8_t ql[ST_QK_K / 2];          /* low 4 bits */
+	uint8_t qh[ST_QK_K / 4];          /* high 2 bits */
+	int8_t scales[ST_QK_K / 16];      /* 8-bit scale per 16 values */
+	uint16_t d;                       /* fp16 super-scale */
+} st_block_q6_K;
+_Static_assert(sizeof(st_block_q6_K) == 210, "q6_K block");
+
+typedef struct {
+	float d;                          /* f32 scale */
+	int8_t qs[ST_QK_K];
+	int16_t bsums[ST_QK_K / 16];      /* sum of each group of 16 qs */
+} st_block_q8_K;
+_Static_assert(sizeof(st_block_q8_K) == 292, "q8_K block");
+
 /* ---- half precision ----------------------------------------------------- */
 
 static inline uint32_t st_f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }

@@ -43,7 +43,8 @@ int main(void)
 	ok(q4 && q4->block_size == 32 && q4->type_size == 18 && q4->supported, "q4_0 traits");
 	ok(q8 && q8->block_size == 32 && q8->type_size == 34 && q8->supported, "q8_0 traits");
 	ok(st_type_traits(4) == NULL && st_type_traits(1000) == NULL, "unknown ids have no traits");
-	ok(!st_type_traits(ST_TYPE_Q4_K)->supported, "q4_K known but not yet supported");
+	ok(st_type_traits(ST_TYPE_Q4_K)->supported && !st_type_traits(ST_TYPE_Q2_K)->supported,
+	   "q4_K supported, q2_K known but not supported");
 	uint64_t rs;
 	ok(st_type_row_size(ST_TYPE_Q4_0, 64, &rs) == 0 && rs == 36, "q4_0 row of 64 is 36 bytes");
 	ok(st_type_row_size(ST_TYPE_Q4_0, 33, &rs) == -EINVAL, "q4_0 row of 33 rejected");

@@ -1,0 +1,324 @@
+/* kquant_x86.c: integer sums of the K-quant dot products (kquant.h) for
+ * AVX2, AVX-512 (BW) and AVX-512 VNNI, compiled per ISA with target
+ * attributes and chosen at run time.
+ *
+ * Quants are used unsigned (Q4_K 0..15, Q5_K 0..31, Q6_K 0..63) against
+ * the signed Q8_K bytes: maddubs (or VNNI dpbusd) gives exact pair/quad
+ * sums, which are multiplied by the sub-block scales in 32-bit lanes.  Q6_K's
+ * -32 offset is applied as -32 * sum_g sc_g * bsums_g; Q4_K/Q5_K mins are
+ * the scalar sum_j m_j * bsums.  All integer: any order gives the same
+ * sums as the reference (no intermediate can overflow: the bounds are
+ * 2*63*127 per int16 pair and < 2^28 per block). */
+#include "kquant.h"
+
+#if defined(__x86_64__)
+
+#include <immintrin.h>
+
+#define TGT_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define TGT_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")))
+#define TGT_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
+#define INLINE static inline __attribute__((always_inline))
+
+/* Q4_K/Q5_K: the 8 scales and mins, and sum_j m_j * bsums of sub-block j. */
+static inline int32_t scales_mins(const uint8_t *scales, const st_block_q8_K *x, uint8_t sc[8])
+{
+	int32_t m = 0;
+	for (int j = 0; j < 8; j++) {
+		uint8_t mn;
+		st_kq_scale_min(j, scales, &sc[j], &mn);
+		m += mn * (x->bsums[2 * j] + x->bsums[2 * j + 1]);
+	}
+	return m;
+}
+
+/* Q6_K: sum_g sc_g * bsums_g (times 32 is the offset). */
+static inline int32_t q6_offset(const int8_t *sc, const st_block_q8_K *x)
+{
+	int32_t o = 0;
+	for (int g = 0; g < 16; g++)
+		o += sc[g] * x->bsums[g];
+	return o;
+}
+
+/* ===================================================================== */
+/* AVX2                                                                    */
+
+TGT_AVX2 INLINE int32_t hsum_i32_avx2(__m256i v)
+{
+	__m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+	return _mm_cvtsi128_si32(s);
+}
+
+/* qh: 32 bytes; returns 16 in the bytes whose bit `bit` is set. */
+TGT_AVX2 INLINE __m256i q5_high(__m256i qh, int bit)
+{
+	const __m256i mask = _mm256_set1_epi8((char)(1 << bit));
+	return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, mask), mask), _mm256_set1_epi8(16));
+}
+
+TGT_AVX2 INLINE void avx2_q45(bool five, const uint8_t *wb, size_t bsz, const st_block_q8_K *x, int64_t nb,
+			      int32_t *isum, int32_t *imin)
+{
+	const __m256i m4 = _mm256_set1_epi8(0x0F);
+	for (int64_t b = 0; b < nb; b++, wb += bsz) {
+		const st_block_q4_K *h = (const st_block_q4_K *)wb;   /* d, dmin, scales shared */
+		const uint8_t *qs = five ? ((const st_block_q5_K *)wb)->qs : h->qs;
+		uint8_t sc[8];
+		imin[b] = scales_mins(h->scales, &x[b], sc);
+		__m256i qh = five ? _mm256_loadu_si256((const __m256i *)((const st_block_q5_K *)wb)->qh)
+				  : _mm256_setzero_si256();
+		__m256i acc = _mm256_setzero_si256();
+		for (int c = 0; c < 4; c++) {
+			const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+			__m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+			if (five) {
+				lo = _mm256_or_si256(lo, q5_high(qh, 2 * c));
+				hi = _mm256_or_si256(hi, q5_high(qh, 2 * c + 1));
+			}
+			const __m256i x0 = _mm256_loadu_si256((const __m256i *)(x[b].qs + 64 * c));
+			const __m256i x1 = _mm256_loadu_si256((const __m256i *)(x[b].qs + 64 * c + 32));
+			const __m256i p0 = _mm256_maddubs_epi16(lo, x0), p1 = _mm256_maddubs_epi16(hi, x1);
+			acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * c])));
+			acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * c + 1])));
+		}
+		isum[b] = hsum_i32_avx2(acc);
+	}
+}
+
+TGT_AVX2 static void avx2_q4_K(const void *w, const st_block_q8_K *x, int64_t nb, int32_t *isum, int32_t *imin)
+{
+	avx2_q45(false, w, sizeof(st_block_q4_K), x, nb, isum, imin);
+}
+
+TGT_AVX2 static void avx2_q5_K(const void *w, const st_block_q8_K *x, int64_t nb, int32_t *isum, int32_t *imin)
+{
+	avx2_q45(true, w, sizeof(st_block_q5_K), x, nb, isum, imin);
+}
+
+TGT_AVX2 static void avx2_q6_K(const void *w, const st_block_q8_K *x, int64_t nb, int32_t *isum, int32_t *imin)
+{
+	(void)imin;
+	const st_block_q6_K *wb = w;
+	const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+	for (int64_t b = 0; b < nb; b++) {
+		const int8_t *sc = wb[b].scales;
+		__m256i acc = _mm256_setzero_si256();
+		for (int h = 0; h < 2; h++) {
+			const uint8_t *ql = wb[b].ql + 64 * h;
+			const __m256i qh = _mm256_loadu_si256((const __m256i *)(wb[b].qh + 32 * h));
+			const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+			const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+			__m256i q[4];
+			q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
+			q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+					       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
+			q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+					       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4));
+			q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+					       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
+			for (int i = 0; i < 4; i++) {
+				const __m256i xv = _mm256_loadu_si256((const __m256i *)(x[b].qs + 128 * h + 32 * i));
+				const __m256i p = _mm256_maddubs_epi16(q[i], xv);
+				const int g = 8 * h + 2 * i;
+				const __m256i s = _mm256_setr_m128i(_mm_set1_epi16(sc[g]), _mm_set1_epi16(sc[g + 1]));
+				acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, s));
+			}
+		}
+		isum[b] = hsum_i32_avx2(acc) - 32 * q6_offset(sc, &x[b]);
+	}
+}
+
+/* ===================================================================== */
+/* AVX-512 (BW) and VNNI: two 32-byte chunks per 512-bit vector            */
+
+TGT_AVX512 INLINE __m512i cat256(__m256i lo, __m256i hi)
+{
+	return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+TGT_AVX512 INLINE __m512i ld256x2(const int8_t *a, const int8_t *b)
+{
+	return cat256(_mm256_loadu_si256((const __m256i *)a), _mm256_loadu_si256((const __m256i *)b));
+}
+
+/* Products of 64 unsigned quants with 64 signed bytes, scaled: the 16-byte
+ * (Q6_K) or 32-byte (Q4_K/Q5_K) groups of bytes get the int16/int32 scales
+ * of s16 (one per int16 of maddubs' result) / s32 (one per int32). */
+TGT_AVX512 INLINE __m512i prod_bw(__m512i q, __m512i xv, __m512i s16)
+{
+	return _mm512_madd_epi16(_mm512_maddubs_epi16(q, xv), s16);
+}
+
+TGT_VNNI INLINE __m512i prod_vnni(__m512i q, __m512i xv, __m512i s32)
+{
+	return _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, xv), s32);
+}
+
+TGT_AVX512 INLINE __m512i q5_high512(__m512i qh, int bit_lo, int bit_hi)
+{
+	/* bytes 0..31 test bit_lo, bytes 32..63 test bit_hi */
+	const __m512i mask = cat256(_mm256_set1_epi8((char)(1 << bit_lo)), _mm256_set1_epi8((char)(1 << bit_hi)));
+	const __mmask64 k = _mm512_test_epi8_mask(qh, mask);
+	return _mm512_maskz_mov_epi8(k, _mm512_set1_epi8(16));
+}
+
+/* One block of Q4_K/Q5_K; vnni chooses the product. */
+#define Q45_BLOCK(PROD, SCALE) \
+	do { \
+		const st_block_q4_K *h = (const st_block_q4_K *)wb; \
+		const uint8_t *qs = five ? ((const st_block_q5_K *)wb)->qs : h->qs; \
+		uint8_t sc[8]; \
+		imin[b] = scales_mins(h->scales, &x[b], sc); \
+		__m512i qh = _mm512_setzero_si512(); \
+		if (five) { \
+			const __m256i q256 = _mm256_loadu_si256((const __m256i *)((const st_block_q5_K *)wb)->qh); \
+			qh = cat256(q256, q256); \
+		} \
+		__m512i acc = _mm512_setzero_si512(); \
+		for (int c = 0; c < 4; c += 2) { \
+			const __m512i v = _mm512_loadu_si512((const void *)(qs + 32 * c)); \
+			__m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4); \
+			if (five) { \
+				lo = _mm512_or_si512(lo, q5_high512(qh, 2 * c, 2 * c + 2)); \
+				hi = _mm512_or_si512(hi, q5_high512(qh, 2 * c + 1, 2 * c + 3)); \
+			} \
+			const int8_t *xq = x[b].qs + 64 * c; \
+			acc = _mm512_add_epi32(acc, PROD(lo, ld256x2(xq, xq + 64), SCALE(sc[2 * c], sc[2 * c + 2]))); \
+			acc = _mm512_add_epi32(acc, PROD(hi, ld256x2(xq + 32, xq + 96), SCALE(sc[2 * c + 1], sc[2 * c + 3]))); \
+		} \
+		isum[b] = _mm512_reduce_add_epi32(acc); \
+	} while (0)
+
+#define S16_PAIR(a, b) cat256(_mm256_set1_epi16((short)(a)), _mm256_set1_epi16((short)(b)))
+#define S32_PAIR(a, b) cat256(_mm256_set1_epi32((a)), _mm256_set1_epi32((b)))
+
+TGT_AVX512 INLINE void avx512_q45(bool five, const uint8_t *wb, size_t bsz, const st_block_q8_K *x, int64_t nb,
+				  int32_t *isum, int32_t *imin)
+{
+	const __m512i m4 = _mm512_set1_epi8(0x0F);
+	for (int64_t b = 0; b < nb; b++, wb += bsz)
+		Q45_BLOCK(prod_bw, S16_PAIR);
+}
+
+TGT_VNNI INLINE void vnni_q45(bool five, const uint8_t *wb, size_t bsz, const st_block_q8_K *x, int64_t nb,
+			      int32_t *isum, int32_t *imin)
+{
+	const __m512i m4 = _mm512_set1_epi8(0x0F);
+	for (int64_t b = 0; b < nb; b++, wb += bsz)
+		Q45_BLOCK(prod_vnni, S32_PAIR);
+}
+
+TGT_AVX512 static void avx512_q4_K(const void *w, const st_block_q8_K *x, int64_t nb, int32_t *isum, int32_t *imin)
+{
+	avx512_q45(false, w, sizeof(st_block_q4_K), x, nb, isum, imin);
+}
+
+TGT_AVX512 static void avx512_q5_K(const void *w, const st_block_q8_K *x, int64_t nb, int32_t *isum, int32_t *imin)
+{
+	avx512_q45(true, w, sizeof(st_block_q5_K), x, nb, isum, imin);
+}
+
+TGT_VNNI static void vnni_q4_K(const void *w, const st_block_q8_K *x, int64_t nb, int32_t *isum, int32_t *imin)
+{
+	vnni_q45(false, w, sizeof(st_block_q4_K), x, nb, isum, imin);
+}
+
+TGT_VNNI static void vnni_q5_K(const void *w, const st_block_q8_K *x, int64_t nb, int32_t *isum, int32_t *imin)
+{
+	vnni_q45(true, w, sizeof(st_block_q5_K), x, nb, isum, imin);
+}
+
+/* Q6_K: per half, Q12 = quants of elements 0..63 (q1 then q2), Q34 =
+ * 64..127; the Q8_K bytes are contiguous for both. */
+TGT_AVX512 INLINE void q6_half(const st_block_q6_K *w, int h, __m512i *q12, __m512i *q34)
+{
+	const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
+	const __m512i ql = _mm512_loadu_si512((const void *)(w->ql + 64 * h));
+	const __m256i qh = _mm256_loadu_si256((const __m256i *)(w->qh + 32 * h));
+	const __m512i h12 = cat256(qh, _mm256_srli_epi16(qh, 2));
+	const __m512i h34 = cat256(_mm256_srli_epi16(qh, 4), _mm256_srli_epi16(qh, 6));
+	*q12 = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_slli_epi16(_mm512_and_si512(h12, m3), 4));
+	*q34 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+			       _mm512_slli_epi16(_mm512_and_si512(h34, m3), 4));
+}
+
+TGT_AVX512 static void avx512_q6_K(const void *w, const st_block_q8_K *x, int64_t nb, int32_t *isum, int32_t *imin)
+{
+	(void)imin;
+	const st_block_q6_K *wb = w;
+	/* int16 lane i of a 64-byte product belongs to group i / 8 */
+	const __m512i idx = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2,
+					     1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+	const __m512i four = _mm512_set1_epi16(4);
+	for (int64_t b = 0; b < nb; b++) {
+		const __m512i s16 = _mm512_castsi256_si512(
+			_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)wb[b].scales)));
+		__m512i acc = _mm512_setzero_si512();
+		for (int h = 0; h < 2; h++) {
+			__m512i q12, q34;
+			q6_half(&wb[b], h, &q12, &q34);
+			const __m512i i12 = _mm512_add_epi16(idx, _mm512_set1_epi16((short)(8 * h)));
+			const __m512i s12 = _mm512_permutexvar_epi16(i12, s16);
+			const __m512i s34 = _mm512_permutexvar_epi16(_mm512_add_epi16(i12, four), s16);
+			const int8_t *xq = x[b].qs + 128 * h;
+			acc = _mm512_add_epi32(acc, prod_bw(q12, _mm512_loadu_si512((const void *)xq), s12));
+			acc = _mm512_add_epi32(acc, prod_bw(q34, _mm512_loadu_si512((const void *)(xq + 64)), s34));
+		}
+		isum[b] = _mm512_reduce_add_epi32(acc) - 32 * q6_offset(wb[b].scales, &x[b]);
+	}
+}
+
+TGT_VNNI static void vnni_q6_K(const void *w, const st_block_q8_K *x, int64_t nb, int32_t *isum, int32_t *imin)
+{
+	(void)imin;
+	const st_block_q6_K *wb = w;
+	/* int32 lane i of a 64-byte dpbusd result belongs to group i / 4 */
+	const __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+	const __m512i four = _mm512_set1_epi32(4);
+	for (int64_t b = 0; b < nb; b++) {
+		const __m512i s32 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)wb[b].scales));
+		__m512i acc = _mm512_setzero_si512();
+		for (int h = 0; h < 2; h++) {
+			__m512i q12, q34;
+			q6_half(&wb[b], h, &q12, &q34);
+			const __m512i i12 = _mm512_add_epi32(idx, _mm512_set1_epi32(8 * h));
+			const __m512i s12 = _mm512_permutexvar_epi32(i12, s32);
+			const __m512i s34 = _mm512_permutexvar_epi32(_mm512_add_epi32(i12, four), s32);
+			const int8_t *xq = x[b].qs + 128 * h;
+			acc = _mm512_add_epi32(acc, prod_vnni(q12, _mm512_loadu_si512((const void *)xq), s12));
+			acc = _mm512_add_epi32(acc, prod_vnni(q34, _mm512_loadu_si512((const void *)(xq + 64)), s34));
+		}
+		isum[b] = _mm512_reduce_add_epi32(acc) - 32 * q6_offset(wb[b].scales, &x[b]);
+	}
+}
+
+st_kq_isum_fn st_kq_isum_kernel_x86(enum st_isa isa, uint32_t type)
+{
+	switch (isa) {
+	case ST_ISA_AVX2:
+		return type == ST_TYPE_Q4_K ? avx2_q4_K : type == ST_TYPE_Q5_K ? avx2_q5_K :
+		       type == ST_TYPE_Q6_K ? avx2_q6_K : NULL;
+	case ST_ISA_AVX512:
+		return type == ST_TYPE_Q4_K ? avx512_q4_K : type == ST_TYPE_Q5_K ? avx512_q5_K :
+		       type == ST_TYPE_Q6_K ? avx512_q6_K : NULL;
+	case ST_ISA_AVX512_VNNI:
+		return type == ST_TYPE_Q4_K ? vnni_q4_K : type == ST_TYPE_Q5_K ? vnni_q5_K :
+		       type == ST_TYPE_Q6_K ? vnni_q6_K : NULL;
+	default:
+		return NULL;
+	}
+}
+
+#else
+
+st_kq_isum_fn st_kq_isum_kernel_x86(enum st_isa isa, uint32_t type)
+{
+	(void)isa;
+	(void)type;
+	return NULL;
+}
+
+#endif
