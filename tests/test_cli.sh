@@ -236,6 +236,24 @@ ok $(( rc != 0 )) "run with an empty prompt (BOS alone), greedy, q4_0"
 run "$STRATA" run -m "$TMP/tiny_f16.gguf" -p "hello" -n 4 --kv-type f16 --ctx 32 --repeat-penalty 1.3 --top-k 5 --top-p 0.9 --min-p 0.1 -t 1
 ok $(( rc != 0 )) "run with every sampling option and an f16 KV cache"
 
+# perplexity on a generated model: text and --json agree, JSON is valid
+for i in $(seq 40); do echo "The cat sat on the mat and looked at the little dog."; done >"$TMP/text.txt"
+run "$STRATA" perplexity -m "$TMP/tiny_f32.gguf" -f "$TMP/text.txt" --ctx 64 --chunks 2 -t 1
+txt_nll=$(echo "$out" | sed -n 's/^mean NLL //p')
+run "$STRATA" perplexity -m "$TMP/tiny_f32.gguf" -f "$TMP/text.txt" --ctx 64 --chunks 2 -t 1 --json
+if command -v python3 >/dev/null; then
+	echo "$out" | python3 -c '
+import json, math, sys
+j = json.load(sys.stdin)
+assert j["scored_tokens"] == 2 * 63 and j["chunks"] == 2 and j["ctx"] == 64
+assert abs(j["mean_nll"] - float(sys.argv[1])) < 1e-5
+assert abs(math.exp(j["mean_nll"]) - j["perplexity"]) < 1e-9 * j["perplexity"]
+' "$txt_nll"
+	ok $? "perplexity --json is one valid JSON object matching the text output (mean NLL $txt_nll)"
+else
+	skip "no python3 to parse the JSON"
+fi
+
 # ---- the real model ---------------------------------------------------------
 S260="$MODELS/stories260K/stories260K.gguf"
 TXT="$MODELS/tinystories/tinystories_val.head200k.txt"
