@@ -6,6 +6,7 @@
  * the same number; instances with no fitting plan return -ENOSPC from
  * both DPs and the oracle. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +22,7 @@ static int max_units(int D)
 }
 
 struct tally {
-	int n, feasible, infeasible, oracle_skipped, classes, lat_relax;
+	int n, feasible, infeasible, oracle_skipped, classes, lat_relax, big;
 	int lat_bad, thr_bad, tok_bad, plan_bad, infeas_bad;
 	char first_fail[512];
 };
@@ -51,18 +52,35 @@ int main(int argc, char **argv)
 	int n_inst = argc > 1 ? atoi(argv[1]) : 1200;
 	struct tally t = { 0 };
 	double t0 = st_time_now();
+	int n_large = n_inst / 60;
 	for (int seed = 1; t.n < n_inst; seed++) {
 		struct st_pl_instance in;
 		struct st_pl_plan orc[ST_PL_N_OBJECTIVES], pl, pt, pk;
 		struct st_pl_stats sl;
 		gen_seed((uint64_t)seed);
-		int D = gen_int(1, 6);
+		bool large = t.big < n_large && seed % 10 == 0;
+		int D = large ? 6 : gen_int(1, 6);
 		/* Mostly sizes the oracle enumerates quickly; one in eight up to
-		 * 40 units whatever D (kept when memory limits make it small). */
-		int L = gen_int(1, gen_int(0, 7) ? max_units(D) : 40);
+		 * 40 units whatever D (kept when memory limits make it small);
+		 * and every tenth seed (until 1 in 60 of the instances) 6 devices x
+		 * 34-40 units with budgets of 18-24% of the model, so that 5-6
+		 * stages are needed and the oracle's enumeration stays small. */
+		int L = large ? gen_int(34, 40) : gen_int(1, gen_int(0, 7) ? max_units(D) : 40);
 		if (gen_instance(&in, D, L)) {
 			ok(0, "generate instance %d", seed);
 			break;
+		}
+		if (large) {
+			uint64_t total = 0;
+			for (int i = 0; i < L; i++)
+				total += in.units[i].weight_bytes + in.units[i].kv_bytes_per_token * in.context * in.batch;
+			for (int d = 0; d < D; d++)
+				in.devices[d].memory_bytes = (uint64_t)(gen_unif(0.18, 0.24) * (double)total);
+			/* copies keep equal budgets so classes still form */
+			for (int d = 1; d < D; d++)
+				for (int e = 0; e < d; e++)
+					if (!strcmp(in.devices[d].kind, in.devices[e].kind))
+						in.devices[d].memory_bytes = in.devices[e].memory_bytes;
 		}
 		int ro = st_pl_oracle(&in, 1000000, orc);
 		const struct st_pl_plan *ol = &orc[ST_PL_LATENCY], *ot = &orc[ST_PL_THROUGHPUT], *ok_ = &orc[ST_PL_TOKENS];
@@ -72,6 +90,8 @@ int main(int argc, char **argv)
 			continue;
 		}
 		t.n++;
+		if (D >= 5 && L >= 30)
+			t.big++;
 		int rl = st_pl_plan_latency(&in, &pl, &sl);
 		int rt = st_pl_plan_throughput(&in, &pt, NULL);
 		int rk = st_pl_plan_tokens(&in, &pk, NULL);
@@ -116,12 +136,14 @@ int main(int argc, char **argv)
 	     "because the oracle would take too long) in %.1f s",
 	     t.n, t.feasible, t.infeasible, t.classes, t.oracle_skipped, dt);
 	diag("latency: relaxation already exact on %d of %d feasible instances", t.lat_relax, t.feasible);
+	diag("%d instances with 5-6 devices and 30-40 units (kept when memory limits made the oracle quick)", t.big);
 	if (t.first_fail[0])
 		diag("first failure: %s", t.first_fail);
 	ok(t.n >= 1000 || n_inst < 1000, "at least 1,000 instances compared with the oracle (%d)", t.n);
 	ok(t.feasible > 500 && t.infeasible > 20, "both feasible (%d) and infeasible (%d) instances occur", t.feasible,
 	   t.infeasible);
 	ok(t.classes > 100, "instances with interchangeable devices occur (%d)", t.classes);
+	ok(t.big >= 15 || n_inst < 1000, "large instances (5-6 devices x 30-40 units) are among them (%d)", t.big);
 	ok(t.lat_bad == 0, "latency DP equals the oracle's optimum on every feasible instance (%d differ)", t.lat_bad);
 	ok(t.thr_bad == 0, "throughput DP equals the oracle's optimum on every feasible instance (%d differ)", t.thr_bad);
 	ok(t.tok_bad == 0, "tokens/s planner (batch in flight) equals the oracle's optimum everywhere (%d differ)",

@@ -291,8 +291,49 @@ static void json_and_model(void)
 	}
 }
 
+/* Random byte mutations of a valid instance: the reader and the planner
+ * either accept cleanly or fail with -EINVAL/-E2BIG/-ERANGE/-ENOSPC; no crash. */
+static void fuzz_instance(void)
+{
+	size_t n = strlen(good_instance);
+	char *buf = malloc(n);
+	int odd = 0, accepted = 0;
+	gen_seed(424242);
+	for (int it = 0; it < 4000; it++) {
+		memcpy(buf, good_instance, n);
+		for (int m = 0; m < 1 + it % 3; m++) {
+			size_t at = (size_t)gen_int(0, (int)n - 1);
+			static const char pool[] = "0123456789-.e\"{}[],:x ";
+			buf[at] = gen_int(0, 3) ? pool[gen_int(0, (int)sizeof pool - 2)] : (char)gen_int(0, 255);
+		}
+		struct st_json_doc *doc = NULL;
+		struct st_pl_instance in;
+		int r = st_json_parse(buf, n, NULL, &doc);
+		if (r == 0) {
+			r = st_pl_instance_from_json(st_json_root(doc), &in);
+			if (r == 0) {
+				struct st_pl_plan p;
+				accepted++;
+				for (int o = 0; o < ST_PL_N_OBJECTIVES; o++) {
+					in.objective = (enum st_pl_objective)o;
+					int pr = st_pl_plan(&in, &p, NULL);
+					if (pr && pr != -ENOSPC && pr != -E2BIG)
+						odd++;
+				}
+				st_pl_instance_free(&in);
+			}
+		}
+		if (r && r != -EINVAL && r != -E2BIG && r != -ERANGE && r != -EOVERFLOW)
+			odd++;
+		st_json_doc_free(doc);
+	}
+	free(buf);
+	ok(odd == 0, "4,000 mutated instances: clean accept (%d planned) or clean error (%d odd codes)", accepted, odd);
+}
+
 int main(void)
 {
+	fuzz_instance();
 	monotonicity();
 	symmetry();
 	json_and_model();
