@@ -254,6 +254,16 @@ else
 	skip "no python3 to parse the JSON"
 fi
 
+run "$STRATA" perplexity -m "$TMP/tiny_f32.gguf" -f "$TMP/text.txt" --ctx 64 --chunks 2 -t 1 --stages cpu:0-0,cpu:1-1 --kv-type f16
+split_nll=$(echo "$out" | sed -n 's/^mean NLL //p')
+awk -v a="$txt_nll" -v b="$split_nll" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && b != "" && d < 1e-3) }'
+ok $? "perplexity over two stages with an f16 KV cache agrees ($split_nll vs $txt_nll)"
+run "$STRATA" run -m "$TMP/tiny_f32.gguf" -p "Once upon a time" -n 16 --temp 0 -t 1
+one="$out"
+run "$STRATA" run -m "$TMP/tiny_f32.gguf" -p "Once upon a time" -n 16 --temp 0 -t 1 --stages cpu:0-0,cpu:1-1
+[ -n "$one" ] && [ "$out" == "$one" ]
+ok $? "greedy text is the same on one stage and on two"
+
 # ---- the real model ---------------------------------------------------------
 S260="$MODELS/stories260K/stories260K.gguf"
 TXT="$MODELS/tinystories/tinystories_val.head200k.txt"
