@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "gguf.h"
@@ -88,9 +89,14 @@ int st_mkmodel_validate(const struct st_mkmodel_params *p)
 		return st_error(-EINVAL, "mkmodel: vocab %u is below %u (unk, bos, eos and 256 byte tokens)",
 				p->n_vocab, (unsigned)ST_MKMODEL_MIN_VOCAB);
 	if (p->type != ST_TYPE_F32 && p->type != ST_TYPE_F16 && p->type != ST_TYPE_BF16 &&
-	    p->type != ST_TYPE_Q8_0 && p->type != ST_TYPE_Q4_0)
-		return st_error(-EINVAL, "mkmodel: type %s is not one of f32, f16, bf16, q8_0, q4_0",
-				st_type_name(p->type));
+	    p->type != ST_TYPE_Q8_0 && p->type != ST_TYPE_Q4_0 && p->type != ST_TYPE_Q4_K &&
+	    p->type != ST_TYPE_Q5_K && p->type != ST_TYPE_Q6_K)
+		return st_error(-EINVAL, "mkmodel: type %s is not one of f32, f16, bf16, q8_0, q4_0, q4_K, "
+				"q5_K, q6_K", st_type_name(p->type));
+	if ((p->mix == ST_MKMODEL_MIX_Q4_K_M && p->type != ST_TYPE_Q4_K) ||
+	    (p->mix == ST_MKMODEL_MIX_Q5_K_M && p->type != ST_TYPE_Q5_K) || p->mix > ST_MKMODEL_MIX_Q5_K_M)
+		return st_error(-EINVAL, "mkmodel: mix %u does not go with type %s (q4_k_m: q4_K, q5_k_m: q5_K)",
+				p->mix, st_type_name(p->type));
 	if (!(p->rope_theta > 0) || !(p->rms_eps > 0))
 		return st_error(-EINVAL, "mkmodel: rope theta %g and rms eps %g must be positive",
 				(double)p->rope_theta, (double)p->rms_eps);
@@ -108,12 +114,49 @@ static void add(struct st_mkmodel_tensor *t, uint32_t *n, const char *name, int 
 	x->ne[1] = ne1;
 	x->n_dims = ne1 > 1 || kind != K_NORM ? 2 : 1;
 	tr = st_type_traits(type);
+	if (ne0 % tr->block_size && tr->block_size == 256 && ne0 % 32 == 0)
+		type = ST_TYPE_Q8_0;      /* K-quant rows that are not whole blocks of 256 */
+	tr = st_type_traits(type);
 	if (kind == K_NORM || ne0 % tr->block_size)
 		type = ST_TYPE_F32;       /* norms, and rows that are not whole blocks */
 	x->type = type;
 	tr = st_type_traits(type);
 	/* sizes were bounded by validate(): no overflow below 2^63 */
 	x->nbytes = ne0 / tr->block_size * tr->type_size * ne1;
+}
+
+int st_mkmodel_parse_type(const char *name, struct st_mkmodel_params *p)
+{
+	if (!strcasecmp(name, "q4_k_m") || !strcasecmp(name, "q5_k_m")) {
+		const bool four = name[1] == '4';
+		p->type = four ? ST_TYPE_Q4_K : ST_TYPE_Q5_K;
+		p->mix = four ? ST_MKMODEL_MIX_Q4_K_M : ST_MKMODEL_MIX_Q5_K_M;
+		return 0;
+	}
+	int t = st_type_from_name(name);
+	if (t < 0)
+		return st_error(-EINVAL, "mkmodel: unknown type '%s'", name);
+	p->type = (uint32_t)t;
+	p->mix = ST_MKMODEL_MIX_NONE;
+	return 0;
+}
+
+/* llama.cpp's rule for the layers that get more bits in _M mixes. */
+static bool use_more_bits(uint32_t i, uint32_t n)
+{
+	return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
+
+/* Type of a matrix under the params' mix; what: "attn_v", "ffn_down", "output", ... */
+static uint32_t mix_type(const struct st_mkmodel_params *p, const char *what, uint32_t layer)
+{
+	if (p->mix == ST_MKMODEL_MIX_NONE)
+		return p->type;
+	if (!strcmp(what, "output.weight"))
+		return ST_TYPE_Q6_K;
+	if ((!strcmp(what, "attn_v.weight") || !strcmp(what, "ffn_down.weight")) && use_more_bits(layer, p->n_layer))
+		return ST_TYPE_Q6_K;
+	return p->type;
 }
 
 int st_mkmodel_tensors(const struct st_mkmodel_params *p, struct st_mkmodel_tensor **out)
@@ -133,7 +176,7 @@ int st_mkmodel_tensors(const struct st_mkmodel_params *p, struct st_mkmodel_tens
 	add(t, &n, "token_embd.weight", K_EMBD, p->type, dim, p->n_vocab);
 	for (uint32_t l = 0; l < p->n_layer; l++) {
 #define BLK(suffix, kind, ne0, ne1) \
-	(snprintf(nm, sizeof(nm), "blk.%u." suffix, l), add(t, &n, nm, kind, p->type, ne0, ne1))
+	(snprintf(nm, sizeof(nm), "blk.%u." suffix, l), add(t, &n, nm, kind, mix_type(p, suffix, l), ne0, ne1))
 		BLK("attn_norm.weight", K_NORM, dim, 1);
 		BLK("attn_q.weight", K_MATRIX, dim, dim);
 		BLK("attn_k.weight", K_MATRIX, dim, kv);
@@ -146,7 +189,7 @@ int st_mkmodel_tensors(const struct st_mkmodel_params *p, struct st_mkmodel_tens
 #undef BLK
 	}
 	add(t, &n, "output_norm.weight", K_NORM, p->type, dim, 1);
-	add(t, &n, "output.weight", K_MATRIX, p->type, dim, p->n_vocab);
+	add(t, &n, "output.weight", K_MATRIX, mix_type(p, "output.weight", 0), dim, p->n_vocab);
 	*out = t;
 	return (int)n;
 }
@@ -178,9 +221,16 @@ void st_mkmodel_rows(const struct st_mkmodel_params *p, const struct st_mkmodel_
 	}
 }
 
-static uint32_t file_type(uint32_t type)
+static uint32_t file_type(uint32_t type, uint32_t mix)
 {
-	switch (type) {     /* llama.cpp's LLAMA_FTYPE numbering */
+	if (mix == ST_MKMODEL_MIX_Q4_K_M)
+		return 15;
+	if (mix == ST_MKMODEL_MIX_Q5_K_M)
+		return 17;
+	switch (type) {     /* llama.cpp's LLAMA_FTYPE numbering (all-K files: the _S ftype) */
+	case ST_TYPE_Q4_K: return 14;
+	case ST_TYPE_Q5_K: return 16;
+	case ST_TYPE_Q6_K: return 18;
 	case ST_TYPE_F16: return 1;
 	case ST_TYPE_Q4_0: return 2;
 	case ST_TYPE_Q8_0: return 7;
@@ -194,11 +244,12 @@ static int set_meta(struct st_gguf_writer *w, const struct st_mkmodel_params *p,
 {
 	char name[96];
 	int rc = 0;
-	snprintf(name, sizeof(name), "strata mkmodel %s %s seed %llu", p->shape, st_type_name(p->type),
-		 (unsigned long long)p->seed);
+	snprintf(name, sizeof(name), "strata mkmodel %s %s seed %llu", p->shape,
+		 p->mix == ST_MKMODEL_MIX_Q4_K_M ? "q4_K_M" : p->mix == ST_MKMODEL_MIX_Q5_K_M ? "q5_K_M" :
+		 st_type_name(p->type), (unsigned long long)p->seed);
 	rc = rc < 0 ? rc : st_gguf_writer_set_str(w, "general.architecture", "llama");
 	rc = rc < 0 ? rc : st_gguf_writer_set_str(w, "general.name", name);
-	rc = rc < 0 ? rc : st_gguf_writer_set_u32(w, "general.file_type", file_type(p->type));
+	rc = rc < 0 ? rc : st_gguf_writer_set_u32(w, "general.file_type", file_type(p->type, p->mix));
 	rc = rc < 0 ? rc : st_gguf_writer_set_u32(w, "llama.vocab_size", p->n_vocab);
 	rc = rc < 0 ? rc : st_gguf_writer_set_u32(w, "llama.context_length", p->n_ctx);
 	rc = rc < 0 ? rc : st_gguf_writer_set_u32(w, "llama.embedding_length", p->n_embd);

@@ -11,7 +11,16 @@
  * A matrix whose rows are not a whole number of blocks of the requested
  * type (stories260k's ffn_down rows are 172 long, not a multiple of 32) is
  * stored in F32 instead, as llama.cpp's quantizer falls back when a row
- * does not fit the block size. */
+ * does not fit the block size.  K-quant matrices (blocks of 256) whose rows
+ * are not a multiple of 256 fall back to Q8_0 when the rows are whole
+ * blocks of 32, else to F32 (llama.cpp falls back to Q5_0/Q5_1/Q8_0 there;
+ * strata has no Q5_0/Q5_1, so Q8_0 keeps at least the precision).
+ *
+ * Mixes (mix != ST_MKMODEL_MIX_NONE, type = the base Q4_K or Q5_K), as
+ * llama.cpp's Q4_K_M and Q5_K_M: output.weight is Q6_K; attn_v and ffn_down
+ * of layer i are Q6_K when use_more_bits(i, n_layer) (i < n/8, i >= 7n/8,
+ * or (i - n/8) % 3 == 2), else the base type; every other matrix (token
+ * embedding included) is the base type. */
 #ifndef ST_MKMODEL_H
 #define ST_MKMODEL_H
 
@@ -24,9 +33,16 @@ struct st_mkmodel_params {
 	char shape[32];           /* preset name, recorded in general.name */
 	uint32_t n_layer, n_embd, n_ff, n_head, n_head_kv, n_vocab, n_ctx;
 	float rope_theta, rms_eps;
-	uint32_t type;            /* enum st_type of the matrices */
+	uint32_t type;            /* enum st_type of the matrices (a mix's base type) */
+	uint32_t mix;             /* ST_MKMODEL_MIX_*: per-tensor types as llama.cpp's _M files */
 	uint64_t seed;
 };
+
+enum { ST_MKMODEL_MIX_NONE = 0, ST_MKMODEL_MIX_Q4_K_M, ST_MKMODEL_MIX_Q5_K_M };
+
+/* "q4_k_m"/"q5_k_m" (any case): sets type and mix and returns 0; plain type
+ * names: type, mix NONE; -EINVAL for names that are neither. */
+int st_mkmodel_parse_type(const char *name, struct st_mkmodel_params *p);
 
 struct st_mkmodel_tensor {
 	char name[ST_MKMODEL_MAX_NAME];

@@ -111,7 +111,7 @@ expect_fail 1 "perplexity: nonexistent text" "$STRATA" perplexity -m "$TMP/tiny.
 expect_fail 1 "perplexity: text shorter than a chunk" "$STRATA" perplexity -m "$TMP/tiny.gguf" -f /dev/null
 expect_fail 2 "mkmodel: missing output" "$STRATA" mkmodel --shape tiny
 expect_fail 2 "mkmodel: unknown shape" "$STRATA" mkmodel "$TMP/x.gguf" --shape huge
-expect_fail 2 "mkmodel: unknown type" "$STRATA" mkmodel "$TMP/x.gguf" --type q5_k
+expect_fail 2 "mkmodel: unknown type" "$STRATA" mkmodel "$TMP/x.gguf" --type q2_k
 expect_fail 2 "mkmodel: heads not dividing dim" "$STRATA" mkmodel "$TMP/x.gguf" --shape custom --dim 64 --heads 5
 expect_fail 1 "mkmodel: unwritable path" "$STRATA" mkmodel /nonexistent-dir/x.gguf
 

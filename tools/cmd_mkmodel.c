@@ -39,10 +39,15 @@ static void usage(FILE *f)
 		"                  32000, 2048), llama2-7b (32, 4096, 11008, 32/32, 32000, 4096),\n"
 		"                  llama3-8b (32, 4096, 14336, 32/8, 128256, 8192, rope theta\n"
 		"                  500000), custom (tiny's numbers; set the options below)\n"
-		"  --type TYPE     f32 (default), f16, bf16, q8_0, q4_0: the type of the weight\n"
-		"                  matrices; norm weights are always f32.  A matrix whose rows\n"
-		"                  are not a whole number of 32-element blocks (stories260k's\n"
-		"                  ffn_down, rows of 172) stays f32, as llama.cpp's quantizer does\n"
+		"  --type TYPE     f32 (default), f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k: the type\n"
+		"                  of the weight matrices; norm weights are always f32.  A matrix\n"
+		"                  whose rows are not a whole number of 32-element blocks\n"
+		"                  (stories260k's ffn_down, rows of 172) stays f32, as llama.cpp's\n"
+		"                  quantizer does; K-quant rows that are not a multiple of 256\n"
+		"                  become q8_0 (or f32 if not a multiple of 32 either)\n"
+		"                  q4_k_m, q5_k_m: llama.cpp's mixes: q4_k/q5_k, with q6_k for\n"
+		"                  output.weight and for attn_v and ffn_down in the layers i with\n"
+		"                  i < n/8, i >= 7n/8 or (i - n/8) %% 3 == 2\n"
 		"  --seed S        PRNG seed (default 0)\n"
 		"  --layers N --dim N --ff N --heads N --kv-heads N --vocab N --ctx N\n"
 		"                  override the shape's numbers (any shape)\n"
@@ -128,11 +133,12 @@ int cmd_mkmodel(int argc, char **argv)
 	if (st_mkmodel_preset(shape, &p) < 0)
 		return cli_usage_error(CMD, "unknown --shape '%s' (tiny, stories260k, tinyllama-1.1b, "
 				       "llama2-7b, llama3-8b, custom)", shape);
-	t = st_type_from_name(type);
-	if (t != ST_TYPE_F32 && t != ST_TYPE_F16 && t != ST_TYPE_BF16 && t != ST_TYPE_Q8_0 &&
-	    t != ST_TYPE_Q4_0)
-		return cli_usage_error(CMD, "unknown --type '%s' (f32, f16, bf16, q8_0, q4_0)", type);
-	p.type = (uint32_t)t;
+	t = st_mkmodel_parse_type(type, &p);
+	if (t < 0 || (p.type != ST_TYPE_F32 && p.type != ST_TYPE_F16 && p.type != ST_TYPE_BF16 &&
+		      p.type != ST_TYPE_Q8_0 && p.type != ST_TYPE_Q4_0 && p.type != ST_TYPE_Q4_K &&
+		      p.type != ST_TYPE_Q5_K && p.type != ST_TYPE_Q6_K))
+		return cli_usage_error(CMD, "unknown --type '%s' (f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, "
+				       "q6_k, q4_k_m, q5_k_m)", type);
 	p.seed = (uint64_t)seed;
 	if (ov[0] > 0) p.n_layer = (uint32_t)ov[0];
 	if (ov[1] > 0) p.n_embd = (uint32_t)ov[1];
@@ -161,7 +167,8 @@ int cmd_mkmodel(int argc, char **argv)
 			total += ts[i].nbytes;
 		free(ts);
 		fprintf(stderr, "strata mkmodel: wrote %s: %s %s, %d tensors, %s of weights in %.2f s\n", out,
-			p.shape, st_type_name(p.type), n, cli_bytes(total, b, sizeof(b)),
+			p.shape, p.mix == ST_MKMODEL_MIX_Q4_K_M ? "q4_K_M" : p.mix == ST_MKMODEL_MIX_Q5_K_M ? "q5_K_M" :
+			st_type_name(p.type), n, cli_bytes(total, b, sizeof(b)),
 			st_time_now() - t0);
 	}
 	return 0;
