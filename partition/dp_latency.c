@@ -12,16 +12,25 @@
  *     return to f) is a DP over (unit, device) in O(L^2 D + L D^2).  Every
  *     real plan is a relaxed plan, so h is a lower bound; when the relaxed
  *     optimum happens to use distinct devices it is the exact optimum.
- *  2. Otherwise, branch and bound over (unit, device, set of used devices)
- *     with g + h as the bound (admissible, so nothing optimal is pruned),
- *     children visited best-bound first, a memo of the best cost seen per
- *     state (a later visit with a higher cost cannot do better), and
- *     symmetry breaking: of interchangeable devices only the lowest unused
- *     index is tried (any plan maps onto one that does this).
- * Exact in all cases; the time depends on how far the relaxation is from
- * the real optimum, which is small when per-unit costs are near-uniform
- * per device (real profiles).  A node limit turns pathological searches
- * into -E2BIG rather than a hang. */
+ *  2. Otherwise: a short dive of the search below for an incumbent, then
+ *     the Lagrangian dual of "each device at most once": with a penalty
+ *     lam[d] >= 0 per stage on d, the relaxed optimum minus sum(lam) is a
+ *     lower bound for every lam; subgradient steps (Polyak, with the
+ *     incumbent as target) raise it, and relaxed solutions that happen to
+ *     use distinct devices improve the incumbent.  When bound meets
+ *     incumbent the root is solved.
+ *  3. Else branch and bound over (unit, device, set of used devices) with
+ *     the larger of the two bounds (both admissible: for a completion that
+ *     uses d once and only unused devices, penalties sum to at most lam[d]
+ *     plus lam over the unused ones), children visited best-bound first, a
+ *     memo of the best cost seen per state (a later visit with a higher
+ *     cost cannot do better), and symmetry breaking: of interchangeable
+ *     devices only the lowest unused index is tried (any plan maps onto one
+ *     that does this).
+ * Exact in all cases (tests/test_planner.c compares with the exhaustive
+ * oracle); the time depends on the duality gap, small on real-looking
+ * profiles (80 units x 16 devices: 1-5 ms).  A node limit turns a
+ * pathological search into -E2BIG rather than a hang. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
