@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cpu_features.h"
@@ -116,6 +118,37 @@ static int run_once(struct st_session *s, uint32_t n_vocab, bool pp, int n, doub
 	return 0;
 }
 
+/* The bandwidth measurement runs in a child process so its buffer does
+ * not count in this process's peak RSS. */
+static double measure_bandwidth(int threads, int64_t mib)
+{
+	int fd[2];
+	struct st_stream_result r = { 0 };
+	if (mib <= 0 || pipe(fd))
+		return 0;
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(fd[0]);
+		close(fd[1]);
+		return 0;
+	}
+	if (pid == 0) {
+		close(fd[0]);
+		if (st_stream_read(threads, (size_t)mib << 20, 5, &r))
+			r.best_gbs = 0;
+		ssize_t w = write(fd[1], &r.best_gbs, sizeof(r.best_gbs));
+		_exit(w == (ssize_t)sizeof(r.best_gbs) ? 0 : 1);
+	}
+	close(fd[1]);
+	double gbs = 0;
+	if (read(fd[0], &gbs, sizeof(gbs)) != (ssize_t)sizeof(gbs))
+		gbs = 0;
+	close(fd[0]);
+	waitpid(pid, NULL, 0);
+	return gbs;
+}
+
 int cmd_bench(int argc, char **argv)
 {
 	const char *model = NULL, *stages = NULL;
@@ -213,8 +246,7 @@ int cmd_bench(int argc, char **argv)
 	double *v = calloc((size_t)reps, sizeof(double));
 	for (int ti = 0; ti < nt && !status; ti++) {
 		struct st_stream_result sr = { 0 };
-		if (bw_mib > 0 && st_stream_read((int)tl[ti], (size_t)bw_mib << 20, 5, &sr))
-			sr.best_gbs = 0;
+		sr.best_gbs = measure_bandwidth((int)tl[ti], bw_mib);
 		struct st_session_params sp;
 		struct st_session *s = NULL;
 		st_session_params_default(&sp);
