@@ -35,6 +35,9 @@ static const char *cl_type_suffix(uint32_t type)
 	case ST_TYPE_BF16: return "bf16";
 	case ST_TYPE_Q8_0: return "q8_0";
 	case ST_TYPE_Q4_0: return "q4_0";
+	case ST_TYPE_Q4_K: return "q4_K";
+	case ST_TYPE_Q5_K: return "q5_K";
+	case ST_TYPE_Q6_K: return "q6_K";
 	default: return NULL;
 	}
 }

@@ -378,6 +378,103 @@ inline float rdot_q4_0(__global const uchar *row, __global const float *x, int n
 	return s;
 }
 
+/* ---- K-quants (blocks of 256; ggml layouts, see runtime/types.h) --------
+ * Worked per sub-block of 32 values: the dot of sub-block j of a block
+ * with its 32 activations, and one element.  Q4_K/Q5_K: d*sc*q - dmin*m;
+ * Q6_K: d*sc*(q-32) with a scale per 16.  Type ids: 4 = q4_K, 5 = q5_K,
+ * 6 = q6_K (constants, so each instance compiles to its own code). */
+inline void kq_scale_min(int j, __global const uchar *q, float *sc, float *m)
+{
+	if (j < 4) {
+		*sc = (float)(q[j] & 63);
+		*m = (float)(q[j + 4] & 63);
+	} else {
+		*sc = (float)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+		*m = (float)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+	}
+}
+/* sub-block j of a Q4_K (five = 0) or Q5_K block */
+inline float kq45_sub(__global const uchar *blk, int five, int j, __global const float *x)
+{
+	float sc, m;
+	kq_scale_min(j, blk + 4, &sc, &m);
+	__global const uchar *q = blk + (five ? 48 : 16) + 32 * (j / 2);
+	__global const uchar *qh = blk + 16;
+	const uchar sh = (uchar)(4 * (j & 1));
+	float16 acc = 0.0f, sx = 0.0f;
+	for (int h = 0; h < 2; h++) {
+		uchar16 v = (vload16(h, q) >> sh) & (uchar)15;
+		if (five)
+			v |= ((vload16(h, qh) >> (uchar)j) & (uchar)1) << (uchar)4;
+		const float16 xv = vload16(h, x);
+		acc = fma(convert_float16(v), xv, acc);
+		sx += xv;
+	}
+	const float d = vload_half(0, (__global const half *)blk), dmin = vload_half(1, (__global const half *)blk);
+	return d * sc * hsum16(acc) - dmin * m * hsum16(sx);
+}
+inline float kq6_sub(__global const uchar *blk, int j, __global const float *x)
+{
+	const int h = j / 4, k = j % 4;
+	__global const uchar *ql = blk + 64 * h + 32 * (k & 1), *qh = blk + 128 + 32 * h;
+	__global const char *sc = (__global const char *)(blk + 192) + 8 * h + 2 * k;
+	const uchar sl = (uchar)(4 * (k >> 1)), shh = (uchar)(2 * k);
+	float r = 0.0f;
+	for (int g = 0; g < 2; g++) {
+		const uchar16 v = ((vload16(g, ql) >> sl) & (uchar)15) | (((vload16(g, qh) >> shh) & (uchar)3) << (uchar)4);
+		const float16 q = convert_float16(convert_char16(v) - (char)32);
+		r += (float)sc[g] * hsum16(q * vload16(g, x));
+	}
+	return vload_half(0, (__global const half *)(blk + 208)) * r;
+}
+inline float kq_sub(int type, __global const uchar *row, int sb, __global const float *x)
+{
+	const int b = sb / 8, j = sb % 8;
+	if (type == 6)
+		return kq6_sub(row + b * 210, j, x);
+	return kq45_sub(row + b * (type == 4 ? 144 : 176), type == 5, j, x);
+}
+inline float kq_deq(int type, __global const uchar *row, int c)
+{
+	const int b = c / 256, e = c % 256;
+	if (type == 6) {
+		__global const uchar *blk = row + b * 210;
+		const int h = e / 128, k = (e % 128) / 32, l = e % 32;
+		const int ql = (blk[64 * h + l + 32 * (k & 1)] >> (4 * (k >> 1))) & 15;
+		const int qh = (blk[128 + 32 * h + l] >> (2 * k)) & 3;
+		const float sc = (float)((__global const char *)(blk + 192))[e / 16];
+		return vload_half(0, (__global const half *)(blk + 208)) * sc * (float)((ql | (qh << 4)) - 32);
+	}
+	__global const uchar *blk = row + b * (type == 4 ? 144 : 176);
+	const int j = e / 32, l = e % 32;
+	float sc, m;
+	kq_scale_min(j, blk + 4, &sc, &m);
+	int q = (blk[(type == 4 ? 16 : 48) + 32 * (j / 2) + l] >> (4 * (j & 1))) & 15;
+	if (type == 5)
+		q |= ((blk[16 + l] >> j) & 1) << 4;
+	const float d = vload_half(0, (__global const half *)blk), dmin = vload_half(1, (__global const half *)blk);
+	return d * sc * (float)q - dmin * m;
+}
+inline float deq_q4_K(__global const uchar *row, int c) { return kq_deq(4, row, c); }
+inline float deq_q5_K(__global const uchar *row, int c) { return kq_deq(5, row, c); }
+inline float deq_q6_K(__global const uchar *row, int c) { return kq_deq(6, row, c); }
+/* dot_: a work-item's share (sub-blocks lid, lid + LS, ...); rdot_: a row */
+#define KQ_DOT(T, ID)                                                                      \
+inline float dot_##T(__global const uchar *row, __global const float *x, int n, int lid)   \
+{                                                                                          \
+	float s = 0.0f;                                                                    \
+	for (int sb = lid; sb < n / 32; sb += LS)                                          \
+		s += kq_sub(ID, row, sb, x + sb * 32);                                     \
+	return s;                                                                          \
+}                                                                                          \
+inline float rdot_##T(__global const uchar *row, __global const float *x, int n)           \
+{                                                                                          \
+	float s = 0.0f;                                                                    \
+	for (int sb = 0; sb < n / 32; sb++)                                                \
+		s += kq_sub(ID, row, sb, x + sb * 32);                                     \
+	return s;                                                                          \
+}
+
 #define MATMUL_ROWS(T)                                                                     \
 __kernel void matmul_rows_##T(__global const uchar *wb, ulong woff, ulong wnb1,            \
 			      __global const uchar *xb, ulong xoff, ulong xnb1,            \
@@ -392,3 +489,17 @@ MATMUL_ROWS(f16)
 MATMUL_ROWS(bf16)
 MATMUL_ROWS(q8_0)
 MATMUL_ROWS(q4_0)
+
+/* K-quant instances (the macros above, the K helpers just before MATMUL_ROWS) */
+KQ_DOT(q4_K, 4)
+KQ_DOT(q5_K, 5)
+KQ_DOT(q6_K, 6)
+MATMUL(q4_K)
+MATMUL(q5_K)
+MATMUL(q6_K)
+MATMUL_ROWS(q4_K)
+MATMUL_ROWS(q5_K)
+MATMUL_ROWS(q6_K)
+GET_ROWS(q4_K)
+GET_ROWS(q5_K)
+GET_ROWS(q6_K)

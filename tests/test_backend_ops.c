@@ -210,20 +210,31 @@ static void free_imgs(struct img *im, int n)
 		img_free(&im[i]);
 }
 
-static const uint32_t wtypes[] = { ST_TYPE_F32, ST_TYPE_F16, ST_TYPE_BF16, ST_TYPE_Q8_0, ST_TYPE_Q4_0 };
+/* K-quant cases (blocks of 256) draw from their own stream, rng_state ^
+ * KQ_STREAM, restored afterwards, so every other case keeps the numbers it
+ * had before they were added. */
+#define KQ_STREAM 0x5bd1e9955bd1e995ull
+
+static const uint32_t wtypes[] = { ST_TYPE_F32, ST_TYPE_F16, ST_TYPE_BF16, ST_TYPE_Q8_0, ST_TYPE_Q4_0,
+				   ST_TYPE_Q4_K, ST_TYPE_Q5_K, ST_TYPE_Q6_K };
 
 static void test_matmul(struct ctx *c)
 {
 	static const int64_t shapes[][4] = { /* rows, cols, cap, n_tokens */
 		{ 1, 32, 1, 1 }, { 7, 64, 1, 1 }, { 33, 96, 5, 3 }, { 64, 256, 8, 8 },
 		{ 17, 320, 4, 2 }, { 5, 7, 3, 3 }, { 1, 1, 1, 1 }, { 100, 544, 2, 1 },
+		{ 9, 768, 3, 3 }, /* K-quants only: 3 blocks of 256 */
 	};
 	for (size_t ti = 0; ti < ST_ARRAY_SIZE(wtypes); ti++)
 		for (size_t si = 0; si < ST_ARRAY_SIZE(shapes); si++) {
 			const int64_t rows = shapes[si][0], cols = shapes[si][1], cap = shapes[si][2], n = shapes[si][3];
 			const uint32_t wt = wtypes[ti];
-			if (cols % st_type_traits(wt)->block_size)
+			const bool kq = st_type_traits(wt)->block_size == 256;
+			if (cols % st_type_traits(wt)->block_size || (si == ST_ARRAY_SIZE(shapes) - 1 && !kq))
 				continue;
+			const uint64_t saved = rng_state;
+			if (kq)
+				rng_state ^= KQ_STREAM;
 			for (int strided = 0; strided < 2; strided++) {
 				struct img im[3];
 				char label[128];
@@ -240,6 +251,8 @@ static void test_matmul(struct ctx *c)
 				if (cols % 32 && !strided)
 					break;
 			}
+			if (kq)
+				rng_state = saved;
 		}
 }
 
@@ -247,7 +260,12 @@ static void test_get_rows(struct ctx *c)
 {
 	for (size_t ti = 0; ti < ST_ARRAY_SIZE(wtypes); ti++)
 		for (int s = 0; s < 2; s++) {
-			const int64_t ne0 = s ? 64 : 32, vocab = s ? 11 : 1, n = s ? 4 : 1, cap = s ? 6 : 1;
+			const int64_t bs = st_type_traits(wtypes[ti])->block_size;
+			const int64_t ne0 = bs > 32 ? bs * (s ? 2 : 1) : s ? 64 : 32;
+			const int64_t vocab = s ? 11 : 1, n = s ? 4 : 1, cap = s ? 6 : 1;
+			const uint64_t saved = rng_state;
+			if (bs == 256)
+				rng_state ^= KQ_STREAM;
 			struct img im[3];
 			char label[128];
 			img_init(&im[0], ST_TYPE_F32, ne0, cap, 0, 1.0f);
@@ -263,6 +281,8 @@ static void test_get_rows(struct ctx *c)
 			struct st_graph_run run = { .n_tokens = n };
 			run_case(c, label, op, im, 2, false, &run, 0, 1e-7);
 			free_imgs(im, 3);
+			if (bs == 256)
+				rng_state = saved;
 		}
 }
 
@@ -384,10 +404,14 @@ static void test_reference(void)
 {
 	/* matmul: every type vs dequantize-then-dot in double */
 	for (size_t ti = 0; ti < ST_ARRAY_SIZE(wtypes); ti++) {
-		enum { R = 5, C = 64, N = 3 };
-		float w[R * C], x[N * C], y[N * R], wd[R * C];
-		uint8_t wq[R * C * 4];
+		enum { R = 5, CMAX = 256, N = 3 };
+		float w[R * CMAX], x[N * CMAX], y[N * R], wd[R * CMAX];
+		uint8_t wq[R * CMAX * 4];
 		const struct st_type_traits *tr = st_type_traits(wtypes[ti]);
+		const int C = tr->block_size == 256 ? 256 : 64;   /* whole blocks (K-quants: 256) */
+		const uint64_t saved = rng_state;                  /* K cases: own stream (see kq_stream) */
+		if (tr->block_size == 256)
+			rng_state ^= KQ_STREAM;
 		const size_t rb = row_bytes(wtypes[ti], C);
 		double err = 0, sum = 0;
 		for (int i = 0; i < R * C; i++)
@@ -408,6 +432,8 @@ static void test_reference(void)
 				sum += s * s;
 			}
 		ok(err / sum < 1e-12, "reference matmul %s = dequantize + dot (nmse %.2g)", tr->name, err / sum);
+		if (tr->block_size == 256)
+			rng_state = saved;
 	}
 	/* rope: identity at position 0; at position p pair i turns by p*theta^(-2i/d) */
 	{
