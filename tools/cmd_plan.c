@@ -152,8 +152,8 @@ static int load_profiles(const char *list, const char *links_path, const char *m
 	return r;
 }
 
-/* Run a plan's runtime stages on the model: n decode tokens at the
- * instance's context after a prefill to it.  *ms_tok = wall ms per token;
+/* Run a plan's runtime stages on the model: n decode tokens from context
+ * `start` after a prefill to it.  *ms_tok = wall ms per token;
  * stage_ms[s] = ms per token in stage s (+ embedding on the first, head on
  * the last, as the plan's units count them). */
 static int measure_threads;
@@ -171,7 +171,7 @@ static double median_d(double *v, int n)
 }
 
 static int measure(const struct st_pl_instance *in, const struct st_pl_plan *p, struct st_model *m, int n,
-		   double *ms_tok, double *stage_ms)
+		   uint32_t start, double *ms_tok, double *stage_ms)
 {
 	char spec[4096];
 	int r = st_pl_plan_runtime_stages(in, p, spec, sizeof spec);
@@ -182,21 +182,22 @@ static int measure(const struct st_pl_instance *in, const struct st_pl_plan *p, 
 	struct st_session *s;
 	st_session_params_default(&sp);
 	sp.stages = spec;
-	sp.n_ctx = in->context + (uint32_t)n + 2;
+	sp.n_ctx = start + (uint32_t)n + 2;
 	sp.n_threads = (uint32_t)measure_threads;
+	sp.profile = getenv("ST_MEASURE_PROFILE") != NULL;
 	if ((r = st_session_create(m, &sp, &s)) < 0)
 		return r;
-	int32_t *toks = calloc((size_t)in->context + (size_t)n + 1, sizeof *toks);
+	int32_t *toks = calloc((size_t)start + (size_t)n + 1, sizeof *toks);
 	if (!toks) {
 		st_session_destroy(s);
 		return st_error(-ENOMEM, "out of memory");
 	}
-	for (uint32_t i = 0; i < in->context + (uint32_t)n + 1; i++)
+	for (uint32_t i = 0; i < start + (uint32_t)n + 1; i++)
 		toks[i] = (int32_t)((i * 7919u + 1u) % md->n_vocab);
-	if (in->context && (r = st_session_eval(s, toks, (int)in->context, false)) < 0)
+	if (start && (r = st_session_eval(s, toks, (int)start, false)) < 0)
 		goto out;
 	/* one warm-up token, then the measured ones */
-	if ((r = st_session_eval(s, toks + in->context, 1, false)) < 0)
+	if ((r = st_session_eval(s, toks + start, 1, false)) < 0)
 		goto out;
 	st_session_stats_reset(s);
 	/* median per-token wall time: robust to the other processes of a
@@ -208,7 +209,7 @@ static int measure(const struct st_pl_instance *in, const struct st_pl_plan *p, 
 	}
 	for (int i = 0; i < n; i++) {
 		double t0 = st_time_now();
-		if ((r = st_session_eval(s, toks + in->context + 1 + i, 1, false)) < 0) {
+		if ((r = st_session_eval(s, toks + start + 1 + i, 1, false)) < 0) {
 			free(tt);
 			goto out;
 		}
@@ -232,9 +233,13 @@ out:
 	return r;
 }
 
-static void measure_report(const struct st_pl_instance *in, const struct st_pl_plan *p, const char *model_path,
+static void measure_report(const struct st_pl_instance *in0, const struct st_pl_plan *p, const char *model_path,
 			   int n)
 {
+	/* Predictions at the mean context of the measured tokens (the cache
+	 * grows from context to context + n while measuring). */
+	struct st_pl_instance mid = *in0;
+	const struct st_pl_instance *in = &mid;
 	struct st_model *m;
 	struct st_pl_eval ev;
 	double stage_ms[ST_PL_MAX_DEVICES] = { 0 }, tok;
@@ -243,9 +248,11 @@ static void measure_report(const struct st_pl_instance *in, const struct st_pl_p
 		return;
 	}
 	printf("\nmeasured on %s: %d decode tokens from context %u, one process (per token: median wall\n"
-	       "time; per stage: mean)\n", model_path, n, in->context);
+	       "time; per stage: mean; predictions at the mean context %u)\n", model_path, n, in0->context,
+	       in0->context + (uint32_t)n / 2);
+	mid.context = in0->context + (uint32_t)n / 2;
 	st_pl_evaluate(in, p, &ev);
-	if (measure(in, p, m, n, &tok, stage_ms)) {
+	if (measure(in, p, m, n, in0->context, &tok, stage_ms)) {
 		printf("  strata plan: %s\n", st_last_error());
 	} else {
 		printf("  %-5s %-20s %13s %12s %7s\n", "stage", "device", "predicted ms", "measured ms", "ratio");
@@ -263,7 +270,7 @@ static void measure_report(const struct st_pl_instance *in, const struct st_pl_p
 		printf(", %s ", st_pl_baseline_name((enum st_pl_baseline)b));
 		if (st_pl_baseline(in, (enum st_pl_baseline)b, &bp) || (st_pl_evaluate(in, &bp, &be), !be.fits))
 			printf("OOM");
-		else if (measure(in, &bp, m, n, &t, stage_ms))
+		else if (measure(in, &bp, m, n, in0->context, &t, stage_ms))
 			printf("n/a");
 		else
 			printf("%.4f", t);
@@ -276,7 +283,7 @@ static void measure_report(const struct st_pl_instance *in, const struct st_pl_p
 		st_pl_evaluate(in, &one, &oe);
 		if (!oe.fits)
 			continue;
-		if (measure(in, &one, m, n, &t, stage_ms))
+		if (measure(in, &one, m, n, in0->context, &t, stage_ms))
 			printf("  single device %-12s predicted %.4f ms, measure failed: %s\n", in->devices[d].name,
 			       oe.latency_ms, st_last_error());
 		else

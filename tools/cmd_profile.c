@@ -202,16 +202,11 @@ int cmd_profile(int argc, char **argv)
 		if (ctx[k] > 0 && st_session_eval(s, toks, (int)ctx[k], false) < 0)
 			goto eval_fail;
 		for (int r = 0; r < runs; r++) {
-			double e0, h0, e1, h1, w0 = st_time_now(), wall, sum;
+			double e0, h0, e1, h1;
 			st_session_head_times(s, &e0, &h0);
 			if (st_session_eval(s, toks + ctx[k], 1, false) < 0 || st_session_layer_times(s, lt, nl) < 0)
 				goto eval_fail;
-			wall = (st_time_now() - w0) * 1e3;
 			st_session_head_times(s, &e1, &h1);
-			sum = (e1 - e0 + h1 - h0) * 1e3;
-			for (int i = 0; i < nl; i++)
-				sum += lt[i] * 1e3;
-			ovh[k * MAX_RUNS + r] = wall > sum ? wall - sum : 0;
 			samp[0 * MAX_RUNS + r] = (e1 - e0) * 1e3;
 			for (int i = 0; i < nl; i++)
 				samp[(size_t)(1 + i) * MAX_RUNS + r] = lt[i] * 1e3;
@@ -223,8 +218,28 @@ int cmd_profile(int argc, char **argv)
 			ms[(size_t)k * L + u] = median(samp + (size_t)u * MAX_RUNS, (int)runs);
 	}
 	/* Per-token time outside the units (dispatch, synchronisation, the
-	 * session's bookkeeping), charged once per stage by the planner. */
-	double overhead = median(ovh, (int)runs * nctx);
+	 * session's bookkeeping), charged once per stage by the planner:
+	 * plain consecutive decoding from the first context point, median
+	 * wall time per token minus the units' sum there. */
+	double overhead = 0;
+	{
+		int nr = 2 * (int)runs + 1;
+		double sum = 0;
+		st_session_reset(s);
+		if (ctx[0] > 0 && st_session_eval(s, toks, (int)ctx[0], false) < 0)
+			goto eval_fail;
+		for (int r = 0; r < nr && r < MAX_CTX * MAX_RUNS; r++) {
+			double w0 = st_time_now();
+			if (st_session_eval(s, toks + ctx[0] + r, 1, false) < 0)
+				goto eval_fail;
+			ovh[r] = (st_time_now() - w0) * 1e3;
+		}
+		for (int u = 0; u < L; u++)
+			sum += ms[u];
+		overhead = median(ovh, nr < MAX_CTX * MAX_RUNS ? nr : MAX_CTX * MAX_RUNS) - sum;
+		if (overhead < 0)
+			overhead = 0;
+	}
 	/* Prefill: one prompt of `prefill` tokens; per-token cost per unit. */
 	{
 		double *pf = ms + (size_t)MAX_CTX * L, e0, h0, e1, h1;
