@@ -184,7 +184,6 @@ static int measure(const struct st_pl_instance *in, const struct st_pl_plan *p, 
 	sp.stages = spec;
 	sp.n_ctx = start + (uint32_t)n + 2;
 	sp.n_threads = (uint32_t)measure_threads;
-	sp.profile = getenv("ST_MEASURE_PROFILE") != NULL;
 	if ((r = st_session_create(m, &sp, &s)) < 0)
 		return r;
 	int32_t *toks = calloc((size_t)start + (size_t)n + 1, sizeof *toks);
