@@ -36,7 +36,7 @@ layout(std430, binding = 2) readonly buffer Src1v { vec4 b2v[]; };
 #endif
 #endif
 
-#ifdef W_QUANT
+#if defined(W_QUANT) && !defined(W_KQUANT)
 // Block b of the row at ro: scale and the 32-bit words of its quants,
 // realigned (blocks are only 2-byte aligned).
 float load_block(uint ro, uint b, out uint q[8])
@@ -110,6 +110,14 @@ void main()
 		}
 		[[unroll]] for (uint t = 0; t < NT; t++)
 			acc[t] += d * s[t];
+#elif defined(W_KQUANT)   // sub-block b of 32, dequantized by wtype.glsl
+		float w[32];
+		w_block(ro, b, w);
+		[[unroll]] for (uint i = 0; i < 8u; i++) {
+			vec4 wv = vec4(w[4u * i], w[4u * i + 1u], w[4u * i + 2u], w[4u * i + 3u]);
+			[[unroll]] for (uint t = 0; t < NT; t++)
+				acc[t] += dot(wv, subgroupShuffle(xm[t], i));
+		}
 #elif defined(W_F32)
 		uint wo = (ro >> 2) + b * 32u;
 		[[unroll]] for (uint i = 0; i < 8u; i++) {
@@ -149,7 +157,15 @@ void main()
 	uint ro = pc.off[1] + r * pc.nb1[1];
 	uint xo = pc.off[2] + t * pc.nb1[2];
 	float acc = 0.0;
-#ifdef W_QUANT
+#if defined(W_KQUANT)   // sub-blocks of 32, dequantized by wtype.glsl
+	for (uint b = 0; b < pc.k / 32u; b++) {
+		float w[32];
+		w_block(ro, b, w);
+		uint xb = xo + b * 128u;
+		[[unroll]] for (uint j = 0; j < 32u; j++)
+			acc += w[j] * LD_F32(b2, xb + j * 4u);
+	}
+#elif defined(W_QUANT)
 	uint nb = pc.k / 32u;
 	for (uint b = 0; b < nb; b++) {
 		uint q[8];

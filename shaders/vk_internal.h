@@ -33,6 +33,12 @@ enum st_vk_kernel {
 	ST_VK_MATMUL_ROWS_F32_XS, ST_VK_MATMUL_ROWS_F16_XS, ST_VK_MATMUL_ROWS_BF16_XS, ST_VK_MATMUL_ROWS_Q8_0_XS,
 	ST_VK_MATMUL_ROWS_Q4_0_XS, ST_VK_MATMUL_ROWS_Q8_0_XS_TB4, ST_VK_MATMUL_ROWS_Q4_0_XS_TB4,
 	ST_VK_ATTN_ROWS_F32, ST_VK_ATTN_ROWS_F16,
+	/* K-quants, per family in type order q4_K, q5_K, q6_K (vk_kquant.c) */
+	ST_VK_GET_ROWS_Q4_K, ST_VK_GET_ROWS_Q5_K, ST_VK_GET_ROWS_Q6_K,
+	ST_VK_MATMUL_Q4_K, ST_VK_MATMUL_Q4_K_SG, ST_VK_MATMUL_Q5_K, ST_VK_MATMUL_Q5_K_SG,
+	ST_VK_MATMUL_Q6_K, ST_VK_MATMUL_Q6_K_SG,
+	ST_VK_MATMUL_ROWS_Q4_K, ST_VK_MATMUL_ROWS_Q5_K, ST_VK_MATMUL_ROWS_Q6_K,
+	ST_VK_MATMUL_ROWS_Q4_K_XS, ST_VK_MATMUL_ROWS_Q5_K_XS, ST_VK_MATMUL_ROWS_Q6_K_XS,
 	ST_VK_KERNEL_COUNT,
 };
 
@@ -42,6 +48,11 @@ struct st_vk_spirv {
 	size_t size;             /* bytes */
 };
 extern const struct st_vk_spirv st_vk_spirv_table[ST_VK_KERNEL_COUNT];
+
+/* The K-quant (Q4_K/Q5_K/Q6_K) kernel of the family whose q4_0 kernel is
+ * q4 (get_rows, matmul, matmul_rows, matmul_rows_xs): 0 and *k, or -1 when
+ * the family has no K-quant variant (vk_kquant.c). */
+int st_vk_kq_kernel(enum st_vk_kernel q4, uint32_t type, enum st_vk_kernel *k);
 
 /* Push constants: mirrors `pc` in common.glsl word for word. */
 struct st_vk_push {

@@ -50,6 +50,21 @@
 #include "spv_matmul_rows_q4_0_xs_tb4.h"
 #include "spv_attn_rows_f32.h"
 #include "spv_attn_rows_f16.h"
+#include "spv_get_rows_q4_K.h"
+#include "spv_get_rows_q5_K.h"
+#include "spv_get_rows_q6_K.h"
+#include "spv_matmul_q4_K.h"
+#include "spv_matmul_q4_K_sg.h"
+#include "spv_matmul_q5_K.h"
+#include "spv_matmul_q5_K_sg.h"
+#include "spv_matmul_q6_K.h"
+#include "spv_matmul_q6_K_sg.h"
+#include "spv_matmul_rows_q4_K.h"
+#include "spv_matmul_rows_q5_K.h"
+#include "spv_matmul_rows_q6_K.h"
+#include "spv_matmul_rows_q4_K_xs.h"
+#include "spv_matmul_rows_q5_K_xs.h"
+#include "spv_matmul_rows_q6_K_xs.h"
 
 #define SPV(k, n) [k] = { #n, st_spv_##n, sizeof(st_spv_##n) }
 const struct st_vk_spirv st_vk_spirv_table[ST_VK_KERNEL_COUNT] = {
@@ -99,4 +114,19 @@ const struct st_vk_spirv st_vk_spirv_table[ST_VK_KERNEL_COUNT] = {
 	SPV(ST_VK_MATMUL_ROWS_Q4_0_XS_TB4, matmul_rows_q4_0_xs_tb4),
 	SPV(ST_VK_ATTN_ROWS_F32, attn_rows_f32),
 	SPV(ST_VK_ATTN_ROWS_F16, attn_rows_f16),
+	SPV(ST_VK_GET_ROWS_Q4_K, get_rows_q4_K),
+	SPV(ST_VK_GET_ROWS_Q5_K, get_rows_q5_K),
+	SPV(ST_VK_GET_ROWS_Q6_K, get_rows_q6_K),
+	SPV(ST_VK_MATMUL_Q4_K, matmul_q4_K),
+	SPV(ST_VK_MATMUL_Q4_K_SG, matmul_q4_K_sg),
+	SPV(ST_VK_MATMUL_Q5_K, matmul_q5_K),
+	SPV(ST_VK_MATMUL_Q5_K_SG, matmul_q5_K_sg),
+	SPV(ST_VK_MATMUL_Q6_K, matmul_q6_K),
+	SPV(ST_VK_MATMUL_Q6_K_SG, matmul_q6_K_sg),
+	SPV(ST_VK_MATMUL_ROWS_Q4_K, matmul_rows_q4_K),
+	SPV(ST_VK_MATMUL_ROWS_Q5_K, matmul_rows_q5_K),
+	SPV(ST_VK_MATMUL_ROWS_Q6_K, matmul_rows_q6_K),
+	SPV(ST_VK_MATMUL_ROWS_Q4_K_XS, matmul_rows_q4_K_xs),
+	SPV(ST_VK_MATMUL_ROWS_Q5_K_XS, matmul_rows_q5_K_xs),
+	SPV(ST_VK_MATMUL_ROWS_Q6_K_XS, matmul_rows_q6_K_xs),
 };

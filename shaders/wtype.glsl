@@ -3,6 +3,9 @@
 // -DW_BF16, -DW_Q8_0 or -DW_Q4_0.  `ro` is the byte offset of the row.
 // q4_0 block: fp16 d, 16 bytes of nibbles (low = element j, high = j+16),
 // value (q - 8) * d.  q8_0 block: fp16 d, 32 int8, value q * d.
+// K-quants (-DW_Q4_K, -DW_Q5_K, -DW_Q6_K; ggml layouts, runtime/types.h):
+// super-blocks of 256; w_block works on 32-element sub-blocks (b / 8 is the
+// super-block), so the block-of-32 loops of the kernels serve them too.
 
 #if defined(W_Q4_0)
 #define W_BLOCK 32u
@@ -12,8 +15,97 @@
 #define W_BLOCK 32u
 #define W_QUANT
 #define W_BLOCK_BYTES 34u
+#elif defined(W_Q4_K) || defined(W_Q5_K) || defined(W_Q6_K)
+#define W_BLOCK 256u
+#define W_QUANT
+#define W_KQUANT
+#if defined(W_Q4_K)
+#define W_BLOCK_BYTES 144u
+#elif defined(W_Q5_K)
+#define W_BLOCK_BYTES 176u
+#else
+#define W_BLOCK_BYTES 210u
+#endif
 #else
 #define W_BLOCK 1u
+#endif
+
+#ifdef W_KQUANT
+// Q4_K/Q5_K: 6-bit scale and min of sub-block j from scales[12] (block + 4).
+void kq_scale_min(uint bo, uint j, out float sc, out float m)
+{
+	uint s = bo + 4u;
+	if (j < 4u) {
+		sc = float(LD_U8(b1, s + j) & 63u);
+		m = float(LD_U8(b1, s + j + 4u) & 63u);
+	} else {
+		uint a = LD_U8(b1, s + j + 4u);
+		sc = float((a & 15u) | ((LD_U8(b1, s + j - 4u) >> 6) << 4));
+		m = float((a >> 4) | ((LD_U8(b1, s + j) >> 6) << 4));
+	}
+}
+
+// Element e of a K-quant row.  Q4_K/Q5_K: d*sc*q - dmin*m (q in the low or
+// high nibbles of the 32 bytes of sub-block pair j/2, Q5_K's 5th bit is bit
+// j of qh[l]); Q6_K: d*sc*(q - 32), low 4 bits in ql, high 2 in qh.
+float kq_get(uint ro, uint e)
+{
+	uint bo = ro + (e / 256u) * W_BLOCK_BYTES;
+	uint i = e % 256u;
+#if defined(W_Q6_K)
+	uint h = i / 128u, k = (i % 128u) / 32u, l = i % 32u;
+	uint ql = (LD_U8(b1, bo + 64u * h + l + 32u * (k & 1u)) >> (4u * (k >> 1))) & 15u;
+	uint qh = (LD_U8(b1, bo + 128u + 32u * h + l) >> (2u * k)) & 3u;
+	int sc = bitfieldExtract(int(LD_U8(b1, bo + 192u + i / 16u)), 0, 8);
+	return f16_to_f32(LD_U16(b1, bo + 208u)) * float(sc) * float(int(ql | (qh << 4)) - 32);
+#else
+	uint j = i / 32u, l = i % 32u;
+	float sc, m;
+	kq_scale_min(bo, j, sc, m);
+#if defined(W_Q4_K)
+	uint q = (LD_U8(b1, bo + 16u + 32u * (j / 2u) + l) >> (4u * (j & 1u))) & 15u;
+#else
+	uint q = (LD_U8(b1, bo + 48u + 32u * (j / 2u) + l) >> (4u * (j & 1u))) & 15u;
+	q |= ((LD_U8(b1, bo + 16u + l) >> j) & 1u) << 4;
+#endif
+	return f16_to_f32(LD_U16(b1, bo)) * sc * float(q) - f16_to_f32(LD_U16(b1, bo + 2u)) * m;
+#endif
+}
+
+// Sub-block b (32 elements) of the row at ro into w[0..31].
+void w_block(uint ro, uint b, out float w[32])
+{
+	uint bo = ro + (b / 8u) * W_BLOCK_BYTES;
+	uint j = b % 8u;
+#if defined(W_Q6_K)
+	uint h = j / 4u, k = j % 4u;
+	uint qlo = bo + 64u * h + 32u * (k & 1u), qho = bo + 128u + 32u * h, sl = 4u * (k >> 1), sh = 2u * k;
+	float d = f16_to_f32(LD_U16(b1, bo + 208u));
+	float s0 = d * float(bitfieldExtract(int(LD_U8(b1, bo + 192u + 8u * h + 2u * k)), 0, 8));
+	float s1 = d * float(bitfieldExtract(int(LD_U8(b1, bo + 193u + 8u * h + 2u * k)), 0, 8));
+	[[unroll]] for (uint l = 0; l < 32u; l++) {
+		uint q = ((LD_U8(b1, qlo + l) >> sl) & 15u) | (((LD_U8(b1, qho + l) >> sh) & 3u) << 4);
+		w[l] = (l < 16u ? s0 : s1) * float(int(q) - 32);
+	}
+#else
+	float sc, m;
+	kq_scale_min(bo, j, sc, m);
+	float d = f16_to_f32(LD_U16(b1, bo)) * sc, mn = f16_to_f32(LD_U16(b1, bo + 2u)) * m;
+#if defined(W_Q4_K)
+	uint qo = bo + 16u + 32u * (j / 2u);
+#else
+	uint qo = bo + 48u + 32u * (j / 2u);
+#endif
+	uint sh = 4u * (j & 1u);
+	[[unroll]] for (uint l = 0; l < 32u; l++) {
+		uint q = (LD_U8(b1, qo + l) >> sh) & 15u;
+#if defined(W_Q5_K)
+		q |= ((LD_U8(b1, bo + 16u + l) >> j) & 1u) << 4;
+#endif
+		w[l] = d * float(q) - mn;
+	}
+#endif
+}
 #endif
 
 float w_get(uint ro, uint e)
@@ -29,6 +121,8 @@ float w_get(uint ro, uint e)
 	float d = f16_to_f32(LD_U16(b1, bo));
 	uint q = LD_U8(b1, bo + 2u + (e % 32u));
 	return float(int(q) - int((q & 0x80u) << 1)) * d;
+#elif defined(W_KQUANT)
+	return kq_get(ro, e);
 #elif defined(W_Q4_0)
 	uint bo = ro + (e / 32u) * W_BLOCK_BYTES;
 	float d = f16_to_f32(LD_U16(b1, bo));
@@ -41,7 +135,7 @@ float w_get(uint ro, uint e)
 #endif
 }
 
-#ifdef W_QUANT
+#if defined(W_QUANT) && !defined(W_KQUANT)
 // Dequantize block b of the row at ro into w[0..31].  Blocks are 2-byte
 // aligned, so the payload is read 16 bits at a time.
 void w_block(uint ro, uint b, out float w[32])

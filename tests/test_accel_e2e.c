@@ -159,12 +159,17 @@ int main(void)
 	}
 
 	/* mkmodel models of every weight type. */
-	const uint32_t types[] = { ST_TYPE_F32, ST_TYPE_F16, ST_TYPE_BF16, ST_TYPE_Q8_0, ST_TYPE_Q4_0 };
+	const uint32_t types[] = { ST_TYPE_F32, ST_TYPE_F16, ST_TYPE_BF16, ST_TYPE_Q8_0, ST_TYPE_Q4_0,
+				   ST_TYPE_Q4_K, ST_TYPE_Q5_K, ST_TYPE_Q6_K };
 	for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
 		struct st_mkmodel_params p;
 		struct st_model *m = NULL;
 		st_mkmodel_preset("tiny", &p);
 		p.type = types[k];
+		if (st_type_traits(types[k])->block_size == 256) {
+			p.n_embd = 256;     /* K-quant rows: whole blocks of 256 (tiny's 64 would fall back) */
+			p.n_ff = 512;
+		}
 		p.seed = 7;
 		snprintf(path, sizeof path, "%s/accel_e2e_%s_%d.gguf", getenv("ST_BUILD_DIR") ? getenv("ST_BUILD_DIR") : ".",
 			 st_type_name(types[k]), (int)getpid());
