@@ -14,6 +14,9 @@
  * weights (a few KiB) is reused from L1 across all of them. */
 #define TOK_TILE_QUANT 32
 #define TOK_TILE_FLOAT 16
+/* Below this many multiply-adds a matmul runs on the calling thread: waking
+ * the pool costs more than it saves (the result is the same either way). */
+#define MT_MIN_WORK (1 << 16)
 /* Rows are split between threads in multiples of this. */
 #define ROW_ALIGN 4
 
@@ -154,7 +157,10 @@ int st_matmul(struct st_matmul_ctx *ctx, uint32_t type, const void *w, size_t w_
 			quantize_task(&m, 0, 1);
 		m.act.q = &m.q8;
 	}
-	st_threadpool_run(ctx->pool, mm_task_run, &m);
+	if ((double)rows * (double)cols * (double)n_tokens < MT_MIN_WORK)
+		mm_task_run(&m, 0, 1);
+	else
+		st_threadpool_run(ctx->pool, mm_task_run, &m);
 	return 0;
 }
 
@@ -231,6 +237,9 @@ int st_attention(struct st_matmul_ctx *ctx, const float *q, size_t q_stride, int
 		.per_thread = ctx->att_per_thread,
 	};
 	st_vec_ops_get(ctx->isa, &a.dot, &a.axpy);
-	st_threadpool_run(ctx->pool, att_task_run, &a);
+	if ((double)n_head * (double)head_dim * (double)n_tokens * (double)(pos0 + n_tokens) < MT_MIN_WORK)
+		att_task_run(&a, 0, 1);
+	else
+		st_threadpool_run(ctx->pool, att_task_run, &a);
 	return 0;
 }
