@@ -196,11 +196,17 @@ static int instance_create(void)
 	return 0;
 }
 
+/* The instance is created on first use and kept for the life of the
+ * process: device queries (the registry, `strata devices`, every stage)
+ * then cost nothing, and the loader never unloads the driver, whose JIT
+ * (lavapipe's LLVM) keeps pointers to its allocations in its own globals;
+ * unloading it turned those into leak reports under LeakSanitizer.
+ * References are still counted, for the day a teardown is wanted. */
 static int instance_get(VkInstance *out)
 {
 	int rc = 0;
 	pthread_mutex_lock(&inst_lock);
-	if (inst_refs == 0) {
+	if (!inst) {
 		if (inst_failed_rc)
 			rc = inst_failed_rc;
 		else if ((rc = instance_create()) != 0 && rc != -ENOMEM)
@@ -217,17 +223,8 @@ static int instance_get(VkInstance *out)
 static void instance_put(void)
 {
 	pthread_mutex_lock(&inst_lock);
-	if (inst_refs > 0 && --inst_refs == 0) {
-		if (inst_messenger) {
-			PFN_vkDestroyDebugUtilsMessengerEXT destroy =
-				(PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(inst, "vkDestroyDebugUtilsMessengerEXT");
-			if (destroy)
-				destroy(inst, inst_messenger, NULL);
-			inst_messenger = VK_NULL_HANDLE;
-		}
-		vkDestroyInstance(inst, NULL);
-		inst = VK_NULL_HANDLE;
-	}
+	if (inst_refs > 0)
+		inst_refs--;
 	pthread_mutex_unlock(&inst_lock);
 }
 

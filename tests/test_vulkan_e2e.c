@@ -13,7 +13,6 @@
 #include "strata.h"
 #include "tap.h"
 #include "vk_backend.h"
-#include "vk_testutil.h"
 
 enum { N_PROMPT = 9, N_GEN = 40 };
 
@@ -77,7 +76,6 @@ static int generate(struct st_model *m, const char *stages, uint32_t kv_type, in
 
 int main(void)
 {
-	vk_test_pin_driver();
 	const struct st_backend_ops *vk = st_backend_find("vulkan");
 	const char *dir = tap_models_dir();
 	char path[1024];

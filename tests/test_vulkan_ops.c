@@ -19,7 +19,6 @@
 #include "types.h"
 #include "util.h"
 #include "vk_backend.h"
-#include "vk_testutil.h"
 
 #define GUARD 68           /* tensor offset inside its buffer: not 16-aligned */
 #define PAD 16             /* row stride padding of activations */
@@ -477,7 +476,6 @@ static void log_cb(enum st_log_level level, const char *msg, void *user)
 
 int main(void)
 {
-	vk_test_pin_driver();
 	st_set_log(log_cb, NULL, ST_LOG_WARN);
 	const struct st_backend_ops *vk = st_backend_find("vulkan");
 	/* each: up to two environment variables read by the backend at open */
