@@ -174,8 +174,8 @@ struct att_task {
 	float scale;
 	float *out, *scores;
 	size_t per_thread;
-	st_vec_dot_fn dot;
-	st_vec_axpy_fn axpy;
+	st_vec_dots_fn dots;
+	st_vec_wsum_fn wsum;
 };
 
 static void att_task_run(void *p, int ith, int nth)
@@ -190,23 +190,21 @@ static void att_task_run(void *p, int ith, int nth)
 		for (int64_t t = 0; t < a->n_tokens; t++) {
 			const float *qh = a->q + (size_t)t * a->q_stride + (size_t)h * a->head_dim;
 			const int64_t n_ctx = a->pos0 + t + 1;
+			const float *kh = a->k + (size_t)kvh * a->head_dim;
+			a->dots(qh, kh, a->kv_stride, (int)n_ctx, a->head_dim, a->scale, sc);
 			float mx = -INFINITY;
-			for (int64_t j = 0; j < n_ctx; j++) {
-				const float *kj = a->k + (size_t)j * a->kv_stride + (size_t)kvh * a->head_dim;
-				sc[j] = a->dot(qh, kj, a->head_dim) * a->scale;
+			for (int64_t j = 0; j < n_ctx; j++)
 				mx = sc[j] > mx ? sc[j] : mx;
-			}
 			float sum = 0.0f;
 			for (int64_t j = 0; j < n_ctx; j++) {
 				sc[j] = expf(sc[j] - mx);
 				sum += sc[j];
 			}
 			const float inv = 1.0f / sum;
-			float *o = a->out + (size_t)t * a->out_stride + (size_t)h * a->head_dim;
-			memset(o, 0, (size_t)a->head_dim * sizeof(float));
 			for (int64_t j = 0; j < n_ctx; j++)
-				a->axpy(sc[j] * inv, a->v + (size_t)j * a->kv_stride + (size_t)kvh * a->head_dim, o,
-					a->head_dim);
+				sc[j] *= inv;
+			float *o = a->out + (size_t)t * a->out_stride + (size_t)h * a->head_dim;
+			a->wsum(sc, a->v + (size_t)kvh * a->head_dim, a->kv_stride, (int)n_ctx, a->head_dim, o);
 		}
 	}
 }
@@ -215,7 +213,8 @@ int st_attention(struct st_matmul_ctx *ctx, const float *q, size_t q_stride, int
 		 int64_t pos0, const float *k, const float *v, size_t kv_stride,
 		 int n_head, int n_head_kv, int head_dim, float scale, float *out, size_t out_stride)
 {
-	if (n_head <= 0 || n_head_kv <= 0 || head_dim <= 0 || n_head % n_head_kv || n_tokens < 0 || pos0 < 0)
+	if (n_head <= 0 || n_head_kv <= 0 || head_dim <= 0 || n_head % n_head_kv || n_tokens < 0 || pos0 < 0 ||
+	    pos0 > INT32_MAX - n_tokens)
 		return st_error(-EINVAL, "attention: bad shape n_head=%d n_head_kv=%d head_dim=%d n_tokens=%lld pos0=%lld",
 				n_head, n_head_kv, head_dim, (long long)n_tokens, (long long)pos0);
 	const int nth = st_threadpool_n_threads(ctx->pool);
@@ -236,7 +235,7 @@ int st_attention(struct st_matmul_ctx *ctx, const float *q, size_t q_stride, int
 		.head_dim = head_dim, .scale = scale, .out = out, .scores = ctx->att,
 		.per_thread = ctx->att_per_thread,
 	};
-	st_vec_ops_get(ctx->isa, &a.dot, &a.axpy);
+	st_vec_ops_get(ctx->isa, &a.dots, &a.wsum);
 	if ((double)n_head * (double)head_dim * (double)n_tokens * (double)(pos0 + n_tokens) < MT_MIN_WORK)
 		att_task_run(&a, 0, 1);
 	else

@@ -200,29 +200,34 @@ st_mm_fn st_mm_kernel(enum st_isa isa, uint32_t type)
 #endif
 }
 
-static float vec_dot_scalar(const float *a, const float *b, int n)
+static void vec_dots_scalar(const float *q, const float *k, size_t ks, int n, int hd, float scale, float *out)
 {
-	float s = 0.0f;
-	for (int i = 0; i < n; i++)
-		s += a[i] * b[i];
-	return s;
+	for (int j = 0; j < n; j++, k += ks) {
+		float s = 0.0f;
+		for (int i = 0; i < hd; i++)
+			s += q[i] * k[i];
+		out[j] = s * scale;
+	}
 }
 
-static void vec_axpy_scalar(float alpha, const float *x, float *y, int n)
+static void vec_wsum_scalar(const float *p, const float *v, size_t vs, int n, int hd, float *o)
 {
-	for (int i = 0; i < n; i++)
-		y[i] += alpha * x[i];
+	for (int i = 0; i < hd; i++)
+		o[i] = 0.0f;
+	for (int j = 0; j < n; j++, v += vs)
+		for (int i = 0; i < hd; i++)
+			o[i] += p[j] * v[i];
 }
 
-void st_vec_ops_get(enum st_isa isa, st_vec_dot_fn *dot, st_vec_axpy_fn *axpy)
+void st_vec_ops_get(enum st_isa isa, st_vec_dots_fn *dots, st_vec_wsum_fn *wsum)
 {
-	*dot = vec_dot_scalar;
-	*axpy = vec_axpy_scalar;
+	*dots = vec_dots_scalar;
+	*wsum = vec_wsum_scalar;
 	if (isa == ST_ISA_SCALAR || !st_cpu_isa_supported(isa))
 		return;
 #if defined(__x86_64__)
-	st_vec_ops_x86(isa, dot, axpy);
+	st_vec_ops_x86(isa, dots, wsum);
 #elif defined(__aarch64__)
-	st_vec_ops_arm(isa, dot, axpy);
+	st_vec_ops_arm(isa, dots, wsum);
 #endif
 }

@@ -91,11 +91,13 @@ float st_dot_q8_ref(uint32_t type, const void *wrow, const struct st_q8_act *a, 
 int32_t st_dot_q8_block_isum(uint32_t type, const void *wblock, const int8_t *qx);
 
 /* Vector helpers for attention (over the head dimension). */
-typedef float (*st_vec_dot_fn)(const float *a, const float *b, int n);
-typedef void (*st_vec_axpy_fn)(float alpha, const float *x, float *y, int n);   /* y += alpha*x */
-void st_vec_ops_get(enum st_isa isa, st_vec_dot_fn *dot, st_vec_axpy_fn *axpy);
-bool st_vec_ops_x86(enum st_isa isa, st_vec_dot_fn *dot, st_vec_axpy_fn *axpy);
-bool st_vec_ops_arm(enum st_isa isa, st_vec_dot_fn *dot, st_vec_axpy_fn *axpy);
+/* out[j] = scale * (q . k_j) for j < n; k_j = k + j * ks, hd floats each. */
+typedef void (*st_vec_dots_fn)(const float *q, const float *k, size_t ks, int n, int hd, float scale, float *out);
+/* o[i] = sum_j p[j] * v_j[i] for i < hd (o overwritten); v_j = v + j * vs. */
+typedef void (*st_vec_wsum_fn)(const float *p, const float *v, size_t vs, int n, int hd, float *o);
+void st_vec_ops_get(enum st_isa isa, st_vec_dots_fn *dots, st_vec_wsum_fn *wsum);
+bool st_vec_ops_x86(enum st_isa isa, st_vec_dots_fn *dots, st_vec_wsum_fn *wsum);
+bool st_vec_ops_arm(enum st_isa isa, st_vec_dots_fn *dots, st_vec_wsum_fn *wsum);
 
 /* Per-path kernel tables (simd_x86.c, simd_arm.c); NULL type = not handled. */
 st_mm_fn st_mm_kernel_x86(enum st_isa isa, uint32_t type);

@@ -256,34 +256,48 @@ st_q8_quantize_fn st_q8_quantizer_arm(enum st_isa isa)
 
 /* ---- attention helpers ------------------------------------------------ */
 
-static float neon_vec_dot(const float *a, const float *b, int n)
+static void neon_vec_dots(const float *q, const float *k, size_t ks, int n, int hd, float scale, float *out)
 {
-	float32x4_t acc = vdupq_n_f32(0.0f);
-	int i = 0;
-	for (; i + 4 <= n; i += 4)
-		acc = vfmaq_f32(acc, vld1q_f32(a + i), vld1q_f32(b + i));
-	float s = vaddvq_f32(acc);
-	for (; i < n; i++)
-		s += a[i] * b[i];
-	return s;
+	for (int j = 0; j < n; j++, k += ks) {
+		float32x4_t a0 = vdupq_n_f32(0.0f), a1 = vdupq_n_f32(0.0f);
+		int i = 0;
+		for (; i + 8 <= hd; i += 8) {
+			a0 = vfmaq_f32(a0, vld1q_f32(q + i), vld1q_f32(k + i));
+			a1 = vfmaq_f32(a1, vld1q_f32(q + i + 4), vld1q_f32(k + i + 4));
+		}
+		float s = vaddvq_f32(vaddq_f32(a0, a1));
+		for (; i < hd; i++)
+			s += q[i] * k[i];
+		out[j] = s * scale;
+	}
 }
 
-static void neon_vec_axpy(float alpha, const float *x, float *y, int n)
+static void neon_vec_wsum(const float *p, const float *v, size_t vs, int n, int hd, float *o)
 {
-	const float32x4_t av = vdupq_n_f32(alpha);
 	int i = 0;
-	for (; i + 4 <= n; i += 4)
-		vst1q_f32(y + i, vfmaq_f32(vld1q_f32(y + i), av, vld1q_f32(x + i)));
-	for (; i < n; i++)
-		y[i] += alpha * x[i];
+	for (; i + 16 <= hd; i += 16) {
+		float32x4_t a[4] = { vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f) };
+		const float *vj = v + i;
+		for (int j = 0; j < n; j++, vj += vs)
+			for (int c = 0; c < 4; c++)
+				a[c] = vfmaq_n_f32(a[c], vld1q_f32(vj + 4 * c), p[j]);
+		for (int c = 0; c < 4; c++)
+			vst1q_f32(o + i + 4 * c, a[c]);
+	}
+	for (; i < hd; i++) {
+		float acc = 0.0f;
+		for (int j = 0; j < n; j++)
+			acc += p[j] * v[(size_t)j * vs + i];
+		o[i] = acc;
+	}
 }
 
-bool st_vec_ops_arm(enum st_isa isa, st_vec_dot_fn *dot, st_vec_axpy_fn *axpy)
+bool st_vec_ops_arm(enum st_isa isa, st_vec_dots_fn *dots, st_vec_wsum_fn *wsum)
 {
 	if (isa != ST_ISA_NEON && isa != ST_ISA_NEON_DOTPROD)
 		return false;
-	*dot = neon_vec_dot;
-	*axpy = neon_vec_axpy;
+	*dots = neon_vec_dots;
+	*wsum = neon_vec_wsum;
 	return true;
 }
 
@@ -301,11 +315,11 @@ st_mm_fn st_mm_kernel_arm(enum st_isa isa, uint32_t type)
 	return NULL;
 }
 
-bool st_vec_ops_arm(enum st_isa isa, st_vec_dot_fn *dot, st_vec_axpy_fn *axpy)
+bool st_vec_ops_arm(enum st_isa isa, st_vec_dots_fn *dots, st_vec_wsum_fn *wsum)
 {
 	(void)isa;
-	(void)dot;
-	(void)axpy;
+	(void)dots;
+	(void)wsum;
 	return false;
 }
 #endif

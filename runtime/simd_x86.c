@@ -505,58 +505,106 @@ st_q8_quantize_fn st_q8_quantizer_x86(enum st_isa isa)
 /* ===================================================================== */
 /* Attention helpers                                                       */
 
-TGT_AVX2 static float avx2_vec_dot(const float *a, const float *b, int n)
+/* scores: out[j] = scale * (q . k_j) */
+TGT_AVX2 static void avx2_vec_dots(const float *q, const float *k, size_t ks, int n, int hd, float scale,
+				   float *out)
 {
-	__m256 acc = _mm256_setzero_ps();
-	int i = 0;
-	for (; i + 8 <= n; i += 8)
-		acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
-	float s = hsum256(acc);
-	for (; i < n; i++)
-		s += a[i] * b[i];
-	return s;
-}
-
-TGT_AVX2 static void avx2_vec_axpy(float alpha, const float *x, float *y, int n)
-{
-	const __m256 av = _mm256_set1_ps(alpha);
-	int i = 0;
-	for (; i + 8 <= n; i += 8)
-		_mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-	for (; i < n; i++)
-		y[i] += alpha * x[i];
-}
-
-TGT_AVX512 static float avx512_vec_dot(const float *a, const float *b, int n)
-{
-	__m512 acc = _mm512_setzero_ps();
-	for (int i = 0; i < n; i += 16) {
-		const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-		acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc);
-	}
-	return _mm512_reduce_add_ps(acc);
-}
-
-TGT_AVX512 static void avx512_vec_axpy(float alpha, const float *x, float *y, int n)
-{
-	const __m512 av = _mm512_set1_ps(alpha);
-	for (int i = 0; i < n; i += 16) {
-		const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-		__m512 r = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i));
-		_mm512_mask_storeu_ps(y + i, m, r);
+	for (int j = 0; j < n; j++, k += ks) {
+		__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+		int i = 0;
+		for (; i + 16 <= hd; i += 16) {
+			a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(k + i), a0);
+			a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), _mm256_loadu_ps(k + i + 8), a1);
+		}
+		for (; i + 8 <= hd; i += 8)
+			a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(k + i), a0);
+		float s = hsum256(_mm256_add_ps(a0, a1));
+		for (; i < hd; i++)
+			s += q[i] * k[i];
+		out[j] = s * scale;
 	}
 }
 
-bool st_vec_ops_x86(enum st_isa isa, st_vec_dot_fn *dot, st_vec_axpy_fn *axpy)
+/* o = sum_j p[j] * v_j, 32 columns at a time kept in registers over j */
+TGT_AVX2 static void avx2_vec_wsum(const float *p, const float *v, size_t vs, int n, int hd, float *o)
+{
+	int i = 0;
+	for (; i + 32 <= hd; i += 32) {
+		__m256 a[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+		const float *vj = v + i;
+		for (int j = 0; j < n; j++, vj += vs) {
+			const __m256 pj = _mm256_set1_ps(p[j]);
+			for (int c = 0; c < 4; c++)
+				a[c] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8 * c), a[c]);
+		}
+		for (int c = 0; c < 4; c++)
+			_mm256_storeu_ps(o + i + 8 * c, a[c]);
+	}
+	for (; i < hd; i++) {
+		float acc = 0.0f;
+		for (int j = 0; j < n; j++)
+			acc += p[j] * v[(size_t)j * vs + i];
+		o[i] = acc;
+	}
+}
+
+TGT_AVX512 static void avx512_vec_dots(const float *q, const float *k, size_t ks, int n, int hd, float scale,
+				       float *out)
+{
+	for (int j = 0; j < n; j++, k += ks) {
+		__m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+		int i = 0;
+		for (; i + 32 <= hd; i += 32) {
+			a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), _mm512_loadu_ps(k + i), a0);
+			a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), _mm512_loadu_ps(k + i + 16), a1);
+		}
+		for (; i < hd; i += 16) {
+			const __mmask16 m = hd - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (hd - i)) - 1);
+			a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i), _mm512_maskz_loadu_ps(m, k + i), a0);
+		}
+		out[j] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) * scale;
+	}
+}
+
+TGT_AVX512 static void avx512_vec_wsum(const float *p, const float *v, size_t vs, int n, int hd, float *o)
+{
+	for (int i = 0; i < hd; i += 64) {
+		const int w = hd - i >= 64 ? 64 : hd - i;
+		__mmask16 m[4];
+		for (int c = 0; c < 4; c++) {
+			int left = w - 16 * c;
+			m[c] = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+		}
+		__m512 a[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
+		const float *vj = v + i;
+		if (w == 64) {
+			for (int j = 0; j < n; j++, vj += vs) {
+				const __m512 pj = _mm512_set1_ps(p[j]);
+				for (int c = 0; c < 4; c++)
+					a[c] = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + 16 * c), a[c]);
+			}
+		} else {
+			for (int j = 0; j < n; j++, vj += vs) {
+				const __m512 pj = _mm512_set1_ps(p[j]);
+				for (int c = 0; c < 4; c++)
+					a[c] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m[c], vj + 16 * c), a[c]);
+			}
+		}
+		for (int c = 0; c < 4; c++)
+			_mm512_mask_storeu_ps(o + i + 16 * c, m[c], a[c]);
+	}
+}
+
+bool st_vec_ops_x86(enum st_isa isa, st_vec_dots_fn *dots, st_vec_wsum_fn *wsum)
 {
 	if (isa == ST_ISA_AVX2) {
-		*dot = avx2_vec_dot;
-		*axpy = avx2_vec_axpy;
+		*dots = avx2_vec_dots;
+		*wsum = avx2_vec_wsum;
 		return true;
 	}
 	if (isa == ST_ISA_AVX512 || isa == ST_ISA_AVX512_VNNI) {
-		*dot = avx512_vec_dot;
-		*axpy = avx512_vec_axpy;
+		*dots = avx512_vec_dots;
+		*wsum = avx512_vec_wsum;
 		return true;
 	}
 	return false;
@@ -569,11 +617,11 @@ st_q8_quantize_fn st_q8_quantizer_x86(enum st_isa isa)
 	return NULL;
 }
 
-bool st_vec_ops_x86(enum st_isa isa, st_vec_dot_fn *dot, st_vec_axpy_fn *axpy)
+bool st_vec_ops_x86(enum st_isa isa, st_vec_dots_fn *dots, st_vec_wsum_fn *wsum)
 {
 	(void)isa;
-	(void)dot;
-	(void)axpy;
+	(void)dots;
+	(void)wsum;
 	return false;
 }
 

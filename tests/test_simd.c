@@ -325,9 +325,9 @@ static void test_threads(void)
 }
 
 /* Attention against a double-precision reference, on every path. */
-static void test_attention(void)
+static void test_attention(int hd)
 {
-	const int n_head = 6, n_kv = 2, hd = 20, pos0 = 40, nt = 20;   /* big enough to use the pool */
+	const int n_head = 6, n_kv = 2, pos0 = 40, nt = 20;   /* big enough to use the pool */
 	const int qd = n_head * hd, kvd = n_kv * hd, nctx = pos0 + nt;
 	float *q = malloc(nt * qd * 4), *k = malloc(nctx * kvd * 4), *v = malloc(nctx * kvd * 4);
 	float *o = malloc(nt * qd * 4), *want = malloc(nt * qd * 4), *o1 = malloc(nt * qd * 4);
@@ -368,8 +368,8 @@ static void test_attention(void)
 		st_attention(c3, q, qd, nt, pos0, k, v, kvd, n_head, n_kv, hd, scale, o1, qd);
 		double e = nmse(want, o, (size_t)(nt * qd));
 		ok(e <= 1e-10 && !memcmp(o, o1, nt * qd * 4),
-		   "%s attention (GQA 6/2 heads, causal, pos0 %d): NMSE %.3g vs double, 1 thread == 3 threads",
-		   st_cpu_isa_name((enum st_isa)isa), pos0, nt, e);
+		   "%s attention (GQA 6/2 heads of %d, causal, pos0 %d, %d tokens): NMSE %.3g vs double, 1 thread == 3 threads",
+		   st_cpu_isa_name((enum st_isa)isa), hd, pos0, nt, e);
 		st_matmul_ctx_destroy(c1);
 		st_matmul_ctx_destroy(c3);
 	}
@@ -399,6 +399,7 @@ int main(void)
 		test_path(paths[i], ref);
 	st_matmul_ctx_destroy(ref);
 	test_threads();
-	test_attention();
+	test_attention(20);
+	test_attention(80);
 	return tap_done();
 }
