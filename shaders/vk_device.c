@@ -534,6 +534,9 @@ int st_vk_open(int index, struct st_backend **out)
 	be->ts_mask = qf[best].timestampValidBits >= 64 ? UINT64_MAX :
 		      (qf[best].timestampValidBits ? (UINT64_C(1) << qf[best].timestampValidBits) - 1 : 0);
 	be->timestamps = qf[best].timestampValidBits > 0 && be->props.limits.timestampPeriod > 0;
+	const char *ts_env = getenv("ST_VULKAN_TIMESTAMPS");
+	if (ts_env && !strcmp(ts_env, "0"))
+		be->timestamps = false;   /* no per-op times at all */
 	be->ts_period_ns = be->props.limits.timestampPeriod;
 	free(qf);
 
@@ -569,7 +572,7 @@ int st_vk_open(int index, struct st_backend **out)
 	       be->subgroup_size, be->subgroup_arith ? "subgroupAdd" : "shared-memory",
 	       be->cpu_kernels ? "CPU-driver kernels (a matmul row / attention head per invocation)" :
 				 "GPU kernels (a workgroup per matmul row / attention head)",
-	       be->timestamps ? "on" : "off");
+	       be->timestamps ? "on request (graph_op_times)" : "off");
 	*out = &be->base;
 	return 0;
 err:

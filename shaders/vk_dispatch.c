@@ -22,6 +22,8 @@ void st_vk_graph_free(struct st_graph *g)
 		vkQueueWaitIdle(be->queue);
 	if (g->cb)
 		vkFreeCommandBuffers(be->dev, be->pool, 1, &g->cb);
+	if (g->cb_timed)
+		vkFreeCommandBuffers(be->dev, be->pool, 1, &g->cb_timed);
 	if (g->qpool)
 		vkDestroyQueryPool(be->dev, g->qpool, NULL);
 	if (g->dpool)
@@ -33,10 +35,12 @@ void st_vk_graph_free(struct st_graph *g)
 	free(g);
 }
 
-static void record(struct st_graph *g, const VkDescriptorSet *sets)
+/* Record the graph into cb; with timed, a timestamp before and after each
+ * dispatch (on lavapipe each one is a full sync that doubles the cost of a
+ * small dispatch, so only the second command buffer has them). */
+static void record(struct st_graph *g, const VkDescriptorSet *sets, VkCommandBuffer cb, bool timed)
 {
 	struct st_vk_backend *be = g->be;
-	VkCommandBuffer cb = g->cb;
 	const VkMemoryBarrier between = {
 		.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
 		.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
@@ -48,17 +52,17 @@ static void record(struct st_graph *g, const VkDescriptorSet *sets)
 		.dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT,
 	};
 
-	if (g->qpool)
+	if (timed)
 		vkCmdResetQueryPool(cb, g->qpool, 0, 2 * (uint32_t)g->n_disp);
 	for (int i = 0; i < g->n_disp; i++) {
 		const struct st_vk_gop *op = &g->gops[i];
 		vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, be->pipes[op->kernel]);
 		vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, be->layout, 0, 1, &sets[i], 0, NULL);
 		vkCmdPushConstants(cb, be->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(op->push), &op->push);
-		if (g->qpool)
+		if (timed)
 			vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, g->qpool, 2 * (uint32_t)i);
 		vkCmdDispatchIndirect(cb, g->params->buf, (VkDeviceSize)(ST_VK_PARAMS_HDR + 3u * (uint32_t)i) * 4u);
-		if (g->qpool)
+		if (timed)
 			vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, g->qpool, 2 * (uint32_t)i + 1);
 		vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
 				     i + 1 < g->n_disp ? VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT :
@@ -178,17 +182,20 @@ static int graph_prepare(struct st_backend *base, const struct st_op *ops, int n
 			g->qpool = VK_NULL_HANDLE;   /* timing is optional */
 	}
 
-	VkCommandBufferAllocateInfo cai = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
-					    .commandPool = be->pool, .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
-					    .commandBufferCount = 1 };
-	if ((rc = st_vk_check(vkAllocateCommandBuffers(be->dev, &cai, &g->cb), "vkAllocateCommandBuffers")) != 0)
-		goto err;
-	VkCommandBufferBeginInfo bi = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO };
-	if ((rc = st_vk_check(vkBeginCommandBuffer(g->cb, &bi), "vkBeginCommandBuffer")) != 0)
-		goto err;
-	record(g, sets);
-	if ((rc = st_vk_check(vkEndCommandBuffer(g->cb), "vkEndCommandBuffer")) != 0)
-		goto err;
+	for (int timed = 0; timed < (g->qpool ? 2 : 1); timed++) {
+		VkCommandBuffer *cb = timed ? &g->cb_timed : &g->cb;
+		VkCommandBufferAllocateInfo cai = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+						    .commandPool = be->pool, .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+						    .commandBufferCount = 1 };
+		if ((rc = st_vk_check(vkAllocateCommandBuffers(be->dev, &cai, cb), "vkAllocateCommandBuffers")) != 0)
+			goto err;
+		VkCommandBufferBeginInfo bi = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO };
+		if ((rc = st_vk_check(vkBeginCommandBuffer(*cb, &bi), "vkBeginCommandBuffer")) != 0)
+			goto err;
+		record(g, sets, *cb, timed);
+		if ((rc = st_vk_check(vkEndCommandBuffer(*cb), "vkEndCommandBuffer")) != 0)
+			goto err;
+	}
 	free(sets);
 	free(disp);
 	*out = g;
@@ -228,7 +235,8 @@ int st_vk_graph_run(struct st_graph *g, const struct st_graph_run *run)
 	}
 	g->ran = true;
 	uint64_t verr = st_vk_validation_error_count();
-	rc = st_vk_submit_wait(be, g->cb);
+	g->last_timed = g->want_times && g->cb_timed;
+	rc = st_vk_submit_wait(be, g->last_timed ? g->cb_timed : g->cb);
 	return rc ? rc : st_vk_validation_check(verr, "graph_run");
 }
 
@@ -237,8 +245,11 @@ int st_vk_graph_op_times(struct st_graph *g, double *seconds, int n_ops)
 	struct st_vk_backend *be = g->be;
 	if (!g->qpool)
 		return -ENOTSUP;
-	if (!g->ran)
-		return st_error(-EINVAL, "vulkan graph_op_times: the graph has not run");
+	/* timestamps cost a sync per dispatch: runs are timed from the first
+	 * request on */
+	g->want_times = true;
+	if (!g->ran || !g->last_timed)
+		return st_error(-EAGAIN, "vulkan graph_op_times: per-op times are recorded from the next run on");
 	int n = ST_MIN(n_ops, g->n_ops);
 	uint64_t *ts = calloc(2 * (size_t)g->n_disp, sizeof(*ts));
 	if (!ts)

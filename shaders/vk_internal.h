@@ -130,11 +130,13 @@ struct st_graph {
 	int n_disp;
 	struct st_vk_gop *gops;          /* n_disp dispatches */
 	VkDescriptorPool dpool;
-	VkCommandBuffer cb;
+	VkCommandBuffer cb;              /* the graph */
+	VkCommandBuffer cb_timed;        /* the same with a timestamp around each dispatch */
 	struct st_buffer *params;
 	uint32_t *pmap;
 	VkQueryPool qpool;
 	bool ran;
+	bool want_times, last_timed;     /* graph_op_times asked; last run was timed */
 };
 
 static inline struct st_vk_backend *st_vk_be(struct st_backend *be) { return (struct st_vk_backend *)be; }
