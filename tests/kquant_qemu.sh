@@ -1,0 +1,43 @@
+#!/bin/bash
+# kquant_qemu.sh: cross-compile the K-quant test (tests/test_kquant.c and
+# the kernel sources) for aarch64 with Debian's gcc-aarch64-linux-gnu and run
+# it under qemu-aarch64, so the NEON and NEON dotprod paths are executed and
+# checked against the scalar reference, not just compiled.
+# Needs: gcc-aarch64-linux-gnu, qemu-user (skips with a reason otherwise).
+set -u
+src=${ST_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+cc=aarch64-linux-gnu-gcc
+sysroot=/usr/aarch64-linux-gnu
+qemu=$(command -v qemu-aarch64 || command -v qemu-aarch64-static || true)
+if ! command -v $cc >/dev/null 2>&1; then
+	echo "1..0 # SKIP $cc not installed (Debian package gcc-aarch64-linux-gnu)"
+	exit 77
+fi
+if [ -z "$qemu" ]; then
+	echo "1..0 # SKIP qemu-aarch64 not installed (Debian package qemu-user)"
+	exit 77
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cat > "$tmp/st_config.h" <<'H'
+#define ST_HAVE_VULKAN 0
+#define ST_HAVE_OPENCL 0
+#define ST_HAVE_LIBDRM 0
+#define ST_HAVE_LIBURING 0
+H
+r=$src/runtime
+# -std=c11 also means -ffp-contract=off, which the exact quantized rule needs.
+if ! $cc -std=c11 -ffp-contract=off -O2 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
+	-I"$r" -I"$src/tests" -I"$tmp" -o "$tmp/test_kquant" \
+	"$src/tests/test_kquant.c" "$src/tests/testutil.c" "$r/util.c" "$r/types.c" "$r/cpu_features.c" \
+	"$r/threadpool.c" "$r/quant_dot.c" "$r/matmul.c" "$r/simd_x86.c" "$r/simd_arm.c" \
+	"$r/kquant.c" "$r/kquant_dot.c" "$r/kquant_x86.c" "$r/kquant_arm.c" \
+	-lm -lpthread > "$tmp/cc.log" 2>&1; then
+	echo "1..1"
+	echo "not ok 1 - cross-compile the K-quant test for aarch64"
+	sed 's/^/# /' "$tmp/cc.log"
+	exit 1
+fi
+# qemu's default CPU model ('max') has NEON and the dot-product extension,
+# so both aarch64 paths run.
+exec "$qemu" -L "$sysroot" "$tmp/test_kquant"
