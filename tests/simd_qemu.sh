@@ -26,6 +26,8 @@ cat > "$tmp/st_config.h" <<'H'
 #define ST_HAVE_LIBURING 0
 H
 r=$src/runtime
+# the kernel sources (K-quant files when present: types.c's table uses them)
+extra=$(ls "$r"/kquant*.c 2>/dev/null || true)
 # -std=c11 also means -ffp-contract=off, which the exact quantized rule needs.
 if ! $cc -std=c11 -ffp-contract=off -O2 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
 	-I"$r" -I"$src/tests" -I"$tmp" -o "$tmp/test_simd" \
