@@ -50,9 +50,15 @@ for ((r = 0; r < N; r++)); do
 	done
 	# warm: read once to fill the page cache, then measure each
 	cat "$M" > /dev/null
-	load auto 0 --io auto
-	load uring 0 --io uring
-	load uring-buffered 0 --io uring --no-direct
-	load pread 0 --io pread
-	load mmap 0 --io mmap
+	warm=(auto uring uring-buffered pread mmap)
+	for ((k = 0; k < ${#warm[@]}; k++)); do
+		m=${warm[$(( (k + r) % ${#warm[@]} ))]}
+		case $m in
+		auto) load auto 0 --io auto ;;
+		uring) load uring 0 --io uring ;;
+		uring-buffered) load uring-buffered 0 --io uring --no-direct ;;
+		pread) load pread 0 --io pread ;;
+		mmap) load mmap 0 --io mmap ;;
+		esac
+	done
 done
