@@ -22,7 +22,7 @@ for d in vulkan0 cpu; do
 done
 if [ -n "$MODEL" ]; then
 	echo "== strata bench on $MODEL"
-	"$S" bench -m "$MODEL" --stages vulkan0:0-21 -p 64 -n 32 -r 3 --bw-mib 0 --json > "$OUT/bench-vulkan0.json" || true
-	"$S" bench -m "$MODEL" -p 64 -n 32 -r 3 --bw-mib 0 --json > "$OUT/bench-cpu.json" || true
+	"$S" bench -m "$MODEL" --stages vulkan0:0-21 -p 32 -n 16 -r 2 --bw-mib 0 --json > "$OUT/bench-vulkan0.json" || true
+	"$S" bench -m "$MODEL" -p 32 -n 16 -r 2 --bw-mib 0 --json > "$OUT/bench-cpu.json" || true
 	cat "$OUT"/bench-*.json
 fi

@@ -16,12 +16,11 @@
 //                a gather per lane: sharing it is ~4x faster), four products
 //                per dot().  f16/bf16 weights read two per word (rows 4-byte
 //                aligned).
-//   -DTB4        (with X_SHARE, q4_0/q8_0) four tokens per invocation, tokens
-//                4y..4y+3, full blocks only; the tail (n_tokens % 4) runs the
-//                one-token kernel with pc.aux = 1: prompt processing reads and
-//                unpacks each block once for four tokens.
-// Grid: x = min(ceil(rows / WG), 32768), y = n_tokens (TB4: n_tokens / 4,
-// tail: n_tokens % 4), z = ceil(ceil(rows / WG) / 32768).
+// One token per invocation: blocking 4 tokens per invocation (unpacking a
+// block once for 4 tokens) measured no faster on llvmpipe, where the x
+// shuffles and dots, not the weight reads, are the cost.
+// Grid: x = min(ceil(rows / WG), 32768), y = n_tokens,
+// z = ceil(ceil(rows / WG) / 32768).
 #include "common.glsl"
 #include "wtype.glsl"
 
@@ -29,11 +28,7 @@
 #extension GL_KHR_shader_subgroup_basic : enable
 #extension GL_KHR_shader_subgroup_shuffle : enable
 layout(std430, binding = 2) readonly buffer Src1v { vec4 b2v[]; };
-#ifdef TB4
-#define NT 4u
-#else
 #define NT 1u
-#endif
 #endif
 
 #if defined(W_QUANT) && !defined(W_KQUANT)
@@ -60,15 +55,9 @@ void main()
 {
 	uint row0 = (gl_WorkGroupID.x + gl_WorkGroupID.z * 32768u) * WG;
 	uint r = row0 + gl_LocalInvocationID.x;
-#ifdef TB4
-	uint t0 = gl_WorkGroupID.y * 4u;
-	if (row0 >= pc.ne1 || t0 + 4u > N_TOKENS)
-		return;   // uniform: every lane of a subgroup stays for the shuffles
-#else
-	uint t0 = gl_WorkGroupID.y + (pc.aux != 0u ? (N_TOKENS & ~3u) : 0u);
+	uint t0 = gl_WorkGroupID.y;
 	if (row0 >= pc.ne1 || t0 >= N_TOKENS)
-		return;
-#endif
+		return;   // uniform: every lane of a subgroup stays for the shuffles
 	bool live = r < pc.ne1;
 	r = min(r, pc.ne1 - 1u);
 	uint lane = gl_SubgroupInvocationID & 7u;
@@ -151,7 +140,7 @@ void main()
 void main()
 {
 	uint r = (gl_WorkGroupID.x + gl_WorkGroupID.z * 32768u) * WG + gl_LocalInvocationID.x;
-	uint t = gl_WorkGroupID.y + (pc.aux != 0u ? (N_TOKENS & ~3u) : 0u);
+	uint t = gl_WorkGroupID.y;
 	if (r >= pc.ne1 || t >= N_TOKENS)
 		return;
 	uint ro = pc.off[1] + r * pc.nb1[1];

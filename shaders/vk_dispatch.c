@@ -224,8 +224,7 @@ int st_vk_graph_run(struct st_graph *g, const struct st_graph_run *run)
 	for (int i = 0; i < g->n_disp; i++) {
 		const struct st_vk_gop *op = &g->gops[i];
 		uint64_t n = (uint64_t)run->n_tokens;
-		uint32_t y = (uint32_t)(op->y_mode == ST_VK_PIECE_BLOCK4 ? n / 4 : op->y_mode == ST_VK_PIECE_TAIL ? n % 4 :
-					(n + op->y_div - 1) / op->y_div);
+		uint32_t y = (uint32_t)((n + op->y_div - 1) / op->y_div);
 		if (y > be->props.limits.maxComputeWorkGroupCount[1])
 			return st_error(-E2BIG, "vulkan graph_run: %lld tokens need %u workgroups in y (device max %u)",
 					(long long)run->n_tokens, y, be->props.limits.maxComputeWorkGroupCount[1]);

@@ -31,7 +31,7 @@ enum st_vk_kernel {
 	ST_VK_MATMUL_ROWS_F32, ST_VK_MATMUL_ROWS_F16, ST_VK_MATMUL_ROWS_BF16, ST_VK_MATMUL_ROWS_Q8_0,
 	ST_VK_MATMUL_ROWS_Q4_0,
 	ST_VK_MATMUL_ROWS_F32_XS, ST_VK_MATMUL_ROWS_F16_XS, ST_VK_MATMUL_ROWS_BF16_XS, ST_VK_MATMUL_ROWS_Q8_0_XS,
-	ST_VK_MATMUL_ROWS_Q4_0_XS, ST_VK_MATMUL_ROWS_Q8_0_XS_TB4, ST_VK_MATMUL_ROWS_Q4_0_XS_TB4,
+	ST_VK_MATMUL_ROWS_Q4_0_XS,
 	ST_VK_ATTN_ROWS_F32, ST_VK_ATTN_ROWS_F16,
 	/* K-quants, per family in type order q4_K, q5_K, q6_K (vk_kquant.c) */
 	ST_VK_GET_ROWS_Q4_K, ST_VK_GET_ROWS_Q5_K, ST_VK_GET_ROWS_Q6_K,
@@ -119,7 +119,6 @@ struct st_vk_gop {
 	struct st_vk_push push;
 	uint32_t grid_x, grid_z;         /* static */
 	uint32_t y_div;                  /* grid y = ceil(n_tokens / y_div) */
-	int y_mode;                      /* ST_VK_PIECE_*: BLOCK4 n/4, TAIL n%4 */
 	VkDescriptorBufferInfo bind[4];
 };
 
@@ -168,9 +167,9 @@ int st_vk_pipeline_get(struct st_vk_backend *be, enum st_vk_kernel k, VkPipeline
 /* vk_ops.c: fill gop (kernel, push, grid, bindings) from op; the params
  * buffer table space it needs is taken from *aux_words (word cursor) and
  * its contents written through aux (NULL on the sizing pass). */
-/* A dispatch's share of an op: all of it, or for a 4-token-blocked matmul
- * the full blocks of 4 tokens / the 0-3 tokens after them. */
-enum { ST_VK_PIECE_ALL, ST_VK_PIECE_BLOCK4, ST_VK_PIECE_TAIL };
+/* A dispatch's share of an op (a range of weight rows of a split matmul,
+ * or all of it). */
+enum { ST_VK_PIECE_ALL };
 struct st_vk_piece {
 	struct st_op op;
 	int mode;

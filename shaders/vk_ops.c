@@ -89,11 +89,6 @@ static bool use_xs(const struct st_vk_backend *be, const struct st_op *op)
 	       w->ne0 % 32 == 0 && (!half || (w->offset % 4 == 0 && w->nb1 % 4 == 0));
 }
 
-/* ... and their 4-token-blocked form, for q4_0/q8_0. */
-static bool use_tb4(const struct st_vk_backend *be, const struct st_op *op)
-{
-	return use_xs(be, op) && (op->src[0].type == ST_TYPE_Q4_0 || op->src[0].type == ST_TYPE_Q8_0);
-}
 
 int st_vk_op_split(struct st_vk_backend *be, const struct st_op *op, struct st_vk_piece *out)
 {
@@ -113,8 +108,6 @@ int st_vk_op_split(struct st_vk_backend *be, const struct st_op *op, struct st_v
 		rows = (int64_t)((range - align - 16) / w->nb1);
 		n = (int)((w->ne1 + rows - 1) / rows);
 	}   /* else: fits, or one row is beyond the limit and the lowering says so */
-	/* the blocked row kernel runs as two dispatches: 4-token blocks, tail */
-	int per = use_tb4(be, op) ? 2 : 1;
 	for (int i = 0; out && i < n; i++) {
 		int64_t r0 = (int64_t)i * rows, nr = ST_MIN(rows, w->ne1 - r0);
 		struct st_op p = *op;
@@ -122,11 +115,9 @@ int st_vk_op_split(struct st_vk_backend *be, const struct st_op *op, struct st_v
 		p.src[0].ne1 = nr;
 		p.dst.offset += (size_t)r0 * sizeof(float);
 		p.dst.ne0 = nr;
-		for (int j = 0; j < per; j++)
-			out[i * per + j] = (struct st_vk_piece){ .op = p,
-				.mode = per == 1 ? ST_VK_PIECE_ALL : j == 0 ? ST_VK_PIECE_BLOCK4 : ST_VK_PIECE_TAIL };
+		out[i] = (struct st_vk_piece){ .op = p, .mode = ST_VK_PIECE_ALL };
 	}
-	return n * per;
+	return n;
 }
 
 int st_vk_op_lower(struct st_vk_backend *be, const struct st_vk_piece *piece, struct st_vk_gop *gop,
@@ -167,11 +158,7 @@ int st_vk_op_lower(struct st_vk_backend *be, const struct st_vk_piece *piece, st
 		gop->y_div = 4;          /* TB in matmul.comp */
 		if (be->cpu_kernels) {   /* grid set below, from the workgroup size */
 			gop->y_div = 1;  /* one token per invocation */
-			bool xs = use_xs(be, op), tb4 = piece->mode == ST_VK_PIECE_BLOCK4;
-			if (tb4)
-				rc = kernel_for_type(s0->type, ST_VK_KERNEL_COUNT, ST_VK_KERNEL_COUNT, ST_VK_KERNEL_COUNT,
-						     ST_VK_MATMUL_ROWS_Q8_0_XS_TB4, ST_VK_MATMUL_ROWS_Q4_0_XS_TB4, &k);
-			else if (xs)
+			if (use_xs(be, op))
 				rc = kernel_for_type(s0->type, ST_VK_MATMUL_ROWS_F32_XS, ST_VK_MATMUL_ROWS_F16_XS,
 						     ST_VK_MATMUL_ROWS_BF16_XS, ST_VK_MATMUL_ROWS_Q8_0_XS,
 						     ST_VK_MATMUL_ROWS_Q4_0_XS, &k);
@@ -180,8 +167,6 @@ int st_vk_op_lower(struct st_vk_backend *be, const struct st_vk_piece *piece, st
 						     ST_VK_MATMUL_ROWS_BF16, ST_VK_MATMUL_ROWS_Q8_0, ST_VK_MATMUL_ROWS_Q4_0, &k);
 			if (rc || k == ST_VK_KERNEL_COUNT)
 				goto bad_type;
-			gop->y_mode = piece->mode;
-			gop->push.aux = piece->mode == ST_VK_PIECE_TAIL;
 			break;
 		}
 		if (kernel_for_type(s0->type, ST_VK_MATMUL_F32, ST_VK_MATMUL_F16, ST_VK_MATMUL_BF16,

@@ -46,8 +46,6 @@
 #include "spv_matmul_rows_bf16_xs.h"
 #include "spv_matmul_rows_q8_0_xs.h"
 #include "spv_matmul_rows_q4_0_xs.h"
-#include "spv_matmul_rows_q8_0_xs_tb4.h"
-#include "spv_matmul_rows_q4_0_xs_tb4.h"
 #include "spv_attn_rows_f32.h"
 #include "spv_attn_rows_f16.h"
 #include "spv_get_rows_q4_K.h"
@@ -110,8 +108,6 @@ const struct st_vk_spirv st_vk_spirv_table[ST_VK_KERNEL_COUNT] = {
 	SPV(ST_VK_MATMUL_ROWS_BF16_XS, matmul_rows_bf16_xs),
 	SPV(ST_VK_MATMUL_ROWS_Q8_0_XS, matmul_rows_q8_0_xs),
 	SPV(ST_VK_MATMUL_ROWS_Q4_0_XS, matmul_rows_q4_0_xs),
-	SPV(ST_VK_MATMUL_ROWS_Q8_0_XS_TB4, matmul_rows_q8_0_xs_tb4),
-	SPV(ST_VK_MATMUL_ROWS_Q4_0_XS_TB4, matmul_rows_q4_0_xs_tb4),
 	SPV(ST_VK_ATTN_ROWS_F32, attn_rows_f32),
 	SPV(ST_VK_ATTN_ROWS_F16, attn_rows_f16),
 	SPV(ST_VK_GET_ROWS_Q4_K, get_rows_q4_K),

@@ -213,8 +213,8 @@ static void test_rmsnorm(void)
 static void test_matmul(void)
 {
 	const struct { int64_t rows, k; } shapes[] = { { 67, 64 }, { 130, 256 }, { 33, 96 }, { 5, 75 } };
-	/* from the third on: x 16-byte aligned (vec4 kernels, 4-token blocks +
-	 * tail), from the fifth on weights 4-byte aligned too (f16/bf16 pairs) */
+	/* from the third on: x 16-byte aligned (the x-sharing vec4 kernels),
+	 * from the fifth on weights 4-byte aligned too (f16/bf16 pairs) */
 	const int64_t toks[] = { 1, 7, 7, 1, 8, 6 };
 	for (size_t w = 0; w < ST_ARRAY_SIZE(wtypes); w++)
 		for (size_t s = 0; s < ST_ARRAY_SIZE(shapes); s++)
