@@ -54,9 +54,31 @@ static uint32_t get_u32(const struct st_gguf *g, const char *k)
 	return v;
 }
 
+/* The type a tensor must have, from the rules as documented (llama.cpp's
+ * quantizer): norms F32; _M mixes put output.weight, and attn_v/ffn_down of
+ * the "more bits" layers, in Q6_K; rows that are not whole blocks fall back
+ * to Q8_0 (K-quants, rows of whole 32-blocks) or F32. */
+static uint32_t expect_type(const struct st_mkmodel_params *p, const char *name, uint32_t layer,
+			    uint64_t ne0, bool norm)
+{
+	uint32_t t = p->type, n = p->n_layer, bs;
+	if (norm)
+		return ST_TYPE_F32;
+	if (p->mix != ST_MKMODEL_MIX_NONE) {
+		bool more = layer < n / 8 || layer >= 7 * n / 8 || (layer - n / 8) % 3 == 2;
+		if (!strcmp(name, "output.weight") ||
+		    ((strstr(name, "attn_v.") || strstr(name, "ffn_down.")) && more))
+			t = ST_TYPE_Q6_K;
+	}
+	bs = st_type_traits(t)->block_size;
+	if (ne0 % bs)
+		t = bs == 256 && ne0 % 32 == 0 ? ST_TYPE_Q8_0 : ST_TYPE_F32;
+	return t;
+}
+
 /* The tensor table a llama GGUF must have, written out independently of
  * mkmodel.c: name, ne0, ne1 (ne1 = 1: 1-D norm). */
-static int check_table(const struct st_gguf *g, const struct st_mkmodel_params *p, uint32_t type)
+static int check_table(const struct st_gguf *g, const struct st_mkmodel_params *p)
 {
 	uint64_t d = p->n_embd, kv = p->n_embd / p->n_head * p->n_head_kv, ff = p->n_ff;
 	char nm[64];
@@ -93,7 +115,7 @@ static int check_table(const struct st_gguf *g, const struct st_mkmodel_params *
 				ne1 = p->n_vocab;
 			}
 			t = st_gguf_find_tensor(g, nm);
-			uint32_t want = ne1 == 1 || ne0 % st_type_traits(type)->block_size ? ST_TYPE_F32 : type;
+			uint32_t want = expect_type(p, nm, l < p->n_layer ? l : 0, ne0, ne1 == 1);
 			if (!t || t->n_dims != (ne1 == 1 ? 1u : 2u) || t->ne[0] != ne0 || t->ne[1] != ne1 ||
 			    t->type != want) {
 				if (bad++ < 3)
@@ -162,29 +184,38 @@ static int check_bytes(const char *path, const struct st_gguf *g, const struct s
 	return n > 0 && bad == 0;
 }
 
+static void one_model(struct st_mkmodel_params p, const char *label);
+
 static void one_type(const char *shape, uint32_t type, uint64_t seed)
 {
 	struct st_mkmodel_params p;
+	st_mkmodel_preset(shape, &p);
+	p.type = type;
+	p.seed = seed;
+	one_model(p, st_type_name(type));
+}
+
+static void one_model(struct st_mkmodel_params p, const char *label)
+{
+	const char *shape = p.shape;
+	uint64_t seed = p.seed;
 	struct st_gguf *g = NULL;
 	struct st_tokenizer *tok = NULL;
 	char path[300], path2[300], path3[300];
 	const char *s;
 	int rc, stats_ok;
 
-	st_mkmodel_preset(shape, &p);
-	p.type = type;
-	p.seed = seed;
-	snprintf(path, sizeof(path), "%s/m_%s_%s.gguf", tmpdir, shape, st_type_name(type));
+	snprintf(path, sizeof(path), "%s/m_%s_%s.gguf", tmpdir, shape, label);
 	rc = st_mkmodel_write(&p, path, NULL, NULL);
-	ok(rc == 0, "%s %s: written (%s)", shape, st_type_name(type), rc ? st_last_error() : "ok");
+	ok(rc == 0, "%s %s: written (%s)", shape, label, rc ? st_last_error() : "ok");
 	rc = st_gguf_open(path, &g);
-	ok(rc == 0, "%s %s: the GGUF reader accepts it (%s)", shape, st_type_name(type),
+	ok(rc == 0, "%s %s: the GGUF reader accepts it (%s)", shape, label,
 	   rc ? st_last_error() : "ok");
 	if (rc)
 		return;
 	ok(g->version == 3 && g->alignment == 32, "version 3, alignment 32");
-	ok(check_table(g, &p, type), "%s %s: tensor names, shapes and types as llama.cpp names them",
-	   shape, st_type_name(type));
+	ok(check_table(g, &p), "%s %s: tensor names, shapes and types as llama.cpp names them",
+	   shape, label);
 	ok(st_gguf_get_str(g, "general.architecture", &s) == 0 && !strcmp(s, "llama") &&
 		   get_u32(g, "llama.block_count") == p.n_layer &&
 		   get_u32(g, "llama.embedding_length") == p.n_embd &&
@@ -195,7 +226,7 @@ static void one_type(const char *shape, uint32_t type, uint64_t seed)
 		   get_u32(g, "llama.rope.dimension_count") == p.n_embd / p.n_head &&
 		   get_u32(g, "tokenizer.ggml.bos_token_id") == 1 &&
 		   get_u32(g, "tokenizer.ggml.eos_token_id") == 2,
-	   "%s %s: llama.* and tokenizer ids", shape, st_type_name(type));
+	   "%s %s: llama.* and tokenizer ids", shape, label);
 	{
 		uint64_t nt = 0, ns = 0, ny = 0;
 		const void *d;
@@ -216,9 +247,9 @@ static void one_type(const char *shape, uint32_t type, uint64_t seed)
 	if (tok)
 		st_tokenizer_free(tok);
 	ok(check_bytes(path, g, &p, &stats_ok), "%s %s: every tensor's bytes are the regenerated ones",
-	   shape, st_type_name(type));
+	   shape, label);
 	ok(stats_ok, "%s %s: weights have std 1/sqrt(fan_in) (embedding 1), norms ~1", shape,
-	   st_type_name(type));
+	   label);
 	st_gguf_free(g);
 
 	/* same seed, same bytes; another seed, other bytes */
@@ -228,7 +259,7 @@ static void one_type(const char *shape, uint32_t type, uint64_t seed)
 	p.seed = seed + 1;
 	st_mkmodel_write(&p, path3, NULL, NULL);
 	ok(files_equal(path, path2) && !files_equal(path, path3),
-	   "%s %s: same seed gives the same file, another seed another", shape, st_type_name(type));
+	   "%s %s: same seed gives the same file, another seed another", shape, label);
 	unlink(path);
 	unlink(path2);
 	unlink(path3);
@@ -285,6 +316,24 @@ int main(void)
 	}
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		one_type("tiny", types[i], 42);
+	/* K-quants on a shape whose rows are whole 256-blocks (dim 256, ff
+	 * 512), plus tiny (rows of 64: the Q8_0 fallback), and the _M mixes */
+	{
+		static const char *const kt[] = { "q4_K", "q5_K", "q6_K", "q4_k_m", "q5_k_m" };
+		struct st_mkmodel_params p;
+		for (size_t i = 0; i < sizeof(kt) / sizeof(kt[0]); i++) {
+			st_mkmodel_preset("custom", &p);
+			p.n_embd = 256;
+			p.n_ff = 512;
+			p.seed = 11;
+			if (st_mkmodel_parse_type(kt[i], &p) < 0) {
+				ok(0, "parse type %s: %s", kt[i], st_last_error());
+				continue;
+			}
+			one_model(p, kt[i]);
+		}
+		one_type("tiny", ST_TYPE_Q4_K, 3);
+	}
 	/* stories260k: ffn_down rows of 172 are not whole q4_0/q8_0 blocks */
 	one_type("stories260k", ST_TYPE_Q4_0, 7);
 	one_type("stories260k", ST_TYPE_F16, 7);
