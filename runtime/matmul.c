@@ -3,6 +3,7 @@
 #include "matmul.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,6 +72,8 @@ struct mm_task {
 	int64_t rows, cols, n_tokens, tok_tile;
 	struct st_mm_act act;
 	struct st_q8_act q8;
+	_Atomic int64_t next_chunk;  /* next chunk of chunk_rows rows to hand out */
+	int64_t chunk_rows;
 	struct st_q8k_act q8k;   /* K-quant weights */
 	const float *x;
 	size_t x_stride;
@@ -91,17 +94,27 @@ static void quantize_task(void *p, int ith, int nth)
 	}
 }
 
+/* Rows are handed out in chunks from a shared counter, so a thread the OS
+ * preempts does not hold the others up (on a busy machine a static split
+ * waits for the slowest thread at every matmul).  Which thread computes a
+ * row does not change its bits: the kernels' per-output arithmetic does not
+ * depend on the grouping. */
 static void mm_task_run(void *p, int ith, int nth)
 {
 	struct mm_task *m = p;
-	int64_t r0, r1;
-	st_threadpool_split(m->rows, ROW_ALIGN, ith, nth, &r0, &r1);
-	if (r0 >= r1)
-		return;
-	for (int64_t t = 0; t < m->n_tokens; t += m->tok_tile) {
-		int64_t nt = ST_MIN(m->tok_tile, m->n_tokens - t);
-		m->fn(m->w + (size_t)r0 * m->w_stride, m->w_stride, m->cols, r1 - r0, &m->act, t, nt,
-		      m->y + (size_t)t * m->y_stride + (size_t)r0, m->y_stride);
+	(void)ith;
+	(void)nth;
+	for (;;) {
+		const int64_t c = atomic_fetch_add_explicit(&m->next_chunk, 1, memory_order_relaxed);
+		const int64_t r0 = c * m->chunk_rows;
+		if (r0 >= m->rows)
+			return;
+		const int64_t r1 = ST_MIN(m->rows, r0 + m->chunk_rows);
+		for (int64_t t = 0; t < m->n_tokens; t += m->tok_tile) {
+			int64_t nt = ST_MIN(m->tok_tile, m->n_tokens - t);
+			m->fn(m->w + (size_t)r0 * m->w_stride, m->w_stride, m->cols, r1 - r0, &m->act, t, nt,
+			      m->y + (size_t)t * m->y_stride + (size_t)r0, m->y_stride);
+		}
 	}
 }
 
@@ -157,6 +170,11 @@ int st_matmul(struct st_matmul_ctx *ctx, uint32_t type, const void *w, size_t w_
 			quantize_task(&m, 0, 1);
 		m.act.q = &m.q8;
 	}
+	/* about 16 chunks per thread, a multiple of ROW_ALIGN rows each */
+	const int64_t nth = st_threadpool_n_threads(ctx->pool);
+	m.chunk_rows = (rows + nth * 16 - 1) / (nth * 16);
+	m.chunk_rows = (m.chunk_rows + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
+	atomic_init(&m.next_chunk, 0);
 	if ((double)rows * (double)cols * (double)n_tokens < MT_MIN_WORK)
 		mm_task_run(&m, 0, 1);
 	else
@@ -176,16 +194,17 @@ struct att_task {
 	size_t per_thread;
 	st_vec_dots_fn dots;
 	st_vec_wsum_fn wsum;
+	_Atomic int64_t next_head;
 };
 
 static void att_task_run(void *p, int ith, int nth)
 {
 	struct att_task *a = p;
-	int64_t h0, h1;
-	st_threadpool_split(a->n_head, 1, ith, nth, &h0, &h1);
 	float *sc = a->scores + (size_t)ith * a->per_thread;
 	const int group = a->n_head / a->n_head_kv;
-	for (int64_t h = h0; h < h1; h++) {
+	(void)nth;
+	/* heads handed out one at a time (see mm_task_run) */
+	for (int64_t h; (h = atomic_fetch_add_explicit(&a->next_head, 1, memory_order_relaxed)) < a->n_head;) {
 		const int64_t kvh = h / group;
 		for (int64_t t = 0; t < a->n_tokens; t++) {
 			const float *qh = a->q + (size_t)t * a->q_stride + (size_t)h * a->head_dim;
@@ -236,6 +255,7 @@ int st_attention(struct st_matmul_ctx *ctx, const float *q, size_t q_stride, int
 		.per_thread = ctx->att_per_thread,
 	};
 	st_vec_ops_get(ctx->isa, &a.dots, &a.wsum);
+	atomic_init(&a.next_head, 0);
 	if ((double)n_head * (double)head_dim * (double)n_tokens * (double)(pos0 + n_tokens) < MT_MIN_WORK)
 		att_task_run(&a, 0, 1);
 	else
