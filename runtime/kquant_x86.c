@@ -3,10 +3,11 @@
  * attributes and chosen at run time.
  *
  * Quants are used unsigned (Q4_K 0..15, Q5_K 0..31, Q6_K 0..63) against
- * the signed Q8_K bytes: maddubs (or VNNI dpbusd) gives exact pair/quad
- * sums, which are multiplied by the sub-block scales in 32-bit lanes.  Q6_K's
- * -32 offset is applied as -32 * sum_g sc_g * bsums_g; Q4_K/Q5_K mins are
- * the scalar sum_j m_j * bsums.  All integer: any order gives the same
+ * the signed Q8_K bytes: maddubs gives exact pair sums (int16), which
+ * madd (VNNI: dpwssd, fused with the accumulation) multiplies by the
+ * sub-block scales into 32-bit lanes.  Q6_K's -32 offset is applied as
+ * -32 * sum_g sc_g * bsums_g; Q4_K/Q5_K mins are sum_j m_j * (bsums pair),
+ * both with one madd.  All integer: any order gives the same
  * sums as the reference (no intermediate can overflow: the bounds are
  * 2*63*127 per int16 pair and < 2^28 per block). */
 #include "kquant.h"
@@ -14,31 +15,44 @@
 #if defined(__x86_64__)
 
 #include <immintrin.h>
+#include <string.h>
 
 #define TGT_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define TGT_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")))
 #define TGT_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 #define INLINE static inline __attribute__((always_inline))
 
-/* Q4_K/Q5_K: the 8 scales and mins, and sum_j m_j * bsums of sub-block j. */
-static inline int32_t scales_mins(const uint8_t *scales, const st_block_q8_K *x, uint8_t sc[8])
+/* Q4_K/Q5_K: the 8 scales (sc) and sum_j m_j * bsums of sub-block j, the
+ * 12 packed bytes unpacked as three 32-bit words (bytes 0-3: scales 0-3 and
+ * the top bits of scales 4-7; 4-7: mins 0-3 and the top bits of mins 4-7;
+ * 8-11: low nibbles of scales 4-7, high nibbles of mins 4-7). */
+TGT_AVX2 static inline int32_t scales_mins(const uint8_t *scales, const st_block_q8_K *x, uint8_t sc[8])
 {
-	int32_t m = 0;
-	for (int j = 0; j < 8; j++) {
-		uint8_t mn;
-		st_kq_scale_min(j, scales, &sc[j], &mn);
-		m += mn * (x->bsums[2 * j] + x->bsums[2 * j + 1]);
-	}
-	return m;
+	uint32_t u[3];
+	memcpy(u, scales, 12);
+	const uint32_t sc_lo = u[0] & 0x3f3f3f3fu, sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+	const uint32_t mn_lo = u[1] & 0x3f3f3f3fu, mn_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+	memcpy(sc, &sc_lo, 4);
+	memcpy(sc + 4, &sc_hi, 4);
+	/* pairs of bsums (sub-blocks of 32; each pair <= 4064, an int16) times the mins */
+	const __m128i pair = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)x->bsums),
+					    _mm_loadu_si128((const __m128i *)(x->bsums + 8)));
+	const __m128i m16 = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)mn_hi, (int)mn_lo));
+	__m128i p = _mm_madd_epi16(pair, m16);
+	p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0x4e));
+	p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0xb1));
+	return _mm_cvtsi128_si32(p);
 }
 
 /* Q6_K: sum_g sc_g * bsums_g (times 32 is the offset). */
-static inline int32_t q6_offset(const int8_t *sc, const st_block_q8_K *x)
+TGT_AVX2 static inline int32_t q6_offset(const int8_t *sc, const st_block_q8_K *x)
 {
-	int32_t o = 0;
-	for (int g = 0; g < 16; g++)
-		o += sc[g] * x->bsums[g];
-	return o;
+	const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+	const __m256i p = _mm256_madd_epi16(s16, _mm256_loadu_si256((const __m256i *)x->bsums));
+	__m128i q = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+	q = _mm_add_epi32(q, _mm_shuffle_epi32(q, 0x4e));
+	q = _mm_add_epi32(q, _mm_shuffle_epi32(q, 0xb1));
+	return _mm_cvtsi128_si32(q);
 }
 
 /* ===================================================================== */
@@ -144,17 +158,18 @@ TGT_AVX512 INLINE __m512i ld256x2(const int8_t *a, const int8_t *b)
 	return cat256(_mm256_loadu_si256((const __m256i *)a), _mm256_loadu_si256((const __m256i *)b));
 }
 
-/* Products of 64 unsigned quants with 64 signed bytes, scaled: the 16-byte
- * (Q6_K) or 32-byte (Q4_K/Q5_K) groups of bytes get the int16/int32 scales
- * of s16 (one per int16 of maddubs' result) / s32 (one per int32). */
-TGT_AVX512 INLINE __m512i prod_bw(__m512i q, __m512i xv, __m512i s16)
+/* acc + products of 64 unsigned quants with 64 signed bytes, scaled: s16
+ * holds the scale of each int16 of maddubs' pair sums.  VNNI fuses the
+ * scaling multiply-add (vpdpwssd); a dpbusd form would need a 32-bit
+ * multiply by the scales afterwards, slower on the CPUs measured. */
+TGT_AVX512 INLINE __m512i acc_bw(__m512i acc, __m512i q, __m512i xv, __m512i s16)
 {
-	return _mm512_madd_epi16(_mm512_maddubs_epi16(q, xv), s16);
+	return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(q, xv), s16));
 }
 
-TGT_VNNI INLINE __m512i prod_vnni(__m512i q, __m512i xv, __m512i s32)
+TGT_VNNI INLINE __m512i acc_vnni(__m512i acc, __m512i q, __m512i xv, __m512i s16)
 {
-	return _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, xv), s32);
+	return _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q, xv), s16);
 }
 
 TGT_AVX512 INLINE __m512i q5_high512(__m512i qh, int bit_lo, int bit_hi)
@@ -166,7 +181,7 @@ TGT_AVX512 INLINE __m512i q5_high512(__m512i qh, int bit_lo, int bit_hi)
 }
 
 /* One block of Q4_K/Q5_K; vnni chooses the product. */
-#define Q45_BLOCK(PROD, SCALE) \
+#define Q45_BLOCK(ACC) \
 	do { \
 		const st_block_q4_K *h = (const st_block_q4_K *)wb; \
 		const uint8_t *qs = five ? ((const st_block_q5_K *)wb)->qs : h->qs; \
@@ -186,21 +201,20 @@ TGT_AVX512 INLINE __m512i q5_high512(__m512i qh, int bit_lo, int bit_hi)
 				hi = _mm512_or_si512(hi, q5_high512(qh, 2 * c + 1, 2 * c + 3)); \
 			} \
 			const int8_t *xq = x[b].qs + 64 * c; \
-			acc = _mm512_add_epi32(acc, PROD(lo, ld256x2(xq, xq + 64), SCALE(sc[2 * c], sc[2 * c + 2]))); \
-			acc = _mm512_add_epi32(acc, PROD(hi, ld256x2(xq + 32, xq + 96), SCALE(sc[2 * c + 1], sc[2 * c + 3]))); \
+			acc = ACC(acc, lo, ld256x2(xq, xq + 64), S16_PAIR(sc[2 * c], sc[2 * c + 2])); \
+			acc = ACC(acc, hi, ld256x2(xq + 32, xq + 96), S16_PAIR(sc[2 * c + 1], sc[2 * c + 3])); \
 		} \
 		isum[b] = _mm512_reduce_add_epi32(acc); \
 	} while (0)
 
 #define S16_PAIR(a, b) cat256(_mm256_set1_epi16((short)(a)), _mm256_set1_epi16((short)(b)))
-#define S32_PAIR(a, b) cat256(_mm256_set1_epi32((a)), _mm256_set1_epi32((b)))
 
 TGT_AVX512 INLINE void avx512_q45(bool five, const uint8_t *wb, size_t bsz, const st_block_q8_K *x, int64_t nb,
 				  int32_t *isum, int32_t *imin)
 {
 	const __m512i m4 = _mm512_set1_epi8(0x0F);
 	for (int64_t b = 0; b < nb; b++, wb += bsz)
-		Q45_BLOCK(prod_bw, S16_PAIR);
+		Q45_BLOCK(acc_bw);
 }
 
 TGT_VNNI INLINE void vnni_q45(bool five, const uint8_t *wb, size_t bsz, const st_block_q8_K *x, int64_t nb,
@@ -208,7 +222,7 @@ TGT_VNNI INLINE void vnni_q45(bool five, const uint8_t *wb, size_t bsz, const st
 {
 	const __m512i m4 = _mm512_set1_epi8(0x0F);
 	for (int64_t b = 0; b < nb; b++, wb += bsz)
-		Q45_BLOCK(prod_vnni, S32_PAIR);
+		Q45_BLOCK(acc_vnni);
 }
 
 TGT_AVX512 static void avx512_q4_K(const void *w, const st_block_q8_K *x, int64_t nb, int32_t *isum, int32_t *imin)
@@ -245,54 +259,38 @@ TGT_AVX512 INLINE void q6_half(const st_block_q6_K *w, int h, __m512i *q12, __m5
 			       _mm512_slli_epi16(_mm512_and_si512(h34, m3), 4));
 }
 
+#define Q6_BODY(ACC) \
+	(void)imin; \
+	const st_block_q6_K *wb = w; \
+	/* int16 lane i of a 64-byte product belongs to group i / 8 */ \
+	const __m512i idx = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, \
+					     1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0); \
+	const __m512i four = _mm512_set1_epi16(4); \
+	for (int64_t b = 0; b < nb; b++) { \
+		const __m512i s16 = _mm512_castsi256_si512( \
+			_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)wb[b].scales))); \
+		__m512i acc = _mm512_setzero_si512(); \
+		for (int h = 0; h < 2; h++) { \
+			__m512i q12, q34; \
+			q6_half(&wb[b], h, &q12, &q34); \
+			const __m512i i12 = _mm512_add_epi16(idx, _mm512_set1_epi16((short)(8 * h))); \
+			const __m512i s12 = _mm512_permutexvar_epi16(i12, s16); \
+			const __m512i s34 = _mm512_permutexvar_epi16(_mm512_add_epi16(i12, four), s16); \
+			const int8_t *xq = x[b].qs + 128 * h; \
+			acc = ACC(acc, q12, _mm512_loadu_si512((const void *)xq), s12); \
+			acc = ACC(acc, q34, _mm512_loadu_si512((const void *)(xq + 64)), s34); \
+		} \
+		isum[b] = _mm512_reduce_add_epi32(acc) - 32 * q6_offset(wb[b].scales, &x[b]); \
+	}
+
 TGT_AVX512 static void avx512_q6_K(const void *w, const st_block_q8_K *x, int64_t nb, int32_t *isum, int32_t *imin)
 {
-	(void)imin;
-	const st_block_q6_K *wb = w;
-	/* int16 lane i of a 64-byte product belongs to group i / 8 */
-	const __m512i idx = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2,
-					     1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-	const __m512i four = _mm512_set1_epi16(4);
-	for (int64_t b = 0; b < nb; b++) {
-		const __m512i s16 = _mm512_castsi256_si512(
-			_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)wb[b].scales)));
-		__m512i acc = _mm512_setzero_si512();
-		for (int h = 0; h < 2; h++) {
-			__m512i q12, q34;
-			q6_half(&wb[b], h, &q12, &q34);
-			const __m512i i12 = _mm512_add_epi16(idx, _mm512_set1_epi16((short)(8 * h)));
-			const __m512i s12 = _mm512_permutexvar_epi16(i12, s16);
-			const __m512i s34 = _mm512_permutexvar_epi16(_mm512_add_epi16(i12, four), s16);
-			const int8_t *xq = x[b].qs + 128 * h;
-			acc = _mm512_add_epi32(acc, prod_bw(q12, _mm512_loadu_si512((const void *)xq), s12));
-			acc = _mm512_add_epi32(acc, prod_bw(q34, _mm512_loadu_si512((const void *)(xq + 64)), s34));
-		}
-		isum[b] = _mm512_reduce_add_epi32(acc) - 32 * q6_offset(wb[b].scales, &x[b]);
-	}
+	Q6_BODY(acc_bw)
 }
 
 TGT_VNNI static void vnni_q6_K(const void *w, const st_block_q8_K *x, int64_t nb, int32_t *isum, int32_t *imin)
 {
-	(void)imin;
-	const st_block_q6_K *wb = w;
-	/* int32 lane i of a 64-byte dpbusd result belongs to group i / 4 */
-	const __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-	const __m512i four = _mm512_set1_epi32(4);
-	for (int64_t b = 0; b < nb; b++) {
-		const __m512i s32 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)wb[b].scales));
-		__m512i acc = _mm512_setzero_si512();
-		for (int h = 0; h < 2; h++) {
-			__m512i q12, q34;
-			q6_half(&wb[b], h, &q12, &q34);
-			const __m512i i12 = _mm512_add_epi32(idx, _mm512_set1_epi32(8 * h));
-			const __m512i s12 = _mm512_permutexvar_epi32(i12, s32);
-			const __m512i s34 = _mm512_permutexvar_epi32(_mm512_add_epi32(i12, four), s32);
-			const int8_t *xq = x[b].qs + 128 * h;
-			acc = _mm512_add_epi32(acc, prod_vnni(q12, _mm512_loadu_si512((const void *)xq), s12));
-			acc = _mm512_add_epi32(acc, prod_vnni(q34, _mm512_loadu_si512((const void *)(xq + 64)), s34));
-		}
-		isum[b] = _mm512_reduce_add_epi32(acc) - 32 * q6_offset(wb[b].scales, &x[b]);
-	}
+	Q6_BODY(acc_vnni)
 }
 
 st_kq_isum_fn st_kq_isum_kernel_x86(enum st_isa isa, uint32_t type)
