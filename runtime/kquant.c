@@ -93,37 +93,37 @@ void st_kq_q6_K_to_float(const void *src, float *y, int64_t n)
 
 /* ---- quantization --------------------------------------------------- */
 
-/* Asymmetric fit of n values to scale * L - mn with L in 0..nmax, mn >= 0
- * (x's minimum clamped to at most 0, as every K-quant does).  Weights w.
- * Returns the scale, sets *mn and L. */
-static float fit_scale_min(const float *x, const float *w, int n, int nmax, uint8_t *L, float *mn)
+/* Asymmetric fit of n (<= 32) values to scale * L - mn with L in 0..nmax,
+ * mn >= 0 (x's minimum clamped to at most 0, as every K-quant does): for
+ * each candidate inverse scale around nmax / (max - min), round, then the
+ * least-squares scale and min for those L; the squared error comes from the
+ * same sums (no second pass).  Returns the scale and sets *mn. */
+static float fit_scale_min(const float *x, int n, int nmax, float *mn)
 {
-	float lo = x[0], hi = x[0];
-	for (int i = 1; i < n; i++) {
+	float lo = x[0], hi = x[0], sx = 0, sx2 = 0;
+	for (int i = 0; i < n; i++) {
 		lo = fminf(lo, x[i]);
 		hi = fmaxf(hi, x[i]);
+		sx += x[i];
+		sx2 += x[i] * x[i];
 	}
 	if (lo > 0)
 		lo = 0;
 	if (hi <= lo) {
-		memset(L, 0, (size_t)n);
 		*mn = -lo;
 		return 0.0f;
 	}
+	const float sw = (float)n;
 	float best_scale = (hi - lo) / (float)nmax, best_min = lo, best_err = INFINITY;
 	for (int step = -10; step <= 10; step++) {
 		const float iscale = ((float)nmax + 0.1f * (float)step) / (hi - lo);
-		float sw = 0, sx = 0, sl = 0, sl2 = 0, sxl = 0;
-		uint8_t Lc[32];
+		float sl = 0, sl2 = 0, sxl = 0;
 		for (int i = 0; i < n; i++) {
-			int l = nearest_int(iscale * (x[i] - lo));
-			l = ST_MAX(0, ST_MIN(nmax, l));
-			Lc[i] = (uint8_t)l;
-			sw += w[i];
-			sx += w[i] * x[i];
-			sl += w[i] * (float)l;
-			sl2 += w[i] * (float)l * (float)l;
-			sxl += w[i] * (float)l * x[i];
+			int l = (int)(iscale * (x[i] - lo) + 0.5f);    /* >= 0: round half up */
+			l = l > nmax ? nmax : l;
+			sl += (float)l;
+			sl2 += (float)(l * l);
+			sxl += (float)l * x[i];
 		}
 		const float D = sw * sl2 - sl * sl;
 		if (!(D > 0))
@@ -133,11 +133,9 @@ static float fit_scale_min(const float *x, const float *w, int n, int nmax, uint
 			m = 0;
 			scale = sxl / sl2;
 		}
-		float err = 0;
-		for (int i = 0; i < n; i++) {
-			const float e = scale * (float)Lc[i] + m - x[i];
-			err += w[i] * e * e;
-		}
+		/* sum (scale*l + m - x)^2 expanded */
+		const float err = scale * scale * sl2 + 2 * scale * m * sl - 2 * scale * sxl + m * m * sw -
+				  2 * m * sx + sx2;
 		if (err < best_err) {
 			best_err = err;
 			best_scale = scale;
@@ -145,7 +143,6 @@ static float fit_scale_min(const float *x, const float *w, int n, int nmax, uint
 		}
 	}
 	*mn = -best_min;
-	(void)L;
 	return best_scale;
 }
 
@@ -154,15 +151,12 @@ static float fit_scale_min(const float *x, const float *w, int n, int nmax, uint
 static void quant_k_asym(const float *x, int nmax, uint16_t *d_out, uint16_t *dmin_out,
 			 uint8_t scales[ST_K_SCALE_SIZE], uint8_t L[ST_QK_K])
 {
-	float sc[8], mn[8], w[32];
+	float sc[8], mn[8];
 	float max_sc = 0, max_mn = 0;
-	/* plain squared error (ggml weights by av + |x|; on gaussian data
+	/* plain squared error (ggml weights it by av + |x|; on gaussian data
 	 * uniform weights gave the lower NMSE: 5.1e-3 vs 5.15e-3 for Q4_K) */
-	for (int l = 0; l < 32; l++)
-		w[l] = 1.0f;
 	for (int j = 0; j < 8; j++) {
-		const float *xs = x + 32 * j;
-		sc[j] = fit_scale_min(xs, w, 32, nmax, L + 32 * j, &mn[j]);
+		sc[j] = fit_scale_min(x + 32 * j, 32, nmax, &mn[j]);
 		if (sc[j] < 0)
 			sc[j] = 0;
 		if (mn[j] < 0)
@@ -191,9 +185,9 @@ static void quant_k_asym(const float *x, int nmax, uint16_t *d_out, uint16_t *dm
 	for (int j = 0; j < 8; j++) {
 		uint8_t s, m;
 		st_kq_scale_min(j, scales, &s, &m);
-		const float dl = d * s, dm = dmin * m;
+		const float dl = d * s, dm = dmin * m, idl = dl != 0.0f ? 1.0f / dl : 0.0f;
 		for (int l = 0; l < 32; l++) {
-			int q = dl != 0.0f ? nearest_int((x[32 * j + l] + dm) / dl) : 0;
+			int q = nearest_int((x[32 * j + l] + dm) * idl);
 			L[32 * j + l] = (uint8_t)ST_MAX(0, ST_MIN(nmax, q));
 		}
 	}
