@@ -232,7 +232,7 @@ int main(void)
 	sp.type_tensor = "blk.0.ffn_up.weight";
 	sp.type = ST_TYPE_Q5_0;
 	expect_error(path, "a q5_0 matrix", sp,
-		     "tensor 'blk.0.ffn_up.weight' has type q5_0, not supported yet (supported: f32 f16 bf16 q8_0 q4_0)");
+		     "tensor 'blk.0.ffn_up.weight' has type q5_0, not supported yet (supported: f32 f16 bf16 q8_0 q4_0 q4_K q5_K q6_K)");
 	sp = base;
 	sp.type_tensor = "blk.1.ffn_norm.weight";
 	sp.type = ST_TYPE_Q8_0;
