@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,29 +275,67 @@ static int set_meta(struct st_gguf_writer *w, const struct st_mkmodel_params *p,
 	return rc;
 }
 
-/* Elements generated per chunk (a few MB of floats). */
-#define CHUNK_ELEMS (1u << 20)
+/* Elements generated per chunk and thread (1 MiB of floats), and the most
+ * threads: memory stays at a few MB whatever the model size. */
+#define CHUNK_ELEMS (1u << 18)
+#define MAX_THREADS 8
 
+struct gen_job {
+	const struct st_mkmodel_params *p;
+	const struct st_mkmodel_tensor *t;
+	uint32_t idx;
+	uint64_t row0, nrows;
+	float *fbuf;
+	void *qbuf;
+};
+
+static void *gen_chunk(void *arg)
+{
+	struct gen_job *j = arg;
+	st_mkmodel_rows(j->p, j->t, j->idx, j->row0, j->nrows, j->fbuf);
+	st_type_traits(j->t->type)->from_float(j->fbuf, j->qbuf, (int64_t)(j->nrows * j->t->ne[0]));
+	return NULL;
+}
+
+/* Generate a tensor in chunks, up to nth chunks at a time on threads (each
+ * row depends only on (seed, tensor, row): the bytes are the same for any
+ * thread count), and write them in order. */
 static int write_tensor(struct st_gguf_writer *w, const struct st_mkmodel_params *p,
-			const struct st_mkmodel_tensor *t, uint32_t idx, float *fbuf, void *qbuf,
-			uint64_t *done, uint64_t total, st_mkmodel_progress_fn progress, void *user)
+			const struct st_mkmodel_tensor *t, uint32_t idx, float **fbuf, void **qbuf,
+			int nth, uint64_t *done, uint64_t total, st_mkmodel_progress_fn progress,
+			void *user)
 {
 	const struct st_type_traits *tr = st_type_traits(t->type);
 	uint64_t row_bytes = t->ne[0] / tr->block_size * tr->type_size;
 	uint64_t rows_per = CHUNK_ELEMS / t->ne[0];
 	if (!rows_per)
 		rows_per = 1;
-	for (uint64_t r = 0; r < t->ne[1]; r += rows_per) {
-		uint64_t nr = ST_MIN(rows_per, t->ne[1] - r);
-		int rc;
-		st_mkmodel_rows(p, t, idx, r, nr, fbuf);
-		tr->from_float(fbuf, qbuf, (int64_t)(nr * t->ne[0]));
-		rc = st_gguf_writer_write_data(w, qbuf, nr * row_bytes);
-		if (rc < 0)
-			return rc;
-		*done += nr * row_bytes;
-		if (progress)
-			progress(*done, total, user);
+	for (uint64_t r = 0; r < t->ne[1]; r += rows_per * (uint64_t)nth) {
+		struct gen_job jobs[MAX_THREADS];
+		pthread_t tid[MAX_THREADS];
+		bool started[MAX_THREADS] = { false };
+		int nj = 0;
+		for (int k = 0; k < nth && r + rows_per * (uint64_t)k < t->ne[1]; k++, nj++) {
+			uint64_t r0 = r + rows_per * (uint64_t)k;
+			jobs[k] = (struct gen_job){ p, t, idx, r0, ST_MIN(rows_per, t->ne[1] - r0), fbuf[k], qbuf[k] };
+		}
+		for (int k = 1; k < nj; k++)
+			started[k] = pthread_create(&tid[k], NULL, gen_chunk, &jobs[k]) == 0;
+		gen_chunk(&jobs[0]);
+		for (int k = 1; k < nj; k++) {
+			if (started[k])
+				pthread_join(tid[k], NULL);
+			else
+				gen_chunk(&jobs[k]);          /* no thread: do it here */
+		}
+		for (int k = 0; k < nj; k++) {
+			int rc = st_gguf_writer_write_data(w, qbuf[k], jobs[k].nrows * row_bytes);
+			if (rc < 0)
+				return rc;
+			*done += jobs[k].nrows * row_bytes;
+			if (progress)
+				progress(*done, total, user);
+		}
 	}
 	return 0;
 }
@@ -307,12 +346,12 @@ int st_mkmodel_write(const struct st_mkmodel_params *p, const char *path,
 	struct st_mkmodel_tensor *t = NULL;
 	struct st_gguf_writer *w = NULL;
 	struct vocab v = { 0, NULL, NULL, NULL };
-	float *fbuf = NULL;
-	void *qbuf = NULL;
+	float *fbuf[MAX_THREADS] = { NULL };
+	void *qbuf[MAX_THREADS] = { NULL };
 	FILE *f = NULL;
 	uint64_t total = 0, done = 0, max_row = 0;
 	size_t buf_elems;
-	int n, rc;
+	int n, rc, nth = (int)p->n_threads;
 
 	n = st_mkmodel_tensors(p, &t);
 	if (n < 0)
@@ -321,12 +360,19 @@ int st_mkmodel_write(const struct st_mkmodel_params *p, const char *path,
 		total += t[i].nbytes;
 		max_row = ST_MAX(max_row, t[i].ne[0]);
 	}
+	if (nth <= 0) {
+		long nc = sysconf(_SC_NPROCESSORS_ONLN);
+		nth = nc > 0 ? (int)nc : 1;
+	}
+	nth = ST_MIN(nth, MAX_THREADS);
 	buf_elems = ST_MAX((size_t)CHUNK_ELEMS, (size_t)max_row);
-	fbuf = malloc(buf_elems * sizeof(float));
-	qbuf = malloc(buf_elems * sizeof(float));
-	if (!fbuf || !qbuf) {
-		rc = st_error(-ENOMEM, "mkmodel: out of memory for the %zu-element buffers", buf_elems);
-		goto out;
+	for (int k = 0; k < nth; k++) {
+		fbuf[k] = malloc(buf_elems * sizeof(float));
+		qbuf[k] = malloc(buf_elems * sizeof(float));   /* every type fits in 4 bytes/element */
+		if (!fbuf[k] || !qbuf[k]) {
+			rc = st_error(-ENOMEM, "mkmodel: out of memory for the %zu-element buffers", buf_elems);
+			goto out;
+		}
 	}
 	rc = st_tokenizer_synth_spm(p->n_vocab, &v.tokens, &v.scores, &v.types);
 	if (rc < 0)
@@ -347,7 +393,7 @@ int st_mkmodel_write(const struct st_mkmodel_params *p, const char *path,
 	}
 	rc = st_gguf_writer_begin(w, f);
 	for (int i = 0; i < n && rc >= 0; i++)
-		rc = write_tensor(w, p, &t[i], (uint32_t)i, fbuf, qbuf, &done, total, progress, user);
+		rc = write_tensor(w, p, &t[i], (uint32_t)i, fbuf, qbuf, nth, &done, total, progress, user);
 	if (rc >= 0)
 		rc = st_gguf_writer_finish(w);
 	if (fclose(f) != 0 && rc >= 0)
@@ -363,8 +409,10 @@ out:
 	st_gguf_writer_destroy(w);
 	if (v.tokens)
 		st_tokenizer_synth_free(v.n, v.tokens, v.scores, v.types);
-	free(fbuf);
-	free(qbuf);
+	for (int k = 0; k < MAX_THREADS; k++) {
+		free(fbuf[k]);
+		free(qbuf[k]);
+	}
 	free(t);
 	return rc < 0 ? rc : 0;
 }

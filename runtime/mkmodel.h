@@ -36,6 +36,8 @@ struct st_mkmodel_params {
 	uint32_t type;            /* enum st_type of the matrices (a mix's base type) */
 	uint32_t mix;             /* ST_MKMODEL_MIX_*: per-tensor types as llama.cpp's _M files */
 	uint64_t seed;
+	uint32_t n_threads;       /* generation threads; 0 = all cores (at most 8).
+				   * The bytes do not depend on it. */
 };
 
 enum { ST_MKMODEL_MIX_NONE = 0, ST_MKMODEL_MIX_Q4_K_M, ST_MKMODEL_MIX_Q5_K_M };

@@ -265,6 +265,38 @@ static void one_model(struct st_mkmodel_params p, const char *label)
 	unlink(path3);
 }
 
+/* The bytes do not depend on the number of generation threads (tensors
+ * of several chunks: the embedding is 1M elements, 4 chunks). */
+static void test_threads(void)
+{
+	static const char *const ty[] = { "f32", "q4_0", "q4_K" };
+	char a[300], b[300];
+	int good = 1;
+	snprintf(a, sizeof(a), "%s/t1.gguf", tmpdir);
+	snprintf(b, sizeof(b), "%s/t3.gguf", tmpdir);
+	for (size_t i = 0; i < sizeof(ty) / sizeof(ty[0]); i++) {
+		struct st_mkmodel_params p;
+		st_mkmodel_preset("custom", &p);
+		p.n_layer = 1;
+		p.n_embd = 256;
+		p.n_ff = 512;
+		p.n_vocab = 4096;
+		p.seed = 5;
+		st_mkmodel_parse_type(ty[i], &p);
+		p.n_threads = 1;
+		good &= st_mkmodel_write(&p, a, NULL, NULL) == 0;
+		p.n_threads = 3;
+		good &= st_mkmodel_write(&p, b, NULL, NULL) == 0;
+		if (!files_equal(a, b)) {
+			diag("%s: 1 and 3 threads differ", ty[i]);
+			good = 0;
+		}
+	}
+	ok(good, "1 and 3 generation threads write the same bytes (f32, q4_0, q4_K)");
+	unlink(a);
+	unlink(b);
+}
+
 static void test_presets(void)
 {
 	struct st_mkmodel_params p;
@@ -337,6 +369,7 @@ int main(void)
 	/* stories260k: ffn_down rows of 172 are not whole q4_0/q8_0 blocks */
 	one_type("stories260k", ST_TYPE_Q4_0, 7);
 	one_type("stories260k", ST_TYPE_F16, 7);
+	test_threads();
 	test_presets();
 	rmdir(tmpdir);
 	return tap_done();

@@ -23,7 +23,7 @@ static const char *lib_error(void)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: strata mkmodel OUT.gguf [--shape SHAPE] [--type TYPE] [--seed S]\n"
+		"usage: strata mkmodel OUT.gguf [--shape SHAPE] [--type TYPE] [--seed S] [-t N]\n"
 		"                      [--layers N] [--dim N] [--ff N] [--heads N] [--kv-heads N]\n"
 		"                      [--vocab N] [--ctx N]\n"
 		"\n"
@@ -49,6 +49,8 @@ static void usage(FILE *f)
 		"                  output.weight and for attn_v and ffn_down in the layers i with\n"
 		"                  i < n/8, i >= 7n/8 or (i - n/8) %% 3 == 2\n"
 		"  --seed S        PRNG seed (default 0)\n"
+		"  -t, --threads N generation threads (default 0 = all cores, at most 8); the\n"
+		"                  bytes written do not depend on it\n"
 		"  --layers N --dim N --ff N --heads N --kv-heads N --vocab N --ctx N\n"
 		"                  override the shape's numbers (any shape)\n"
 		"  -h, --help      this text\n"
@@ -81,7 +83,7 @@ int cmd_mkmodel(int argc, char **argv)
 	const char *out = NULL, *shape = "tiny", *type = "f32", *v;
 	const char *ov_name[7] = { "--layers", "--dim", "--ff", "--heads", "--kv-heads", "--vocab", "--ctx" };
 	int64_t ov[7] = { -1, -1, -1, -1, -1, -1, -1 };
-	int64_t seed = 0;
+	int64_t seed = 0, threads = 0;
 	struct progress pr = { false, -1 };
 	int rc, t;
 
@@ -109,6 +111,14 @@ int cmd_mkmodel(int argc, char **argv)
 				return 2;
 			if (!cli_parse_i64(v, 0, INT64_MAX, &seed))
 				return cli_usage_error(CMD, "--seed '%s' is not a non-negative integer", v);
+			continue;
+		}
+		if ((r = cli_take(CMD, argc, argv, &i, "-t", &v)) ||
+		    (r = cli_take(CMD, argc, argv, &i, "--threads", &v))) {
+			if (r < 0)
+				return 2;
+			if (!cli_parse_i64(v, 0, 4096, &threads))
+				return cli_usage_error(CMD, "--threads '%s' is not an integer in 0..4096", v);
 			continue;
 		}
 		for (int k = 0; k < 7 && !matched; k++) {
@@ -140,6 +150,7 @@ int cmd_mkmodel(int argc, char **argv)
 		return cli_usage_error(CMD, "unknown --type '%s' (f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, "
 				       "q6_k, q4_k_m, q5_k_m)", type);
 	p.seed = (uint64_t)seed;
+	p.n_threads = (uint32_t)threads;
 	if (ov[0] > 0) p.n_layer = (uint32_t)ov[0];
 	if (ov[1] > 0) p.n_embd = (uint32_t)ov[1];
 	if (ov[2] > 0) p.n_ff = (uint32_t)ov[2];
