@@ -13,12 +13,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "gguf.h"
 #include "gguf_spans.h"
 #include "loader.h"
 #include "types.h"
+#include "weights.h"
 #include "strata.h"
 #include "tap.h"
 
@@ -796,6 +798,149 @@ static void test_args(const char *file)
 	   "io mode names parse");
 }
 
+/* ---- the session hook and the command ------------------------------------------ */
+
+/* Logits of a few tokens of stories260K with the weights from the mapped
+ * file (strata's default) and through st_ioring_load_weights on every path,
+ * over a two-stage split: they must be bit-identical (same bytes in). */
+static void test_session_hook(void)
+{
+	const char *dir = tap_models_dir();
+	char path[1024];
+	struct st_model *m = NULL;
+	static const int32_t toks[] = { 1, 403, 407, 261, 378 };
+	const int nt = (int)(sizeof toks / sizeof toks[0]);
+	float *ref = NULL;
+	uint32_t nv = 0;
+
+	if (!dir) {
+		tap_skip("no models dir (ST_MODELS_DIR): session hook not tested");
+		return;
+	}
+	snprintf(path, sizeof path, "%s/stories260K/stories260K.gguf", dir);
+	if (st_model_open(path, &m) < 0) {
+		ok(0, "open %s: %s", path, st_last_error());
+		return;
+	}
+	nv = st_model_desc(m)->n_vocab;
+	for (int pi = -1; pi < 5; pi++) {
+		struct st_session_params sp;
+		struct st_session *sess = NULL;
+		struct st_ioring_weights w = { .path = path };
+		bool same = true;
+		int r;
+		st_session_params_default(&sp);
+		sp.n_ctx = 64;
+		sp.stages = "cpu:0-2,cpu:3-4";
+		if (pi >= 0) {
+			if (path_skip(&paths[pi]))
+				continue;
+			w.opts.mode = paths[pi].mode;
+			w.opts.flags = paths[pi].flags;
+			sp.load_weights = st_ioring_load_weights;
+			sp.load_user = &w;
+		}
+		r = st_session_create(m, &sp, &sess);
+		if (r < 0) {
+			ok(0, "session (%s): %s", pi < 0 ? "mapped" : paths[pi].name, st_last_error());
+			continue;
+		}
+		r = st_session_eval(sess, toks, nt, true);
+		if (r != nt) {
+			ok(0, "eval (%s): %d %s", pi < 0 ? "mapped" : paths[pi].name, r, st_last_error());
+			st_session_destroy(sess);
+			continue;
+		}
+		if (pi < 0) {
+			ref = malloc((size_t)nt * nv * sizeof *ref);
+			for (int t = 0; ref && t < nt; t++)
+				memcpy(ref + (size_t)t * nv, st_session_logits(sess, t), nv * sizeof *ref);
+			ok(ref != NULL, "reference logits from the mapped file (%d tokens x %u)", nt, nv);
+		} else {
+			for (int t = 0; ref && t < nt && same; t++)
+				same = !memcmp(ref + (size_t)t * nv, st_session_logits(sess, t), nv * sizeof *ref);
+			ok(ref && same && w.n_loads == 2 && w.stats.mode == paths[pi].want_mode,
+			   "%s: session weights through the loader (%d stage loads, %llu bytes): logits bit-identical",
+			   paths[pi].name, w.n_loads, (unsigned long long)w.stats.bytes_spans);
+		}
+		st_session_destroy(sess);
+	}
+	{
+		struct st_session_params sp;
+		struct st_session *sess = NULL;
+		struct st_ioring_weights w = { .path = "/nonexistent/model.gguf" };
+		int r;
+		st_session_params_default(&sp);
+		sp.load_weights = st_ioring_load_weights;
+		sp.load_user = &w;
+		r = st_session_create(m, &sp, &sess);
+		ok(r < 0 && sess == NULL, "a loader that cannot open the file fails session_create (%d: %s)", r,
+		   st_last_error());
+		if (sess)
+			st_session_destroy(sess);
+	}
+	free(ref);
+	st_model_close(m);
+}
+
+/* `strata bench-load`: JSON output, hashes saved then verified, a wrong
+ * hash and bad arguments rejected with the documented exit codes. */
+static void test_command(const char *dir)
+{
+	const char *build = getenv("ST_BUILD_DIR"), *mdir = tap_models_dir();
+	char strata[1200], model[1200], hashes[2300], cmd[12000], out[4096];
+	FILE *f;
+	size_t n;
+	int rc;
+
+	if (!build || !mdir) {
+		tap_skip("ST_BUILD_DIR or the models dir unset: command not tested");
+		return;
+	}
+	snprintf(strata, sizeof strata, "%s/tools/strata", build);
+	snprintf(model, sizeof model, "%s/stories260K/stories260K.gguf", mdir);
+	snprintf(hashes, sizeof hashes, "%s/hashes.txt", dir);
+	if (access(strata, X_OK) != 0) {
+		tap_skip("%s not built", strata);
+		return;
+	}
+	snprintf(cmd, sizeof cmd, "'%s' bench-load -m '%s' --stage 1-3 --io pread --json --save-hashes '%s'", strata,
+		 model, hashes);
+	f = popen(cmd, "r");
+	n = f ? fread(out, 1, sizeof out - 1, f) : 0;
+	out[n] = 0;
+	rc = f ? pclose(f) : -1;
+	ok(rc == 0 && strstr(out, "\"io\":\"pread\"") && strstr(out, "\"bytes\":") && strstr(out, "\"seconds\":") &&
+	   strstr(out, "\"bytes_per_s\":") && strstr(out, "\"peak_rss_bytes\":") && strstr(out, "\"stage\":[1,3]"),
+	   "bench-load --json prints io, bytes, seconds, bytes_per_s, peak_rss_bytes (%s)", out);
+	snprintf(cmd, sizeof cmd, "'%s' bench-load -m '%s' --stage 1-3 --verify '%s' >/dev/null 2>&1", strata, model,
+		 hashes);
+	ok(system(cmd) == 0, "bench-load --verify accepts the hashes it saved");
+	snprintf(cmd, sizeof cmd, "sed -i '2s/^./%s/' '%s' && '%s' bench-load -m '%s' --stage 1-3 --verify '%s' >/dev/null 2>&1",
+		 "x", hashes, strata, model, hashes);
+	/* 'x' is not hex: a malformed line; then a flipped digit */
+	rc = system(cmd);
+	ok(WIFEXITED(rc) && WEXITSTATUS(rc) == 1, "bench-load --verify rejects a malformed hash file (exit %d)",
+	   WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
+	snprintf(cmd, sizeof cmd,
+		 "'%s' bench-load -m '%s' --stage 1-3 --save-hashes '%s' >/dev/null 2>&1 && "
+		 "sed -i '2s/^0/X/;2s/^[1-9a-f]/0/;2s/^X/1/' '%s' && '%s' bench-load -m '%s' --stage 1-3 --verify '%s' 2>&1",
+		 strata, model, hashes, hashes, strata, model, hashes);
+	f = popen(cmd, "r");
+	n = f ? fread(out, 1, sizeof out - 1, f) : 0;
+	out[n] = 0;
+	rc = f ? pclose(f) : -1;
+	ok(WIFEXITED(rc) && WEXITSTATUS(rc) == 1 && strstr(out, "verify: span 0 (blk.1."),
+	   "bench-load --verify fails on a changed hash, naming it (%s)", out);
+	unlink(hashes);
+	snprintf(cmd, sizeof cmd, "'%s' bench-load -m '%s' --io dma >/dev/null 2>&1", strata, model);
+	rc = system(cmd);
+	ok(WIFEXITED(rc) && WEXITSTATUS(rc) == 2, "bench-load --io dma: usage error (exit 2)");
+	snprintf(cmd, sizeof cmd, "'%s' bench-load -m '%s' --stage 3-9 >/dev/null 2>&1", strata, model);
+	rc = system(cmd);
+	ok(WIFEXITED(rc) && WEXITSTATUS(rc) == 1, "bench-load --stage 3-9 of 5 layers: fails (exit 1)");
+}
+
 static bool make_dir(char *out, size_t n, const char *base)
 {
 	snprintf(out, n, "%s/ioring-test-XXXXXX", base);
@@ -836,6 +981,8 @@ int main(void)
 	test_stage(disk, file);
 	test_gguf_stage(disk);
 	test_auto_cache(disk);
+	test_session_hook();
+	test_command(disk);
 	test_failures(disk, file);
 	unlink(file);
 	rmdir(disk);
