@@ -83,6 +83,12 @@ st_kq_isum_fn st_kq_isum_kernel(enum st_isa isa, uint32_t type);
 st_kq_isum_fn st_kq_isum_kernel_x86(enum st_isa isa, uint32_t type);
 st_kq_isum_fn st_kq_isum_kernel_arm(enum st_isa isa, uint32_t type);
 
+/* Whole-row dot of a path (integer sums and the float rule vectorised
+ * together; same bits as st_kq_dot_ref), NULL when the path has none. */
+typedef float (*st_kq_row_fn)(const void *w, const st_block_q8_K *x, int64_t nb);
+st_kq_row_fn st_kq_row_kernel(enum st_isa isa, uint32_t type);
+st_kq_row_fn st_kq_row_kernel_x86(enum st_isa isa, uint32_t type);
+
 /* Matmul kernel (quant_dot.h's st_mm_fn, activations in st_mm_act.qk) of a
  * path for a K type: the path's integer sums (scalar when it has none)
  * and st_kq_combine's arithmetic.  NULL for other types. */

@@ -293,6 +293,93 @@ TGT_VNNI static void vnni_q6_K(const void *w, const st_block_q8_K *x, int64_t nb
 	Q6_BODY(acc_vnni)
 }
 
+/* ===================================================================== */
+/* Whole-row dots: the integer sums of up to 8 blocks, then kquant.h's     */
+/* float rule for those 8 blocks in the 8 lanes of one vector (the same    */
+/* IEEE multiplies and subtraction per block as st_kq_combine, lane b % 8, */
+/* blocks in order, the same final reduction): the scalar path's bits.     */
+
+static inline uint16_t ld16(const uint8_t *p)
+{
+	uint16_t v;
+	memcpy(&v, p, 2);
+	return v;
+}
+
+/* 8 fp16 values at p, p + stride, ... (k >= n read as 0) */
+TGT_AVX2 INLINE __m256 ld_f16x8(const uint8_t *p, size_t stride, int n)
+{
+	uint16_t h[8] = { 0 };
+	for (int k = 0; k < n; k++)
+		h[k] = ld16(p + (size_t)k * stride);
+	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+}
+
+TGT_AVX2 INLINE float hsum8_canon(__m256 acc)
+{
+	/* ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)) */
+	__m128 s4 = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+	__m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+	__m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+	return _mm_cvtss_f32(s1);
+}
+
+#define ROW_FN(name, TGT, ISUM, BSZ, DOFF, MIN) \
+TGT static float name(const void *w, const st_block_q8_K *x, int64_t nb) \
+{ \
+	const uint8_t *wb = w; \
+	__m256 acc = _mm256_setzero_ps(); \
+	int32_t is[8] = { 0 }, im[8] = { 0 }; \
+	for (int64_t b0 = 0; b0 < nb; b0 += 8, wb += 8 * (BSZ), x += 8) { \
+		const int n = nb - b0 < 8 ? (int)(nb - b0) : 8; \
+		ISUM(wb, x, n, is, im); \
+		float dxs[8] = { 0 }; \
+		for (int k = 0; k < n; k++) \
+			dxs[k] = x[k].d; \
+		const __m256 dx = _mm256_loadu_ps(dxs); \
+		__m256 term = _mm256_mul_ps(_mm256_mul_ps(ld_f16x8(wb + (DOFF), BSZ, n), dx), \
+					    _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)is))); \
+		if (MIN) \
+			term = _mm256_sub_ps(term, _mm256_mul_ps(_mm256_mul_ps(ld_f16x8(wb + 2, BSZ, n), dx), \
+							       _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)im)))); \
+		if (n == 8) { \
+			acc = _mm256_add_ps(acc, term); \
+		} else {   /* lanes past the row's end get nothing added, as in the scalar rule */ \
+			const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); \
+			const __m256 live = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane)); \
+			acc = _mm256_blendv_ps(acc, _mm256_add_ps(acc, term), live); \
+		} \
+	} \
+	return hsum8_canon(acc); \
+}
+
+ROW_FN(avx2_row_q4_K, TGT_AVX2, avx2_q4_K, sizeof(st_block_q4_K), 0, 1)
+ROW_FN(avx2_row_q5_K, TGT_AVX2, avx2_q5_K, sizeof(st_block_q5_K), 0, 1)
+ROW_FN(avx2_row_q6_K, TGT_AVX2, avx2_q6_K, sizeof(st_block_q6_K), 208, 0)
+ROW_FN(avx512_row_q4_K, TGT_AVX512, avx512_q4_K, sizeof(st_block_q4_K), 0, 1)
+ROW_FN(avx512_row_q5_K, TGT_AVX512, avx512_q5_K, sizeof(st_block_q5_K), 0, 1)
+ROW_FN(avx512_row_q6_K, TGT_AVX512, avx512_q6_K, sizeof(st_block_q6_K), 208, 0)
+ROW_FN(vnni_row_q4_K, TGT_VNNI, vnni_q4_K, sizeof(st_block_q4_K), 0, 1)
+ROW_FN(vnni_row_q5_K, TGT_VNNI, vnni_q5_K, sizeof(st_block_q5_K), 0, 1)
+ROW_FN(vnni_row_q6_K, TGT_VNNI, vnni_q6_K, sizeof(st_block_q6_K), 208, 0)
+
+st_kq_row_fn st_kq_row_kernel_x86(enum st_isa isa, uint32_t type)
+{
+	switch (isa) {
+	case ST_ISA_AVX2:
+		return type == ST_TYPE_Q4_K ? avx2_row_q4_K : type == ST_TYPE_Q5_K ? avx2_row_q5_K :
+		       type == ST_TYPE_Q6_K ? avx2_row_q6_K : NULL;
+	case ST_ISA_AVX512:
+		return type == ST_TYPE_Q4_K ? avx512_row_q4_K : type == ST_TYPE_Q5_K ? avx512_row_q5_K :
+		       type == ST_TYPE_Q6_K ? avx512_row_q6_K : NULL;
+	case ST_ISA_AVX512_VNNI:
+		return type == ST_TYPE_Q4_K ? vnni_row_q4_K : type == ST_TYPE_Q5_K ? vnni_row_q5_K :
+		       type == ST_TYPE_Q6_K ? vnni_row_q6_K : NULL;
+	default:
+		return NULL;
+	}
+}
+
 st_kq_isum_fn st_kq_isum_kernel_x86(enum st_isa isa, uint32_t type)
 {
 	switch (isa) {
@@ -313,6 +400,13 @@ st_kq_isum_fn st_kq_isum_kernel_x86(enum st_isa isa, uint32_t type)
 #else
 
 st_kq_isum_fn st_kq_isum_kernel_x86(enum st_isa isa, uint32_t type)
+{
+	(void)isa;
+	(void)type;
+	return NULL;
+}
+
+st_kq_row_fn st_kq_row_kernel_x86(enum st_isa isa, uint32_t type)
 {
 	(void)isa;
 	(void)type;
