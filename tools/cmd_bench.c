@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "plan_run.h"
 #include "cpu_features.h"
 #include "cpu_kernels.h"
 #include "../bench/stream.h"
@@ -40,6 +41,7 @@ static void usage(FILE *f)
 		"  -t, --threads LIST   thread counts (default: number of cores)\n"
 		"  -r, --repetitions N  measured repeats per test (default 5)\n"
 		"  --stages SPEC        stage string as for 'strata run' (default: all on the CPU)\n"
+		"  --device D           all layers on device D (see `strata devices`)\n"
 		"  --kv f32|f16         KV cache type (default f32)\n"
 		"  --isa PATH           force a CPU kernel path (scalar, avx2, avx512, avx512_vnni,\n"
 		"                       neon, neon_dotprod); default: the best one\n"
@@ -151,7 +153,8 @@ static double measure_bandwidth(int threads, int64_t mib)
 
 int cmd_bench(int argc, char **argv)
 {
-	const char *model = NULL, *stages = NULL;
+	const char *model = NULL, *stages = NULL, *device = NULL;
+	char stages_buf[4096];
 	int64_t pl[MAX_LIST] = { 512 }, nl[MAX_LIST] = { 128 }, tl[MAX_LIST] = { 0 }, reps = 5, bw_mib = 1024;
 	int np = 1, nn = 1, nt = 1;
 	bool json = false;
@@ -176,6 +179,8 @@ int cmd_bench(int argc, char **argv)
 			model = v;
 		else if (!strcmp(a, "--stages"))
 			stages = v;
+		else if (!strcmp(a, "--device"))        /* plan_run.c */
+			device = v;
 		else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) {
 			if (parse_list(v, 0, 1 << 20, pl, &np))
 				return cli_usage_error(CMD, "-p wants a comma list of 0..%d, got '%s'", 1 << 20, v);
@@ -218,6 +223,12 @@ int cmd_bench(int argc, char **argv)
 	if (st_model_open(model, &m))
 		return cli_fail(CMD, "%s: %s", model, st_last_error());
 	const struct st_model_desc *d = st_model_desc(m);
+	int sr_rc = cli_stages_resolve(CMD, device, stages, m, stages_buf, sizeof stages_buf);
+	if (sr_rc) {
+		st_model_close(m);
+		return sr_rc;
+	}
+	stages = stages_buf;
 	/* weight bytes read per generated token: every layer plus the head */
 	uint64_t per_token = 0, b;
 	for (int l = 0; l < (int)d->n_layer; l++)

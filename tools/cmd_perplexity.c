@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "plan_run.h"
 #include "strata.h"
 #include "util.h"
 
@@ -38,6 +39,7 @@ static void usage(FILE *f)
 		"  -t, --threads N     CPU threads (default: all cores)\n"
 		"  --kv-type f32|f16   KV cache element type (default f32)\n"
 		"  --stages SPEC       layers per device (see strata run --help)\n"
+		"  --device D          all layers on device D (see `strata devices`)\n"
 		"  -h, --help          this text\n");
 }
 
@@ -96,7 +98,8 @@ static void json_str(const char *s)
 
 int cmd_perplexity(int argc, char **argv)
 {
-	const char *model = NULL, *file = NULL, *stages = NULL, *v;
+	const char *model = NULL, *file = NULL, *stages = NULL, *device = NULL, *v;
+	char stages_buf[4096];
 	int64_t ctx = 0, chunks = 0, threads = 0;
 	uint32_t kv_type = ST_KV_F32;
 	bool json = false;
@@ -135,6 +138,12 @@ int cmd_perplexity(int argc, char **argv)
 			if (r < 0)
 				return 2;
 			file = v;
+			continue;
+		}
+		if ((r = cli_take(CMD, argc, argv, &i, "--device", &v))) {        /* plan_run.c */
+			if (r < 0)
+				return 2;
+			device = v;
 			continue;
 		}
 		if ((r = cli_take(CMD, argc, argv, &i, "--stages", &v))) {
@@ -230,7 +239,10 @@ int cmd_perplexity(int argc, char **argv)
 	sp.n_ctx = n_ctx;
 	sp.kv_type = kv_type;
 	sp.n_threads = (uint32_t)threads;
-	sp.stages = stages;
+	if ((ret = cli_stages_resolve(CMD, device, stages, m, stages_buf, sizeof stages_buf)))
+		goto out;
+	ret = 1;
+	sp.stages = stages_buf;
 	if (st_session_create(m, &sp, &s) < 0) {
 		cli_fail(CMD, "%s", st_last_error());
 		goto out;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "plan_run.h"
 #include "strata.h"
 #include "util.h"
 
@@ -36,6 +37,12 @@ static void usage(FILE *f)
 		"  --kv-type f32|f16       KV cache element type (default f32)\n"
 		"  --stages SPEC           layers per device, e.g. cpu:0-4 or cpu:0-1,vulkan0:2-4\n"
 		"                          (default: all layers on the CPU)\n"
+		"  --device D              all layers on device D (cpu, vulkan0, opencl0, ...:\n"
+		"                          see `strata devices`)\n"
+		"  --plan FILE|auto        run a `strata plan --json` plan's stages; auto: profile\n"
+		"                          each device (or read matching cached profiles), plan,\n"
+		"                          run, then print predicted vs measured time per stage\n"
+		"  --objective O           with --plan auto: latency (default), throughput, tokens_per_s\n"
 		"  --verbose               log library messages to stderr\n"
 		"  -h, --help              this text\n"
 		"\n"
@@ -51,6 +58,7 @@ static void log_stderr(enum st_log_level level, const char *msg, void *user)
 
 struct run_opts {
 	const char *model, *prompt, *stages;
+	const char *device, *plan, *objective;          /* plan_run.c */
 	int64_t n_predict, top_k, repeat_last_n, seed, threads, ctx;
 	double temp, top_p, min_p, repeat_penalty;
 	uint32_t kv_type;
@@ -63,6 +71,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
 	o->model = NULL;
 	o->prompt = "";
 	o->stages = NULL;
+	o->device = o->plan = o->objective = NULL;
 	o->n_predict = 128;
 	o->temp = 0.8;
 	o->top_k = 40;
@@ -123,6 +132,14 @@ static int parse(int argc, char **argv, struct run_opts *o)
 			o->stages = v;
 			continue;
 		}
+		/* device choice and plans (plan_run.c) */
+		if (TAKE("--device") || TAKE("--plan") || TAKE("--objective")) {
+			if (r < 0)
+				return 2;
+			*(!strcmp(a, "--device") || !strncmp(a, "--device=", 9) ? &o->device
+			  : !strcmp(a, "--plan") || !strncmp(a, "--plan=", 7) ? &o->plan : &o->objective) = v;
+			continue;
+		}
 		if (TAKE("--kv-type")) {
 			if (r < 0)
 				return 2;
@@ -155,6 +172,10 @@ static int parse(int argc, char **argv, struct run_opts *o)
 	}
 	if (!o->model)
 		return cli_usage_error(CMD, "missing -m MODEL");
+	if (o->plan && (o->device || o->stages))
+		return cli_usage_error(CMD, "--plan chooses the stages: no --device or --stages with it");
+	if (o->objective && (!o->plan || strcmp(o->plan, "auto")))
+		return cli_usage_error(CMD, "--objective goes with --plan auto");
 	return -1;      /* parsed, go on */
 }
 
@@ -181,6 +202,8 @@ int cmd_run(int argc, char **argv)
 	struct st_tokenizer *tok;
 	struct st_session_params sp;
 	struct st_sampler_params pp;
+	struct plan_run *plan = NULL;
+	char stages[4096];
 	int32_t *toks = NULL;
 	int n_prompt, n_gen = 0, rc, ret = 1;
 	double t_load0, t_load, t_prompt = 0, t_gen = 0, t0;
@@ -206,7 +229,17 @@ int cmd_run(int argc, char **argv)
 	sp.n_ctx = (uint32_t)o.ctx;
 	sp.kv_type = o.kv_type;
 	sp.n_threads = (uint32_t)o.threads;
-	sp.stages = o.stages;
+	if (o.plan) {
+		ret = plan_run_prepare(CMD, o.plan, o.model, m, o.objective, (int)o.threads,
+				       (uint32_t)(o.n_predict / 2 + 1), o.verbose, &plan);
+		if (ret)
+			goto out;
+		snprintf(stages, sizeof stages, "%s", plan_run_stages(plan));
+	} else if ((ret = cli_stages_resolve(CMD, o.device, o.stages, m, stages, sizeof stages))) {
+		goto out;
+	}
+	ret = 1;
+	sp.stages = stages;
 	if (st_session_create(m, &sp, &s) < 0) {
 		cli_fail(CMD, "%s", st_last_error());
 		goto out;
@@ -282,6 +315,8 @@ int cmd_run(int argc, char **argv)
 		cli_fail(CMD, "evaluating the prompt: %s", st_last_error());
 		goto out;
 	}
+	if (plan)
+		plan_run_begin(plan, s);
 	t0 = st_time_now();
 	while (n_gen < o.n_predict) {
 		int32_t id;
@@ -345,6 +380,8 @@ out_gen:
 		t_prompt > 0 ? n_prompt / t_prompt : 0.0);
 	fprintf(stderr, "strata run: generated %d tokens in %.3f s (%.2f tokens/s)\n", n_gen, t_gen,
 		t_gen > 0 ? n_gen / t_gen : 0.0);
+	if (plan)
+		plan_run_report(plan, s);
 	if (o.verbose) {
 		int ns = st_session_n_stages(s);
 		for (int i = 0; i < ns; i++) {
@@ -358,6 +395,7 @@ out_gen:
 		}
 	}
 out:
+	plan_run_free(plan);
 	st_sampler_destroy(smp);
 	st_session_destroy(s);
 	st_model_close(m);
