@@ -181,38 +181,49 @@ TGT_AVX512 INLINE __m512i q5_high512(__m512i qh, int bit_lo, int bit_hi)
 }
 
 /* One block of Q4_K/Q5_K; vnni chooses the product. */
+/* One block of Q4_K/Q5_K, one 32-byte chunk c of quants per step: the chunk
+ * is broadcast to both halves of a vector and shifted by 0 (low half: the
+ * low nibbles = sub-block 2c) or 4 (high half: sub-block 2c+1), so the
+ * activations of the two sub-blocks are one contiguous 64-byte load; the
+ * scales of the pair come from one permute of the 8 scales. */
 #define Q45_BLOCK(ACC) \
 	do { \
 		const st_block_q4_K *h = (const st_block_q4_K *)wb; \
 		const uint8_t *qs = five ? ((const st_block_q5_K *)wb)->qs : h->qs; \
 		uint8_t sc[8]; \
 		imin[b] = scales_mins(h->scales, &x[b], sc); \
+		const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc))); \
 		__m512i qh = _mm512_setzero_si512(); \
-		if (five) { \
-			const __m256i q256 = _mm256_loadu_si256((const __m256i *)((const st_block_q5_K *)wb)->qh); \
-			qh = cat256(q256, q256); \
-		} \
+		if (five) \
+			qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)((const st_block_q5_K *)wb)->qh)); \
 		__m512i acc = _mm512_setzero_si512(); \
-		for (int c = 0; c < 4; c += 2) { \
-			const __m512i v = _mm512_loadu_si512((const void *)(qs + 32 * c)); \
-			__m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4); \
-			if (five) { \
-				lo = _mm512_or_si512(lo, q5_high512(qh, 2 * c, 2 * c + 2)); \
-				hi = _mm512_or_si512(hi, q5_high512(qh, 2 * c + 1, 2 * c + 3)); \
-			} \
-			const int8_t *xq = x[b].qs + 64 * c; \
-			acc = ACC(acc, lo, ld256x2(xq, xq + 64), S16_PAIR(sc[2 * c], sc[2 * c + 2])); \
-			acc = ACC(acc, hi, ld256x2(xq + 32, xq + 96), S16_PAIR(sc[2 * c + 1], sc[2 * c + 3])); \
+		for (int c = 0; c < 4; c++) { \
+			const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * c))); \
+			__m512i q = _mm512_and_si512(_mm512_srlv_epi16(v, nib_shift), m4); \
+			if (five)   /* bit 2c (low half) or 2c+1 (high half) of qh[l], as 16 */ \
+				q = _mm512_or_si512(q, _mm512_slli_epi16(_mm512_and_si512( \
+					_mm512_srlv_epi16(qh, _mm512_add_epi16(hb_shift, _mm512_set1_epi16((short)(2 * c)))), \
+					one), 4)); \
+			const __m512i s16 = _mm512_permutexvar_epi16(_mm512_add_epi16(sc_idx, _mm512_set1_epi16((short)(2 * c))), sc16); \
+			acc = ACC(acc, q, _mm512_loadu_si512((const void *)(x[b].qs + 64 * c)), s16); \
 		} \
 		isum[b] = _mm512_reduce_add_epi32(acc); \
 	} while (0)
+
+/* constants of Q45_BLOCK: per-half shifts and the scale index pattern */
+#define Q45_CONSTS \
+	const __m512i m4 = _mm512_set1_epi8(0x0F), one = _mm512_set1_epi8(1); \
+	const __m512i nib_shift = cat256(_mm256_setzero_si256(), _mm256_set1_epi16(4)); \
+	const __m512i hb_shift = cat256(_mm256_setzero_si256(), _mm256_set1_epi16(1)); \
+	const __m512i sc_idx = hb_shift; \
+	(void)one; (void)hb_shift
 
 #define S16_PAIR(a, b) cat256(_mm256_set1_epi16((short)(a)), _mm256_set1_epi16((short)(b)))
 
 TGT_AVX512 INLINE void avx512_q45(bool five, const uint8_t *wb, size_t bsz, const st_block_q8_K *x, int64_t nb,
 				  int32_t *isum, int32_t *imin)
 {
-	const __m512i m4 = _mm512_set1_epi8(0x0F);
+	Q45_CONSTS;
 	for (int64_t b = 0; b < nb; b++, wb += bsz)
 		Q45_BLOCK(acc_bw);
 }
@@ -220,7 +231,7 @@ TGT_AVX512 INLINE void avx512_q45(bool five, const uint8_t *wb, size_t bsz, cons
 TGT_VNNI INLINE void vnni_q45(bool five, const uint8_t *wb, size_t bsz, const st_block_q8_K *x, int64_t nb,
 			      int32_t *isum, int32_t *imin)
 {
-	const __m512i m4 = _mm512_set1_epi8(0x0F);
+	Q45_CONSTS;
 	for (int64_t b = 0; b < nb; b++, wb += bsz)
 		Q45_BLOCK(acc_vnni);
 }
