@@ -543,10 +543,32 @@ int st_vk_open(int index, struct st_backend **out)
 	float prio = 1.0f;
 	VkDeviceQueueCreateInfo qci = { .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
 					.queueFamilyIndex = be->qfam, .queueCount = 1, .pQueuePriorities = &prio };
+	/* VK_EXT_external_memory_host: on unified memory the weights can be the
+	 * mapped model file itself (buffer_wrap), no copy */
+	const char *dexts[1];
+	uint32_t n_dexts = 0;
+	const char *noimp = getenv("ST_VULKAN_NO_HOST_IMPORT");
+	if (be->base.info.unified_memory && has_device_ext(be->pdev, VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME) &&
+	    !(noimp && *noimp && strcmp(noimp, "0") != 0)) {
+		VkPhysicalDeviceExternalMemoryHostPropertiesEXT hp = {
+			.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_MEMORY_HOST_PROPERTIES_EXT };
+		VkPhysicalDeviceProperties2 hp2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &hp };
+		vkGetPhysicalDeviceProperties2(be->pdev, &hp2);
+		if (hp.minImportedHostPointerAlignment && st_is_pow2_u64(hp.minImportedHostPointerAlignment)) {
+			dexts[n_dexts++] = VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME;
+			be->host_import_align = hp.minImportedHostPointerAlignment;
+		}
+	}
 	VkDeviceCreateInfo dci = { .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
-				   .queueCreateInfoCount = 1, .pQueueCreateInfos = &qci };
+				   .queueCreateInfoCount = 1, .pQueueCreateInfos = &qci,
+				   .enabledExtensionCount = n_dexts, .ppEnabledExtensionNames = dexts };
 	if ((rc = st_vk_check(vkCreateDevice(be->pdev, &dci, NULL, &be->dev), "vkCreateDevice")) != 0)
 		goto err;
+	if (n_dexts) {
+		be->get_host_ptr_props = (PFN_vkGetMemoryHostPointerPropertiesEXT)vkGetDeviceProcAddr(
+			be->dev, "vkGetMemoryHostPointerPropertiesEXT");
+		be->host_import = be->get_host_ptr_props != NULL;
+	}
 	vkGetDeviceQueue(be->dev, be->qfam, 0, &be->queue);
 
 	VkCommandPoolCreateInfo pci = { .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
@@ -568,7 +590,8 @@ int st_vk_open(int index, struct st_backend **out)
 	st_log(ST_LOG_INFO, "vulkan%d: %s (%s), %s memory%s, subgroup size %u (%s reductions), %s, timestamps %s",
 	       index, be->base.info.name, be->base.info.driver,
 	       be->unified ? "unified host-visible device" : "device-local + host-visible staging",
-	       be->unified ? " used directly, no staging copies" : "",
+	       be->unified ? (be->host_import ? " used directly (mapped model files imported, no copy)" :
+						" used directly, no staging copies") : "",
 	       be->subgroup_size, be->subgroup_arith ? "subgroupAdd" : "shared-memory",
 	       be->cpu_kernels ? "CPU-driver kernels (a matmul row / attention head per invocation)" :
 				 "GPU kernels (a workgroup per matmul row / attention head)",
@@ -593,6 +616,7 @@ const struct st_backend_ops st_backend_vulkan = {
 	.open = st_vk_open,
 	.close = st_vk_close,
 	.buffer_alloc = st_vk_buffer_alloc,
+	.buffer_wrap = st_vk_buffer_wrap,
 	.buffer_free = st_vk_buffer_free,
 	.buffer_map = st_vk_buffer_map,
 	.buffer_write = st_vk_buffer_write,

@@ -81,6 +81,7 @@ struct st_buffer {
 	VkDeviceMemory mem;
 	size_t size;
 	void *map;               /* persistent mapping, NULL if device-local only */
+	bool imported;           /* wraps host memory (buffer_wrap): read-only to us */
 };
 
 struct st_vk_backend {
@@ -101,6 +102,9 @@ struct st_vk_backend {
 	bool cpu_kernels;                /* CPU driver kernels: matmul_rows.comp, attn_rows.comp */
 	bool subgroup_shuffle8;          /* subgroupShuffle, subgroups of >= 8 */
 	uint64_t max_range;              /* bytes one storage-buffer binding may span */
+	bool host_import;                /* VK_EXT_external_memory_host enabled */
+	uint64_t host_import_align;
+	PFN_vkGetMemoryHostPointerPropertiesEXT get_host_ptr_props;
 	int mt_device, mt_host;          /* memory type indices */
 	bool timestamps;
 	double ts_period_ns;
@@ -153,6 +157,7 @@ void st_vk_close(struct st_backend *be);
 int st_vk_buffer_create(struct st_vk_backend *be, size_t size, unsigned flags, VkBufferUsageFlags extra_usage,
 			struct st_buffer **out);
 int st_vk_buffer_alloc(struct st_backend *be, size_t size, unsigned flags, struct st_buffer **out);
+int st_vk_buffer_wrap(struct st_backend *be, void *ptr, size_t size, struct st_buffer **out);
 void st_vk_buffer_free(struct st_buffer *buf);
 void *st_vk_buffer_map(struct st_buffer *buf);
 int st_vk_buffer_write(struct st_buffer *buf, size_t offset, const void *src, size_t n);

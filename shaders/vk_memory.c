@@ -107,12 +107,71 @@ int st_vk_buffer_alloc(struct st_backend *base, size_t size, unsigned flags, str
 	return st_vk_buffer_create(st_vk_be(base), size, flags, 0, out);
 }
 
+/* Wrap host memory (the mapped model file) as a buffer without copying,
+ * through VK_EXT_external_memory_host, on unified devices only (elsewhere
+ * the GPU would read the weights over the bus every token).  -ENOTSUP
+ * whenever it cannot: the caller then allocates and copies.  The range is
+ * rounded up to the import alignment (a page: still inside the mapping). */
+int st_vk_buffer_wrap(struct st_backend *base, void *ptr, size_t size, struct st_buffer **out)
+{
+	struct st_vk_backend *be = st_vk_be(base);
+	const VkExternalMemoryHandleTypeFlagBits ht = VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT;
+	uint64_t isize;
+	int rc;
+
+	*out = NULL;
+	if (!be->host_import || !be->unified || !ptr || size == 0 ||
+	    (uintptr_t)ptr % be->host_import_align || st_align_up_u64(size, be->host_import_align, &isize))
+		return -ENOTSUP;
+	VkMemoryHostPointerPropertiesEXT hp = { .sType = VK_STRUCTURE_TYPE_MEMORY_HOST_POINTER_PROPERTIES_EXT };
+	if (be->get_host_ptr_props(be->dev, ht, ptr, &hp) != VK_SUCCESS || !hp.memoryTypeBits)
+		return -ENOTSUP;
+	struct st_buffer *b = calloc(1, sizeof(*b));
+	if (!b)
+		return st_error(-ENOMEM, "vulkan: no memory for a buffer record");
+	b->be = be;
+	b->size = size;
+	b->imported = true;
+	VkExternalMemoryBufferCreateInfo ext = { .sType = VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO,
+						 .handleTypes = ht };
+	VkBufferCreateInfo bci = { .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .pNext = &ext, .size = isize,
+				   .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT,
+				   .sharingMode = VK_SHARING_MODE_EXCLUSIVE };
+	if ((rc = st_vk_check(vkCreateBuffer(be->dev, &bci, NULL, &b->buf), "vkCreateBuffer (import)")) != 0)
+		goto err;
+	VkMemoryRequirements req;
+	vkGetBufferMemoryRequirements(be->dev, b->buf, &req);
+	int type = find_type(&be->mem_props, req.memoryTypeBits & hp.memoryTypeBits, 0);
+	if (type < 0 || req.size > isize) {
+		rc = -ENOTSUP;
+		goto err;
+	}
+	VkImportMemoryHostPointerInfoEXT imp = { .sType = VK_STRUCTURE_TYPE_IMPORT_MEMORY_HOST_POINTER_INFO_EXT,
+						 .handleType = ht, .pHostPointer = ptr };
+	VkMemoryAllocateInfo mai = { .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .pNext = &imp,
+				     .allocationSize = isize, .memoryTypeIndex = (uint32_t)type };
+	if (vkAllocateMemory(be->dev, &mai, NULL, &b->mem) != VK_SUCCESS) {
+		b->mem = VK_NULL_HANDLE;
+		rc = -ENOTSUP;
+		goto err;
+	}
+	if ((rc = st_vk_check(vkBindBufferMemory(be->dev, b->buf, b->mem, 0), "vkBindBufferMemory (import)")) != 0)
+		goto err;
+	b->map = ptr;
+	st_log(ST_LOG_INFO, "vulkan: imported %zu bytes of host memory (mapped weights used in place)", size);
+	*out = b;
+	return 0;
+err:
+	st_vk_buffer_free(b);
+	return rc;
+}
+
 void st_vk_buffer_free(struct st_buffer *b)
 {
 	if (!b)
 		return;
 	VkDevice dev = b->be->dev;
-	if (b->map)
+	if (b->map && !b->imported)
 		vkUnmapMemory(dev, b->mem);
 	if (b->buf)
 		vkDestroyBuffer(dev, b->buf, NULL);
@@ -184,6 +243,8 @@ int st_vk_buffer_write(struct st_buffer *b, size_t off, const void *src, size_t 
 	int rc = check_range(b, off, n, "write");
 	if (rc || n == 0)
 		return rc;
+	if (b->imported)
+		return st_error(-EPERM, "vulkan: buffer wraps host memory (mapped weights); it is read-only here");
 	if (b->map) {
 		memcpy((char *)b->map + off, src, n);
 		return 0;

@@ -107,6 +107,23 @@ int main(int argc, char **argv)
 				st_buffer_free(be, b);
 			}
 			ok(st_buffer_alloc(be, 0, 0, &b) < 0 && !b, "zero-byte buffer refused");
+			/* wrapping host memory (mapped weights) without a copy */
+			unsigned char *host = aligned_alloc(4096, 3 * 4096);
+			for (int i = 0; host && i < 3 * 4096; i++)
+				host[i] = (unsigned char)(i * 13 + 5);
+			int wrc = host ? st_buffer_wrap(be, host, 2 * 4096 + 100, &b) : -ENOMEM;
+			if (be->info.unified_memory && wrc == 0) {
+				unsigned char r[256];
+				ok(st_buffer_read(be, b, 8000, r, 256) == 0 && !memcmp(r, host + 8000, 256),
+				   "wrapped host memory reads back in place");
+				ok(st_buffer_write(be, b, 0, r, 16) == -EPERM, "wrapped memory is read-only: %s", st_last_error());
+				st_buffer_free(be, b);
+			} else {
+				ok(wrc == -ENOTSUP, "wrap not offered (%d): the caller copies instead", wrc);
+			}
+			ok(host && st_buffer_wrap(be, host + 8, 4096, &b) == -ENOTSUP && !b,
+			   "unaligned host pointer: -ENOTSUP (the caller copies)");
+			free(host);
 			st_backend_close(be);
 		}
 	}
