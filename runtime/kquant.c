@@ -14,10 +14,15 @@
 
 #include "util.h"
 
+/* Round to nearest, half away from zero (inline: lrintf is a libm call). */
 static inline int nearest_int(float f)
 {
-	return (int)lrintf(f);
+	return (int)(f + (f >= 0.0f ? 0.5f : -0.5f));
 }
+
+/* fminf/fmaxf for values that are not NaN (also calls without -ffast-math) */
+static inline float min_f(float a, float b) { return b < a ? b : a; }
+static inline float max_f(float a, float b) { return b > a ? b : a; }
 
 bool st_kq_type(uint32_t type)
 {
@@ -102,8 +107,8 @@ static float fit_scale_min(const float *x, int n, int nmax, float *mn)
 {
 	float lo = x[0], hi = x[0], sx = 0, sx2 = 0;
 	for (int i = 0; i < n; i++) {
-		lo = fminf(lo, x[i]);
-		hi = fmaxf(hi, x[i]);
+		lo = min_f(lo, x[i]);
+		hi = max_f(hi, x[i]);
 		sx += x[i];
 		sx2 += x[i] * x[i];
 	}
@@ -161,8 +166,8 @@ static void quant_k_asym(const float *x, int nmax, uint16_t *d_out, uint16_t *dm
 			sc[j] = 0;
 		if (mn[j] < 0)
 			mn[j] = 0;
-		max_sc = fmaxf(max_sc, sc[j]);
-		max_mn = fmaxf(max_mn, mn[j]);
+		max_sc = max_f(max_sc, sc[j]);
+		max_mn = max_f(max_mn, mn[j]);
 	}
 	const float inv_sc = max_sc > 0 ? 63.0f / max_sc : 0.0f;
 	const float inv_mn = max_mn > 0 ? 63.0f / max_mn : 0.0f;

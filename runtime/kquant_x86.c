@@ -320,10 +320,24 @@ static inline uint16_t ld16(const uint8_t *p)
 /* 8 fp16 values at p, p + stride, ... (k >= n read as 0) */
 TGT_AVX2 INLINE __m256 ld_f16x8(const uint8_t *p, size_t stride, int n)
 {
+	if (n == 8)
+		return _mm256_cvtph_ps(_mm_setr_epi16((short)ld16(p), (short)ld16(p + stride), (short)ld16(p + 2 * stride),
+						      (short)ld16(p + 3 * stride), (short)ld16(p + 4 * stride),
+						      (short)ld16(p + 5 * stride), (short)ld16(p + 6 * stride),
+						      (short)ld16(p + 7 * stride)));
 	uint16_t h[8] = { 0 };
 	for (int k = 0; k < n; k++)
 		h[k] = ld16(p + (size_t)k * stride);
 	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+}
+
+/* n (< 8) floats at p, p + stride bytes, ...; the rest 0 */
+TGT_AVX2 INLINE __m256 ld_f32x8(const float *p, size_t stride, int n)
+{
+	float f[8] = { 0 };
+	for (int k = 0; k < n; k++)
+		memcpy(&f[k], (const uint8_t *)p + (size_t)k * stride, 4);
+	return _mm256_loadu_ps(f);
 }
 
 TGT_AVX2 INLINE float hsum8_canon(__m256 acc)
@@ -344,15 +358,17 @@ TGT static float name(const void *w, const st_block_q8_K *x, int64_t nb) \
 	for (int64_t b0 = 0; b0 < nb; b0 += 8, wb += 8 * (BSZ), x += 8) { \
 		const int n = nb - b0 < 8 ? (int)(nb - b0) : 8; \
 		ISUM(wb, x, n, is, im); \
-		float dxs[8] = { 0 }; \
-		for (int k = 0; k < n; k++) \
-			dxs[k] = x[k].d; \
-		const __m256 dx = _mm256_loadu_ps(dxs); \
+		/* vectors built element by element (a wide load of just-stored \
+		 * scalars would stall on store forwarding) */ \
+		const __m256 dx = n == 8 ? _mm256_setr_ps(x[0].d, x[1].d, x[2].d, x[3].d, x[4].d, x[5].d, x[6].d, x[7].d) \
+					 : ld_f32x8(&x[0].d, sizeof(st_block_q8_K), n); \
 		__m256 term = _mm256_mul_ps(_mm256_mul_ps(ld_f16x8(wb + (DOFF), BSZ, n), dx), \
-					    _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)is))); \
+					    _mm256_cvtepi32_ps(_mm256_setr_epi32(is[0], is[1], is[2], is[3], is[4], is[5], \
+										 is[6], is[7]))); \
 		if (MIN) \
 			term = _mm256_sub_ps(term, _mm256_mul_ps(_mm256_mul_ps(ld_f16x8(wb + 2, BSZ, n), dx), \
-							       _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)im)))); \
+							       _mm256_cvtepi32_ps(_mm256_setr_epi32(im[0], im[1], im[2], \
+									im[3], im[4], im[5], im[6], im[7])))); \
 		if (n == 8) { \
 			acc = _mm256_add_ps(acc, term); \
 		} else {   /* lanes past the row's end get nothing added, as in the scalar rule */ \
