@@ -180,13 +180,12 @@ TGT_AVX512 INLINE __m512i q5_high512(__m512i qh, int bit_lo, int bit_hi)
 	return _mm512_maskz_mov_epi8(k, _mm512_set1_epi8(16));
 }
 
-/* One block of Q4_K/Q5_K; vnni chooses the product. */
 /* One block of Q4_K/Q5_K, one 32-byte chunk c of quants per step: the chunk
  * is broadcast to both halves of a vector and shifted by 0 (low half: the
  * low nibbles = sub-block 2c) or 4 (high half: sub-block 2c+1), so the
  * activations of the two sub-blocks are one contiguous 64-byte load; the
  * scales of the pair come from one permute of the 8 scales. */
-#define Q45_BLOCK(ACC) \
+#define Q45_BLOCK(ACC, STORE) \
 	do { \
 		const st_block_q4_K *h = (const st_block_q4_K *)wb; \
 		const uint8_t *qs = five ? ((const st_block_q5_K *)wb)->qs : h->qs; \
@@ -207,8 +206,13 @@ TGT_AVX512 INLINE __m512i q5_high512(__m512i qh, int bit_lo, int bit_hi)
 			const __m512i s16 = _mm512_permutexvar_epi16(_mm512_add_epi16(sc_idx, _mm512_set1_epi16((short)(2 * c))), sc16); \
 			acc = ACC(acc, q, _mm512_loadu_si512((const void *)(x[b].qs + 64 * c)), s16); \
 		} \
-		isum[b] = _mm512_reduce_add_epi32(acc); \
+		STORE(b, acc); \
 	} while (0)
+
+/* where a block's 16 lanes of partial sums go: reduced into isum[b], or
+ * kept for the 8-block reduction of the row dots */
+#define ST_ISUM(b, acc) (isum[b] = _mm512_reduce_add_epi32(acc))
+#define ST_ACCS(b, acc) (accs[b] = (acc))
 
 /* constants of Q45_BLOCK: per-half shifts and the scale index pattern */
 #define Q45_CONSTS \
@@ -225,7 +229,7 @@ TGT_AVX512 INLINE void avx512_q45(bool five, const uint8_t *wb, size_t bsz, cons
 {
 	Q45_CONSTS;
 	for (int64_t b = 0; b < nb; b++, wb += bsz)
-		Q45_BLOCK(acc_bw);
+		Q45_BLOCK(acc_bw, ST_ISUM);
 }
 
 TGT_VNNI INLINE void vnni_q45(bool five, const uint8_t *wb, size_t bsz, const st_block_q8_K *x, int64_t nb,
@@ -233,7 +237,7 @@ TGT_VNNI INLINE void vnni_q45(bool five, const uint8_t *wb, size_t bsz, const st
 {
 	Q45_CONSTS;
 	for (int64_t b = 0; b < nb; b++, wb += bsz)
-		Q45_BLOCK(acc_vnni);
+		Q45_BLOCK(acc_vnni, ST_ISUM);
 }
 
 TGT_AVX512 static void avx512_q4_K(const void *w, const st_block_q8_K *x, int64_t nb, int32_t *isum, int32_t *imin)
@@ -270,14 +274,13 @@ TGT_AVX512 INLINE void q6_half(const st_block_q6_K *w, int h, __m512i *q12, __m5
 			       _mm512_slli_epi16(_mm512_and_si512(h34, m3), 4));
 }
 
-#define Q6_BODY(ACC) \
-	(void)imin; \
+#define Q6_BODY(ACC, STORE, COUNT) \
 	const st_block_q6_K *wb = w; \
 	/* int16 lane i of a 64-byte product belongs to group i / 8 */ \
 	const __m512i idx = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, \
 					     1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0); \
 	const __m512i four = _mm512_set1_epi16(4); \
-	for (int64_t b = 0; b < nb; b++) { \
+	for (int64_t b = 0; b < (COUNT); b++) { \
 		const __m512i s16 = _mm512_castsi256_si512( \
 			_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)wb[b].scales))); \
 		__m512i acc = _mm512_setzero_si512(); \
@@ -291,17 +294,21 @@ TGT_AVX512 INLINE void q6_half(const st_block_q6_K *w, int h, __m512i *q12, __m5
 			acc = ACC(acc, q12, _mm512_loadu_si512((const void *)xq), s12); \
 			acc = ACC(acc, q34, _mm512_loadu_si512((const void *)(xq + 64)), s34); \
 		} \
-		isum[b] = _mm512_reduce_add_epi32(acc) - 32 * q6_offset(wb[b].scales, &x[b]); \
+		STORE(b, acc); \
 	}
+#define ST6_ISUM(b, acc) (isum[b] = _mm512_reduce_add_epi32(acc) - 32 * q6_offset(wb[b].scales, &x[b]))
+#define ST6_ACCS(b, acc) (accs[b] = (acc), imin[b] = q6_offset(wb[b].scales, &x[b]))
 
 TGT_AVX512 static void avx512_q6_K(const void *w, const st_block_q8_K *x, int64_t nb, int32_t *isum, int32_t *imin)
 {
-	Q6_BODY(acc_bw)
+	(void)imin;
+	Q6_BODY(acc_bw, ST6_ISUM, nb)
 }
 
 TGT_VNNI static void vnni_q6_K(const void *w, const st_block_q8_K *x, int64_t nb, int32_t *isum, int32_t *imin)
 {
-	Q6_BODY(acc_vnni)
+	(void)imin;
+	Q6_BODY(acc_vnni, ST6_ISUM, nb)
 }
 
 /* ===================================================================== */
@@ -349,6 +356,26 @@ TGT_AVX2 INLINE float hsum8_canon(__m256 acc)
 	return _mm_cvtss_f32(s1);
 }
 
+/* acc + the float rule of n (<= 8) blocks at w (stride bsz, fp16 d at
+ * doff, dmin at 2 when min) against x, given their integer sums: lane k
+ * gets block k's term; lanes >= n get nothing added. */
+TGT_AVX2 INLINE __m256 combine8(__m256 acc, const uint8_t *w, size_t bsz, int doff, bool min,
+				const st_block_q8_K *x, int n, __m256i is, __m256i im)
+{
+	/* vectors built element by element (a wide load of just-stored scalars
+	 * would stall on store forwarding) */
+	const __m256 dx = n == 8 ? _mm256_setr_ps(x[0].d, x[1].d, x[2].d, x[3].d, x[4].d, x[5].d, x[6].d, x[7].d)
+				 : ld_f32x8(&x[0].d, sizeof(st_block_q8_K), n);
+	__m256 term = _mm256_mul_ps(_mm256_mul_ps(ld_f16x8(w + doff, bsz, n), dx), _mm256_cvtepi32_ps(is));
+	if (min)
+		term = _mm256_sub_ps(term, _mm256_mul_ps(_mm256_mul_ps(ld_f16x8(w + 2, bsz, n), dx), _mm256_cvtepi32_ps(im)));
+	if (n == 8)
+		return _mm256_add_ps(acc, term);
+	const __m256 live = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n),
+								   _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+	return _mm256_blendv_ps(acc, _mm256_add_ps(acc, term), live);
+}
+
 #define ROW_FN(name, TGT, ISUM, BSZ, DOFF, MIN) \
 TGT static float name(const void *w, const st_block_q8_K *x, int64_t nb) \
 { \
@@ -358,24 +385,9 @@ TGT static float name(const void *w, const st_block_q8_K *x, int64_t nb) \
 	for (int64_t b0 = 0; b0 < nb; b0 += 8, wb += 8 * (BSZ), x += 8) { \
 		const int n = nb - b0 < 8 ? (int)(nb - b0) : 8; \
 		ISUM(wb, x, n, is, im); \
-		/* vectors built element by element (a wide load of just-stored \
-		 * scalars would stall on store forwarding) */ \
-		const __m256 dx = n == 8 ? _mm256_setr_ps(x[0].d, x[1].d, x[2].d, x[3].d, x[4].d, x[5].d, x[6].d, x[7].d) \
-					 : ld_f32x8(&x[0].d, sizeof(st_block_q8_K), n); \
-		__m256 term = _mm256_mul_ps(_mm256_mul_ps(ld_f16x8(wb + (DOFF), BSZ, n), dx), \
-					    _mm256_cvtepi32_ps(_mm256_setr_epi32(is[0], is[1], is[2], is[3], is[4], is[5], \
-										 is[6], is[7]))); \
-		if (MIN) \
-			term = _mm256_sub_ps(term, _mm256_mul_ps(_mm256_mul_ps(ld_f16x8(wb + 2, BSZ, n), dx), \
-							       _mm256_cvtepi32_ps(_mm256_setr_epi32(im[0], im[1], im[2], \
-									im[3], im[4], im[5], im[6], im[7])))); \
-		if (n == 8) { \
-			acc = _mm256_add_ps(acc, term); \
-		} else {   /* lanes past the row's end get nothing added, as in the scalar rule */ \
-			const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); \
-			const __m256 live = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane)); \
-			acc = _mm256_blendv_ps(acc, _mm256_add_ps(acc, term), live); \
-		} \
+		acc = combine8(acc, wb, BSZ, DOFF, MIN, x, n, \
+			       _mm256_setr_epi32(is[0], is[1], is[2], is[3], is[4], is[5], is[6], is[7]), \
+			       _mm256_setr_epi32(im[0], im[1], im[2], im[3], im[4], im[5], im[6], im[7])); \
 	} \
 	return hsum8_canon(acc); \
 }
@@ -383,12 +395,70 @@ TGT static float name(const void *w, const st_block_q8_K *x, int64_t nb) \
 ROW_FN(avx2_row_q4_K, TGT_AVX2, avx2_q4_K, sizeof(st_block_q4_K), 0, 1)
 ROW_FN(avx2_row_q5_K, TGT_AVX2, avx2_q5_K, sizeof(st_block_q5_K), 0, 1)
 ROW_FN(avx2_row_q6_K, TGT_AVX2, avx2_q6_K, sizeof(st_block_q6_K), 208, 0)
-ROW_FN(avx512_row_q4_K, TGT_AVX512, avx512_q4_K, sizeof(st_block_q4_K), 0, 1)
-ROW_FN(avx512_row_q5_K, TGT_AVX512, avx512_q5_K, sizeof(st_block_q5_K), 0, 1)
-ROW_FN(avx512_row_q6_K, TGT_AVX512, avx512_q6_K, sizeof(st_block_q6_K), 208, 0)
-ROW_FN(vnni_row_q4_K, TGT_VNNI, vnni_q4_K, sizeof(st_block_q4_K), 0, 1)
-ROW_FN(vnni_row_q5_K, TGT_VNNI, vnni_q5_K, sizeof(st_block_q5_K), 0, 1)
-ROW_FN(vnni_row_q6_K, TGT_VNNI, vnni_q6_K, sizeof(st_block_q6_K), 208, 0)
+
+
+/* 8 blocks' 16-lane partial sums reduced at once (a transpose-and-add
+ * tree): lane k of the result is block k's integer sum. */
+TGT_AVX512 INLINE __m256i reduce8(const __m512i *a)
+{
+	__m256i r[8];
+	for (int k = 0; k < 8; k++)
+		r[k] = _mm256_add_epi32(_mm512_castsi512_si256(a[k]), _mm512_extracti64x4_epi64(a[k], 1));
+	const __m256i h0123 = _mm256_hadd_epi32(_mm256_hadd_epi32(r[0], r[1]), _mm256_hadd_epi32(r[2], r[3]));
+	const __m256i h4567 = _mm256_hadd_epi32(_mm256_hadd_epi32(r[4], r[5]), _mm256_hadd_epi32(r[6], r[7]));
+	return _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
+				_mm256_permute2x128_si256(h0123, h4567, 0x31));
+}
+
+/* Row dots with the 8-block reduction (AVX-512, VNNI): Q4_K/Q5_K ... */
+#define GROW_Q45(name, TGT, ACC, FIVE, BSZ) \
+TGT static float name(const void *w, const st_block_q8_K *x, int64_t nb) \
+{ \
+	Q45_CONSTS; \
+	const bool five = FIVE; \
+	const uint8_t *wb = w; \
+	__m256 accf = _mm256_setzero_ps(); \
+	for (int64_t b0 = 0; b0 < nb; b0 += 8, x += 8) { \
+		const int n = nb - b0 < 8 ? (int)(nb - b0) : 8; \
+		const uint8_t *w0 = wb; \
+		__m512i accs[8]; \
+		int32_t imin[8] = { 0 }; \
+		for (int b = 0; b < n; b++, wb += (BSZ)) \
+			Q45_BLOCK(ACC, ST_ACCS); \
+		for (int b = n; b < 8; b++) \
+			accs[b] = _mm512_setzero_si512(); \
+		accf = combine8(accf, w0, BSZ, 0, true, x, n, reduce8(accs), \
+				_mm256_setr_epi32(imin[0], imin[1], imin[2], imin[3], imin[4], imin[5], imin[6], imin[7])); \
+	} \
+	return hsum8_canon(accf); \
+}
+/* ... and Q6_K (imin holds the offset sums sum_g sc_g * bsums_g) */
+#define GROW_Q6(name, TGT, ACC) \
+TGT static float name(const void *w, const st_block_q8_K *x, int64_t nb) \
+{ \
+	__m256 accf = _mm256_setzero_ps(); \
+	for (int64_t b0 = 0; b0 < nb; b0 += 8, x += 8, w = (const st_block_q6_K *)w + 8) { \
+		const int n = nb - b0 < 8 ? (int)(nb - b0) : 8; \
+		__m512i accs[8]; \
+		int32_t imin[8] = { 0 }; \
+		{ \
+			Q6_BODY(ACC, ST6_ACCS, n) \
+		} \
+		for (int b = n; b < 8; b++) \
+			accs[b] = _mm512_setzero_si512(); \
+		const __m256i is = _mm256_sub_epi32(reduce8(accs), _mm256_slli_epi32(_mm256_setr_epi32(imin[0], \
+			imin[1], imin[2], imin[3], imin[4], imin[5], imin[6], imin[7]), 5)); \
+		accf = combine8(accf, w, sizeof(st_block_q6_K), 208, false, x, n, is, _mm256_setzero_si256()); \
+	} \
+	return hsum8_canon(accf); \
+}
+
+GROW_Q45(avx512_grow_q4_K, TGT_AVX512, acc_bw, false, sizeof(st_block_q4_K))
+GROW_Q45(avx512_grow_q5_K, TGT_AVX512, acc_bw, true, sizeof(st_block_q5_K))
+GROW_Q6(avx512_grow_q6_K, TGT_AVX512, acc_bw)
+GROW_Q45(vnni_grow_q4_K, TGT_VNNI, acc_vnni, false, sizeof(st_block_q4_K))
+GROW_Q45(vnni_grow_q5_K, TGT_VNNI, acc_vnni, true, sizeof(st_block_q5_K))
+GROW_Q6(vnni_grow_q6_K, TGT_VNNI, acc_vnni)
 
 st_kq_row_fn st_kq_row_kernel_x86(enum st_isa isa, uint32_t type)
 {
@@ -397,11 +467,11 @@ st_kq_row_fn st_kq_row_kernel_x86(enum st_isa isa, uint32_t type)
 		return type == ST_TYPE_Q4_K ? avx2_row_q4_K : type == ST_TYPE_Q5_K ? avx2_row_q5_K :
 		       type == ST_TYPE_Q6_K ? avx2_row_q6_K : NULL;
 	case ST_ISA_AVX512:
-		return type == ST_TYPE_Q4_K ? avx512_row_q4_K : type == ST_TYPE_Q5_K ? avx512_row_q5_K :
-		       type == ST_TYPE_Q6_K ? avx512_row_q6_K : NULL;
+		return type == ST_TYPE_Q4_K ? avx512_grow_q4_K : type == ST_TYPE_Q5_K ? avx512_grow_q5_K :
+		       type == ST_TYPE_Q6_K ? avx512_grow_q6_K : NULL;
 	case ST_ISA_AVX512_VNNI:
-		return type == ST_TYPE_Q4_K ? vnni_row_q4_K : type == ST_TYPE_Q5_K ? vnni_row_q5_K :
-		       type == ST_TYPE_Q6_K ? vnni_row_q6_K : NULL;
+		return type == ST_TYPE_Q4_K ? vnni_grow_q4_K : type == ST_TYPE_Q5_K ? vnni_grow_q5_K :
+		       type == ST_TYPE_Q6_K ? vnni_grow_q6_K : NULL;
 	default:
 		return NULL;
 	}
