@@ -88,21 +88,26 @@ void w_block(uint ro, uint b, out float w[32])
 		w[l] = (l < 16u ? s0 : s1) * float(int(q) - 32);
 	}
 #else
+	// Q4_K/Q5_K rows are 4-byte aligned (blocks of 144/176 bytes; the
+	// backend checks the offsets), so quants are read a word (4 values) at a time
 	float sc, m;
 	kq_scale_min(bo, j, sc, m);
 	float d = f16_to_f32(LD_U16(b1, bo)) * sc, mn = f16_to_f32(LD_U16(b1, bo + 2u)) * m;
 #if defined(W_Q4_K)
-	uint qo = bo + 16u + 32u * (j / 2u);
+	uint qw = (bo + 16u + 32u * (j / 2u)) >> 2;
 #else
-	uint qo = bo + 48u + 32u * (j / 2u);
+	uint qw = (bo + 48u + 32u * (j / 2u)) >> 2, hw = (bo + 16u) >> 2;
 #endif
 	uint sh = 4u * (j & 1u);
-	[[unroll]] for (uint l = 0; l < 32u; l++) {
-		uint q = (LD_U8(b1, qo + l) >> sh) & 15u;
+	[[unroll]] for (uint i = 0; i < 8u; i++) {
+		uint v = (b1[qw + i] >> sh) & 0x0f0f0f0fu;
 #if defined(W_Q5_K)
-		q |= ((LD_U8(b1, bo + 16u + l) >> j) & 1u) << 4;
+		v |= ((b1[hw + i] >> j) & 0x01010101u) << 4;
 #endif
-		w[l] = d * float(q) - mn;
+		w[4u * i] = d * float(v & 255u) - mn;
+		w[4u * i + 1u] = d * float((v >> 8) & 255u) - mn;
+		w[4u * i + 2u] = d * float((v >> 16) & 255u) - mn;
+		w[4u * i + 3u] = d * float(v >> 24) - mn;
 	}
 #endif
 }
