@@ -172,12 +172,14 @@ int st_vk_pipeline_get(struct st_vk_backend *be, enum st_vk_kernel k, VkPipeline
 /* vk_ops.c: fill gop (kernel, push, grid, bindings) from op; the params
  * buffer table space it needs is taken from *aux_words (word cursor) and
  * its contents written through aux (NULL on the sizing pass). */
-/* A dispatch's share of an op (a range of weight rows of a split matmul,
- * or all of it). */
+/* A dispatch's share of an op: all of it, or rows row0.. of a weight
+ * table of rows_total rows split to fit the binding limit (matmul,
+ * get_rows). */
 enum { ST_VK_PIECE_ALL };
 struct st_vk_piece {
 	struct st_op op;
 	int mode;
+	int64_t row0, rows_total;
 };
 int st_vk_op_split(struct st_vk_backend *be, const struct st_op *op, struct st_vk_piece *out);
 int st_vk_op_lower(struct st_vk_backend *be, const struct st_vk_piece *piece, struct st_vk_gop *gop,

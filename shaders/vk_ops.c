@@ -73,11 +73,6 @@ static int kernel_for_type(uint32_t type, enum st_vk_kernel f32, enum st_vk_kern
 	}
 }
 
-/* A matmul whose weights do not fit one storage-buffer binding
- * (maxStorageBufferRange: 128 MiB on lavapipe, e.g. a 32000 x 2048 f16
- * output head) runs as several dispatches over ranges of weight rows,
- * each writing its columns of dst.  Returns the number of pieces and
- * fills out (when not NULL). */
 /* The x-sharing row kernels (matmul_rows.comp -DX_SHARE): x rows 16-byte
  * aligned, whole 32-element blocks, f16/bf16 rows 4-byte aligned, and
  * subgroups that can shuffle. */
@@ -89,7 +84,12 @@ static bool use_xs(const struct st_vk_backend *be, const struct st_op *op)
 	       w->ne0 % 32 == 0 && (!half || (w->offset % 4 == 0 && w->nb1 % 4 == 0));
 }
 
-
+/* Weights that do not fit one storage-buffer binding (maxStorageBufferRange:
+ * 128 MiB on lavapipe, e.g. a 32000 x 2048 f16 output head or embedding
+ * table) are split into ranges of rows, one dispatch each: a matmul piece
+ * writes its columns of dst; a get_rows piece copies the tokens whose id
+ * falls in its range (the first piece also marks ids outside the whole
+ * table).  Returns the number of pieces and fills out (when not NULL). */
 int st_vk_op_split(struct st_vk_backend *be, const struct st_op *op, struct st_vk_piece *out)
 {
 	const struct st_tensor *w = &op->src[0];
@@ -98,9 +98,9 @@ int st_vk_op_split(struct st_vk_backend *be, const struct st_op *op, struct st_v
 	const uint64_t range = be->max_range;
 	int n = 1;
 	int64_t rows = w->ne1;
-	if (op->kind != ST_OP_MATMUL) {
+	if (op->kind != ST_OP_MATMUL && op->kind != ST_OP_GET_ROWS) {
 		if (out)
-			*out = (struct st_vk_piece){ .op = *op, .mode = ST_VK_PIECE_ALL };
+			*out = (struct st_vk_piece){ .op = *op, .mode = ST_VK_PIECE_ALL, .rows_total = w->ne1 };
 		return 1;
 	}
 	if (w->ne1 > 0 && w->nb1 > 0 && range > align + 16 && (uint64_t)w->ne1 * w->nb1 + align + 16 > range &&
@@ -113,9 +113,11 @@ int st_vk_op_split(struct st_vk_backend *be, const struct st_op *op, struct st_v
 		struct st_op p = *op;
 		p.src[0].offset += (size_t)r0 * w->nb1;
 		p.src[0].ne1 = nr;
-		p.dst.offset += (size_t)r0 * sizeof(float);
-		p.dst.ne0 = nr;
-		out[i] = (struct st_vk_piece){ .op = p, .mode = ST_VK_PIECE_ALL };
+		if (op->kind == ST_OP_MATMUL) {
+			p.dst.offset += (size_t)r0 * sizeof(float);
+			p.dst.ne0 = nr;
+		}
+		out[i] = (struct st_vk_piece){ .op = p, .mode = ST_VK_PIECE_ALL, .row0 = r0, .rows_total = w->ne1 };
 	}
 	return n;
 }
@@ -144,6 +146,9 @@ int st_vk_op_lower(struct st_vk_backend *be, const struct st_vk_piece *piece, st
 			goto bad_type;
 		gop->push.src_rows = (uint32_t)ST_MIN(s0->ne1, (int64_t)UINT32_MAX);
 		gop->push.ids_stride = (uint32_t)s1->nb1;
+		/* a piece of a split table: rows row0.., of rows_total */
+		gop->push.aux = (uint32_t)ST_MIN(piece->row0, (int64_t)UINT32_MAX);
+		gop->push.k = (uint32_t)ST_MIN(piece->rows_total, (int64_t)UINT32_MAX);
 		break;
 	case ST_OP_RMSNORM:
 		if (kernel_for_type(s1->type, ST_VK_RMSNORM_F32, ST_VK_RMSNORM_F16, ST_VK_RMSNORM_BF16,

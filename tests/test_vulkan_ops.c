@@ -176,10 +176,10 @@ static void test_get_rows(void)
 		int64_t ne0 = st_type_traits(wtypes[w])->block_size == 1 ? 67 : 96;
 		struct tt tab, ids, dst;
 		struct st_graph_run run = { .n_tokens = 5, .pos0 = 0 };
-		tt_make(&tab, wtypes[w], ne0, 37, 0, 1.0f);
+		tt_make(&tab, wtypes[w], ne0, 300, 0, 1.0f);   /* 300 rows: split under a 16 KiB binding cap */
 		tt_make(&ids, ST_TYPE_I32, 1, 8, 4, 0);
 		for (int t = 0; t < 8; t++)
-			*(int32_t *)(ids.host + ids.t.offset + (size_t)t * ids.t.nb1) = (t * 11 + 3) % 37;
+			*(int32_t *)(ids.host + ids.t.offset + (size_t)t * ids.t.nb1) = (t * 67 + 3) % 300;
 		tt_make(&dst, ST_TYPE_F32, ne0, 8, PAD, 1.0f);
 		struct st_op op = { .kind = ST_OP_GET_ROWS };
 		struct tt *src[3] = { &tab, &ids, NULL };
@@ -492,7 +492,7 @@ int main(void)
 		{ "CPU-driver kernels without subgroup shuffles", { "ST_VULKAN_KERNELS", "ST_VULKAN_NO_SUBGROUPS" },
 		  { "cpu", "1" } },
 		{ "forced staging copies", { "ST_VULKAN_FORCE_STAGING" }, { "1" } },
-		{ "bindings capped at 16 KiB: weights split by rows (matmul only)", { "ST_VULKAN_MAX_BINDING" },
+		{ "bindings capped at 16 KiB: weights split by rows (matmul, get_rows)", { "ST_VULKAN_MAX_BINDING" },
 		  { "16384" } },
 	};
 
@@ -512,6 +512,7 @@ int main(void)
 		diag("config: %s; validation layer %s", configs[c].name, st_vk_validation_enabled() ? "on" : "OFF");
 		if (configs[c].env[0] && !strcmp(configs[c].env[0], "ST_VULKAN_MAX_BINDING")) {
 			test_matmul();
+			test_get_rows();
 			test_replay(ST_TYPE_Q4_0, ST_TYPE_F16);
 			goto next;
 		}
