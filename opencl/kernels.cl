@@ -458,7 +458,7 @@ inline float kq_deq(int type, __global const uchar *row, int c)
 inline float deq_q4_K(__global const uchar *row, int c) { return kq_deq(4, row, c); }
 inline float deq_q5_K(__global const uchar *row, int c) { return kq_deq(5, row, c); }
 inline float deq_q6_K(__global const uchar *row, int c) { return kq_deq(6, row, c); }
-/* dot_: a work-item's share (sub-blocks lid, lid + LS, ...); rdot_: a row */
+/* dot_: a work-item's share (sub-blocks lid, lid + LS, ...) */
 #define KQ_DOT(T, ID)                                                                      \
 inline float dot_##T(__global const uchar *row, __global const float *x, int n, int lid)   \
 {                                                                                          \
@@ -466,13 +466,80 @@ inline float dot_##T(__global const uchar *row, __global const float *x, int n, 
 	for (int sb = lid; sb < n / 32; sb += LS)                                          \
 		s += kq_sub(ID, row, sb, x + sb * 32);                                     \
 	return s;                                                                          \
-}                                                                                          \
-inline float rdot_##T(__global const uchar *row, __global const float *x, int n)           \
-{                                                                                          \
-	float s = 0.0f;                                                                    \
-	for (int sb = 0; sb < n / 32; sb++)                                                \
-		s += kq_sub(ID, row, sb, x + sb * 32);                                     \
-	return s;                                                                          \
+}
+/* rdot_: a whole row per work-item, a super-block at a time (the quants of
+ * a sub-block pair loaded once, shifts by constants) */
+inline float rdot_q45(__global const uchar *row, __global const float *x, int n, const int five)
+{
+	const int bsz = five ? 176 : 144;
+	float s = 0.0f;
+	for (int b = 0; b < n / 256; b++) {
+		__global const uchar *blk = row + b * bsz;
+		__global const uchar *qs = blk + (five ? 48 : 16);
+		__global const float *xb = x + b * 256;
+		const float d = vload_half(0, (__global const half *)blk), dmin = vload_half(1, (__global const half *)blk);
+		uchar16 hb0 = (uchar16)0, hb1 = (uchar16)0;
+		if (five) {
+			hb0 = vload16(0, blk + 16);
+			hb1 = vload16(1, blk + 16);
+		}
+		float acc = 0.0f;
+#pragma unroll
+		for (int c = 0; c < 4; c++) {
+			float sc0, m0, sc1, m1;
+			kq_scale_min(2 * c, blk + 4, &sc0, &m0);
+			kq_scale_min(2 * c + 1, blk + 4, &sc1, &m1);
+			const uchar16 v0 = vload16(0, qs + 32 * c), v1 = vload16(1, qs + 32 * c);
+			uchar16 lo0 = v0 & (uchar)15, lo1 = v1 & (uchar)15, hi0 = v0 >> (uchar)4, hi1 = v1 >> (uchar)4;
+			if (five) {
+				lo0 |= ((hb0 >> (uchar)(2 * c)) & (uchar)1) << (uchar)4;
+				lo1 |= ((hb1 >> (uchar)(2 * c)) & (uchar)1) << (uchar)4;
+				hi0 |= ((hb0 >> (uchar)(2 * c + 1)) & (uchar)1) << (uchar)4;
+				hi1 |= ((hb1 >> (uchar)(2 * c + 1)) & (uchar)1) << (uchar)4;
+			}
+			const float16 x0 = vload16(0, xb + 64 * c), x1 = vload16(1, xb + 64 * c);
+			const float16 x2 = vload16(2, xb + 64 * c), x3 = vload16(3, xb + 64 * c);
+			const float qlo = hsum16(fma(convert_float16(lo0), x0, convert_float16(lo1) * x1));
+			const float qhi = hsum16(fma(convert_float16(hi0), x2, convert_float16(hi1) * x3));
+			acc += d * (sc0 * qlo + sc1 * qhi) - dmin * (m0 * hsum16(x0 + x1) + m1 * hsum16(x2 + x3));
+		}
+		s += acc;
+	}
+	return s;
+}
+inline float rdot_q4_K(__global const uchar *row, __global const float *x, int n) { return rdot_q45(row, x, n, 0); }
+inline float rdot_q5_K(__global const uchar *row, __global const float *x, int n) { return rdot_q45(row, x, n, 1); }
+inline float rdot_q6_K(__global const uchar *row, __global const float *x, int n)
+{
+	float s = 0.0f;
+	for (int b = 0; b < n / 256; b++) {
+		__global const uchar *blk = row + b * 210;
+		__global const char *sc = (__global const char *)(blk + 192);
+		__global const float *xb = x + b * 256;
+		float acc = 0.0f;
+#pragma unroll
+		for (int h = 0; h < 2; h++) {
+			const uchar16 l0 = vload16(0, blk + 64 * h), l1 = vload16(1, blk + 64 * h);
+			const uchar16 l2 = vload16(2, blk + 64 * h), l3 = vload16(3, blk + 64 * h);
+			const uchar16 h0 = vload16(0, blk + 128 + 32 * h), h1 = vload16(1, blk + 128 + 32 * h);
+			__global const float *xh = xb + 128 * h;
+			const uchar16 q[8] = {
+				(l0 & (uchar)15) | ((h0 & (uchar)3) << (uchar)4),
+				(l1 & (uchar)15) | ((h1 & (uchar)3) << (uchar)4),
+				(l2 & (uchar)15) | (((h0 >> (uchar)2) & (uchar)3) << (uchar)4),
+				(l3 & (uchar)15) | (((h1 >> (uchar)2) & (uchar)3) << (uchar)4),
+				(l0 >> (uchar)4) | (((h0 >> (uchar)4) & (uchar)3) << (uchar)4),
+				(l1 >> (uchar)4) | (((h1 >> (uchar)4) & (uchar)3) << (uchar)4),
+				(l2 >> (uchar)4) | ((h0 >> (uchar)6) << (uchar)4),
+				(l3 >> (uchar)4) | ((h1 >> (uchar)6) << (uchar)4),
+			};
+#pragma unroll
+			for (int g = 0; g < 8; g++)
+				acc += (float)sc[8 * h + g] * hsum16((convert_float16(q[g]) - 32.0f) * vload16(g, xh));
+		}
+		s += vload_half(0, (__global const half *)(blk + 208)) * acc;
+	}
+	return s;
 }
 
 #define MATMUL_ROWS(T)                                                                     \
