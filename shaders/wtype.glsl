@@ -72,6 +72,13 @@ float kq_get(uint ro, uint e)
 #endif
 }
 
+// The 4 bytes at a 2-byte aligned offset a.
+uint kq_ld32(uint a)
+{
+	uint i = a >> 2;
+	return (a & 2u) != 0u ? ((b1[i] >> 16) | (b1[i + 1u] << 16)) : b1[i];
+}
+
 // Sub-block b (32 elements) of the row at ro into w[0..31].
 void w_block(uint ro, uint b, out float w[32])
 {
@@ -83,9 +90,15 @@ void w_block(uint ro, uint b, out float w[32])
 	float d = f16_to_f32(LD_U16(b1, bo + 208u));
 	float s0 = d * float(bitfieldExtract(int(LD_U8(b1, bo + 192u + 8u * h + 2u * k)), 0, 8));
 	float s1 = d * float(bitfieldExtract(int(LD_U8(b1, bo + 193u + 8u * h + 2u * k)), 0, 8));
-	[[unroll]] for (uint l = 0; l < 32u; l++) {
-		uint q = ((LD_U8(b1, qlo + l) >> sl) & 15u) | (((LD_U8(b1, qho + l) >> sh) & 3u) << 4);
-		w[l] = (l < 16u ? s0 : s1) * float(int(q) - 32);
+	// 4 quants per 32-bit word; Q6_K blocks (210 bytes) are only 2-byte
+	// aligned, so a word may straddle two
+	[[unroll]] for (uint i = 0; i < 8u; i++) {
+		uint v = ((kq_ld32(qlo + 4u * i) >> sl) & 0x0f0f0f0fu) | (((kq_ld32(qho + 4u * i) >> sh) & 0x03030303u) << 4);
+		float s = i < 4u ? s0 : s1;
+		w[4u * i] = s * float(int(v & 255u) - 32);
+		w[4u * i + 1u] = s * float(int((v >> 8) & 255u) - 32);
+		w[4u * i + 2u] = s * float(int((v >> 16) & 255u) - 32);
+		w[4u * i + 3u] = s * float(int(v >> 24) - 32);
 	}
 #else
 	// Q4_K/Q5_K rows are 4-byte aligned (blocks of 144/176 bytes; the
