@@ -51,6 +51,7 @@
 #define ROUNDS 5
 #define START 8          /* context before the measured tokens */
 #define NTOK 8           /* measured decode tokens per round */
+#define WARM 3           /* unmeasured tokens first (the previous plan's driver threads settle) */
 #define THREADS 1        /* CPU threads, profile and measurement alike */
 
 static int cmp_d(const void *a, const void *b)
@@ -115,11 +116,14 @@ static int profile(const char *strata, const char *model, const char *dev, const
 static int round_ms(struct cand *c, const int32_t *toks, double *out)
 {
 	double t[NTOK];
-	if (st_session_truncate(c->s, START) < 0 || st_session_eval(c->s, toks + START, 1, false) < 0)
-		return -1;      /* warm-up token */
+	if (st_session_truncate(c->s, START) < 0)
+		return -1;
+	for (int i = 0; i < WARM; i++)
+		if (st_session_eval(c->s, toks + START + i, 1, false) < 0)
+			return -1;
 	for (int i = 0; i < NTOK; i++) {
 		double t0 = st_time_now();
-		if (st_session_eval(c->s, toks + START + 1 + i, 1, false) < 0)
+		if (st_session_eval(c->s, toks + START + WARM + i, 1, false) < 0)
 			return -1;
 		t[i] = (st_time_now() - t0) * 1e3;
 	}
@@ -143,7 +147,7 @@ static int attempt(const char *strata, const char *model, const char ids[][16], 
 	const struct st_json *roots[3];
 	struct st_pl_instance in;
 	struct st_model *m = NULL;
-	int32_t toks[START + NTOK + 2];
+	int32_t toks[START + WARM + NTOK + 1];
 	int rc = -1;
 	memset(res, 0, sizeof *res);
 	res->lat = res->three = -1;
@@ -163,7 +167,7 @@ static int attempt(const char *strata, const char *model, const char ids[][16], 
 	}
 	in.objective = ST_PL_LATENCY;
 	in.batch = 1;
-	in.context = START + 1 + NTOK / 2;     /* the mean context of the measured tokens */
+	in.context = START + WARM + NTOK / 2;  /* the mean context of the measured tokens */
 	struct st_pl_plan p;
 	if (st_pl_plan(&in, &p, NULL)) {
 		snprintf(res->why, sizeof res->why, "plan: %s", st_last_error());
@@ -194,7 +198,7 @@ static int attempt(const char *strata, const char *model, const char ids[][16], 
 		snprintf(res->why, sizeof res->why, "%s", st_last_error());
 		goto out;
 	}
-	for (int i = 0; i < START + NTOK + 2; i++)
+	for (int i = 0; i < START + WARM + NTOK + 1; i++)
 		toks[i] = (int32_t)((i * 7919u + 1u) % st_model_desc(m)->n_vocab);
 	for (int k = 0; k < res->n; k++) {
 		struct st_session_params sp;
