@@ -220,17 +220,39 @@ st_kq_row_fn st_kq_row_kernel(enum st_isa isa, uint32_t type)
 #endif
 }
 
+st_kq_row4_fn st_kq_row4_kernel(enum st_isa isa, uint32_t type)
+{
+	if (isa == ST_ISA_SCALAR || !st_kq_type(type) || !st_cpu_isa_supported(isa))
+		return NULL;
+#if defined(__x86_64__)
+	return st_kq_row4_kernel_x86(isa, type);
+#else
+	return NULL;
+#endif
+}
+
 /* ---- matmul kernels (st_mm_fn) ---------------------------------------- */
 
 static void kq_mm(enum st_isa isa, uint32_t type, const void *w, size_t ws, int64_t nr,
 		  const struct st_mm_act *a, int64_t t0, int64_t nt, float *y, size_t ldy)
 {
 	const st_kq_row_fn rf = st_kq_row_kernel(isa, type);
+	const st_kq_row4_fn rf4 = rf ? st_kq_row4_kernel(isa, type) : NULL;
 	const st_kq_isum_fn fn = rf ? NULL : st_kq_isum_kernel(isa, type);
 	const struct st_q8k_act *q = a->qk;
 	for (int64_t r = 0; r < nr; r++) {
 		const uint8_t *wr = (const uint8_t *)w + (size_t)r * ws;
-		for (int64_t t = 0; t < nt; t++) {
+		int64_t t = 0;
+		for (; rf4 && t + 4 <= nt; t += 4) {
+			const st_block_q8_K *xs[4];
+			float yy[4];
+			for (int k = 0; k < 4; k++)
+				xs[k] = q->b + (t0 + t + k) * q->nb;
+			rf4(wr, xs, q->nb, yy);
+			for (int k = 0; k < 4; k++)
+				y[(size_t)(t + k) * ldy + (size_t)r] = yy[k];
+		}
+		for (; t < nt; t++) {
 			const st_block_q8_K *xt = q->b + (t0 + t) * q->nb;
 			y[(size_t)t * ldy + (size_t)r] = rf ? rf(wr, xt, q->nb) : kq_dot(fn, type, wr, xt, q->nb);
 		}

@@ -460,6 +460,79 @@ GROW_Q45(vnni_grow_q4_K, TGT_VNNI, acc_vnni, false, sizeof(st_block_q4_K))
 GROW_Q45(vnni_grow_q5_K, TGT_VNNI, acc_vnni, true, sizeof(st_block_q5_K))
 GROW_Q6(vnni_grow_q6_K, TGT_VNNI, acc_vnni)
 
+/* Four tokens at once (prompt processing): each sub-block pair's quants
+ * and scales are unpacked once and dotted with four tokens' activations;
+ * per token the arithmetic is exactly GROW_Q45's. */
+#define GROW4_Q45(name, TGT, ACC, FIVE, BSZ) \
+TGT static void name(const void *w, const st_block_q8_K *const *xs, int64_t nb, float *y) \
+{ \
+	Q45_CONSTS; \
+	const bool five = FIVE; \
+	const uint8_t *wb = w; \
+	__m256 accf[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() }; \
+	for (int64_t b0 = 0; b0 < nb; b0 += 8) { \
+		const int n = nb - b0 < 8 ? (int)(nb - b0) : 8; \
+		const uint8_t *w0 = wb; \
+		__m512i accs[4][8]; \
+		int32_t imin[4][8] = { { 0 } }; \
+		for (int b = 0; b < n; b++, wb += (BSZ)) { \
+			const st_block_q4_K *h = (const st_block_q4_K *)wb; \
+			const uint8_t *qs = five ? ((const st_block_q5_K *)wb)->qs : h->qs; \
+			uint8_t sc[8]; \
+			for (int t = 0; t < 4; t++) \
+				imin[t][b] = scales_mins(h->scales, &xs[t][b0 + b], sc); \
+			const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc))); \
+			__m512i qh = _mm512_setzero_si512(); \
+			if (five) \
+				qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)((const st_block_q5_K *)wb)->qh)); \
+			__m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0; \
+			for (int c = 0; c < 4; c++) { \
+				const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * c))); \
+				__m512i q = _mm512_and_si512(_mm512_srlv_epi16(v, nib_shift), m4); \
+				if (five) \
+					q = _mm512_or_si512(q, _mm512_slli_epi16(_mm512_and_si512( \
+						_mm512_srlv_epi16(qh, _mm512_add_epi16(hb_shift, _mm512_set1_epi16((short)(2 * c)))), \
+						one), 4)); \
+				const __m512i s16 = _mm512_permutexvar_epi16(_mm512_add_epi16(sc_idx, _mm512_set1_epi16((short)(2 * c))), sc16); \
+				a0 = ACC(a0, q, _mm512_loadu_si512((const void *)(xs[0][b0 + b].qs + 64 * c)), s16); \
+				a1 = ACC(a1, q, _mm512_loadu_si512((const void *)(xs[1][b0 + b].qs + 64 * c)), s16); \
+				a2 = ACC(a2, q, _mm512_loadu_si512((const void *)(xs[2][b0 + b].qs + 64 * c)), s16); \
+				a3 = ACC(a3, q, _mm512_loadu_si512((const void *)(xs[3][b0 + b].qs + 64 * c)), s16); \
+			} \
+			accs[0][b] = a0; \
+			accs[1][b] = a1; \
+			accs[2][b] = a2; \
+			accs[3][b] = a3; \
+		} \
+		for (int t = 0; t < 4; t++) { \
+			for (int b = n; b < 8; b++) \
+				accs[t][b] = _mm512_setzero_si512(); \
+			accf[t] = combine8(accf[t], w0, BSZ, 0, true, xs[t] + b0, n, reduce8(accs[t]), \
+					   _mm256_setr_epi32(imin[t][0], imin[t][1], imin[t][2], imin[t][3], imin[t][4], \
+							     imin[t][5], imin[t][6], imin[t][7])); \
+		} \
+	} \
+	for (int t = 0; t < 4; t++) \
+		y[t] = hsum8_canon(accf[t]); \
+}
+
+GROW4_Q45(avx512_grow4_q4_K, TGT_AVX512, acc_bw, false, sizeof(st_block_q4_K))
+GROW4_Q45(avx512_grow4_q5_K, TGT_AVX512, acc_bw, true, sizeof(st_block_q5_K))
+GROW4_Q45(vnni_grow4_q4_K, TGT_VNNI, acc_vnni, false, sizeof(st_block_q4_K))
+GROW4_Q45(vnni_grow4_q5_K, TGT_VNNI, acc_vnni, true, sizeof(st_block_q5_K))
+
+st_kq_row4_fn st_kq_row4_kernel_x86(enum st_isa isa, uint32_t type)
+{
+	switch (isa) {
+	case ST_ISA_AVX512:
+		return type == ST_TYPE_Q4_K ? avx512_grow4_q4_K : type == ST_TYPE_Q5_K ? avx512_grow4_q5_K : NULL;
+	case ST_ISA_AVX512_VNNI:
+		return type == ST_TYPE_Q4_K ? vnni_grow4_q4_K : type == ST_TYPE_Q5_K ? vnni_grow4_q5_K : NULL;
+	default:
+		return NULL;
+	}
+}
+
 st_kq_row_fn st_kq_row_kernel_x86(enum st_isa isa, uint32_t type)
 {
 	switch (isa) {
@@ -504,6 +577,13 @@ st_kq_isum_fn st_kq_isum_kernel_x86(enum st_isa isa, uint32_t type)
 }
 
 st_kq_row_fn st_kq_row_kernel_x86(enum st_isa isa, uint32_t type)
+{
+	(void)isa;
+	(void)type;
+	return NULL;
+}
+
+st_kq_row4_fn st_kq_row4_kernel_x86(enum st_isa isa, uint32_t type)
 {
 	(void)isa;
 	(void)type;
