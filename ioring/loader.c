@@ -315,7 +315,10 @@ int ld_on_result(struct st_loader *ld, const struct ld_plan *p, const struct ld_
 	const struct st_load_opts *o = &ld->opts;
 
 	/* tests: simulate what real devices do now and then */
-	if (o->fault && o->fault_every && ++ld->n_results % o->fault_every == 0) {
+	if (o->fault == ST_LOAD_FAULT_EFAULT_DIRECT) {
+		if (pc->dst && res >= 0)
+			res = -EFAULT;
+	} else if (o->fault && o->fault_every && ++ld->n_results % o->fault_every == 0) {
 		if (o->fault == ST_LOAD_FAULT_EAGAIN)
 			res = -EAGAIN;
 		else if (o->fault == ST_LOAD_FAULT_EINTR)
@@ -495,6 +498,22 @@ static int read_mmap(struct st_loader *ld, const struct ld_plan *p)
 	return ret;
 }
 
+static atomic_flag announced_efault = ATOMIC_FLAG_INIT;
+
+static int run_engine(struct st_loader *ld, const struct ld_plan *p)
+{
+	switch (ld->mode) {
+#if ST_HAVE_LIBURING
+	case ST_IO_URING:
+		return ld_uring_read(ld, p);
+#endif
+	case ST_IO_MMAP:
+		return read_mmap(ld, p);
+	default:
+		return read_pread(ld, p);
+	}
+}
+
 /* ---- page-cache residency -------------------------------------------------- */
 
 static atomic_flag announced_cached = ATOMIC_FLAG_INIT;
@@ -605,7 +624,7 @@ int st_loader_read(struct st_loader *ld, const struct st_load_span *spans, size_
 	 * io_uring_submit; in io-wq workers the copies run in parallel */
 	ld->async_buffered = !ld->direct && !(ld->opts.flags & ST_LOAD_INLINE_BUFFERED);
 #endif
-	ret = ld_plan_build(spans, n, ld->align, ld->chunk, &plan);
+	ret = ld_plan_build(spans, n, ld->align, ld->chunk, false, &plan);
 	if (ret < 0)
 		goto restore;
 	ld->spans = spans;
@@ -616,18 +635,19 @@ int st_loader_read(struct st_loader *ld, const struct st_load_span *spans, size_
 	stats->bytes_spans = plan.total;
 	ld->t0 = ld->last_progress = st_time_now();
 
-	switch (ld->mode) {
-#if ST_HAVE_LIBURING
-	case ST_IO_URING:
-		ret = ld_uring_read(ld, &plan);
-		break;
-#endif
-	case ST_IO_MMAP:
-		ret = read_mmap(ld, &plan);
-		break;
-	default:
-		ret = read_pread(ld, &plan);
-		break;
+	ret = run_engine(ld, &plan);
+	if (ret == -EFAULT && ld->direct && plan.n_staged < plan.n_pieces) {
+		/* the destinations refuse O_DIRECT: once more, all through staging */
+		if (!atomic_flag_test_and_set(&announced_efault))
+			st_log(ST_LOG_INFO, "O_DIRECT into the destination memory failed (EFAULT): "
+			       "staging every read from %s", ld->path);
+		ld_plan_free(&plan);
+		ret = ld_plan_build(spans, n, ld->align, ld->chunk, true, &plan);
+		if (ret < 0)
+			goto restore;
+		ld->done = 0;
+		stats->bytes_direct = stats->bytes_copied = 0;
+		ret = run_engine(ld, &plan);
 	}
 	stats->seconds = st_time_now() - ld->t0;
 	if (ret == 0)

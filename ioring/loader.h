@@ -21,6 +21,11 @@
  * fallbacks: ST_IO_URING_DISABLE=1 makes the io_uring probe fail,
  * ST_IO_NO_DIRECT=1 makes the O_DIRECT probe fail.
  *
+ * If O_DIRECT reads into the destinations fail with EFAULT (memory the
+ * kernel cannot pin, e.g. some mapped device memory) the load restarts once
+ * with every read going through staging (announced once); chunk callbacks
+ * may then report a range a second time.
+ *
  * Errors name the span, its offsets and the numbers: a span past the end of
  * the file (truncated file), the file ending while loading (it shrank), a
  * destination smaller than its span.  A failed load leaves the destinations
@@ -76,6 +81,9 @@ enum st_load_fault {
 	ST_LOAD_FAULT_SHORT,    /* only part of the bytes arrived */
 	ST_LOAD_FAULT_EAGAIN,
 	ST_LOAD_FAULT_EINTR,
+	ST_LOAD_FAULT_EFAULT_DIRECT,    /* every read straight into a destination
+					 * fails with -EFAULT (memory O_DIRECT cannot
+					 * target); fault_every is ignored */
 };
 
 /* Progress: bytes of the spans placed so far. */

@@ -73,8 +73,10 @@ struct st_loader {
 };
 
 /* loader_plan.c */
+/* staged_only: no read straight into a destination (memory that O_DIRECT
+ * cannot target, e.g. some mapped device memory). */
 int ld_plan_build(const struct st_load_span *spans, size_t n, uint32_t align, uint32_t chunk,
-		  struct ld_plan *p);
+		  bool staged_only, struct ld_plan *p);
 void ld_plan_free(struct ld_plan *p);
 /* First need that may intersect [a, ...). */
 size_t ld_need_lower(const struct ld_plan *p, uint64_t a);

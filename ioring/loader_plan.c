@@ -126,7 +126,7 @@ static int push_needs(struct ld_plan *p, size_t k0, size_t k1, uint64_t x, uint6
 }
 
 int ld_plan_build(const struct st_load_span *spans, size_t n, uint32_t align, uint32_t chunk,
-		  struct ld_plan *p)
+		  bool staged_only, struct ld_plan *p)
 {
 	const uint64_t A = align;
 	struct off_idx *order = NULL;
@@ -165,7 +165,7 @@ int ld_plan_build(const struct st_load_span *spans, size_t n, uint32_t align, ui
 		m0 = roff;
 		m1 = rend;
 		if (A > 1) {
-			bool phase = (((uintptr_t)rdst - (uintptr_t)roff) & (A - 1)) == 0;
+			bool phase = !staged_only && (((uintptr_t)rdst - (uintptr_t)roff) & (A - 1)) == 0;
 			m0 = (roff + A - 1) & ~(A - 1);
 			m1 = rend & ~(A - 1);
 			if (!phase || m1 <= m0)

@@ -635,6 +635,24 @@ static void test_failures(const char *dir, const char *file)
 				dests_free(&d);
 			}
 	}
+	/* destinations that O_DIRECT cannot target: restart, all staged */
+	for (size_t pi = 0; pi < 4; pi += 3) {
+		struct st_load_opts o = { .mode = paths[pi].mode, .flags = paths[pi].flags,
+			.fault = ST_LOAD_FAULT_EFAULT_DIRECT };
+		struct dests d;
+		char why[256] = "";
+		bool good;
+		if (path_skip(&paths[pi]))
+			continue;
+		if (dests_make(&d, true) < 0)
+			continue;
+		ret = st_load_spans(file, d.spans, N_CASES, &o, &st);
+		good = ret == 0 && dests_check(&d, why, sizeof why) && st.bytes_direct == 0 &&
+		       st.bytes_copied == st.bytes_spans;
+		ok(good, "%s: EFAULT into the destinations -> restarted through staging, data intact (%s%s)",
+		   paths[pi].name, ret ? st_last_error() : "", why);
+		dests_free(&d);
+	}
 	/* endless -EAGAIN gives up with a message */
 	{
 		struct st_load_opts o = { .fault = ST_LOAD_FAULT_EAGAIN, .fault_every = 1 };
