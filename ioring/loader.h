@@ -2,9 +2,12 @@
  *
  * A span is (file offset, length, destination): the tensors of one stage.
  * The loader reads them with io_uring where it can: O_DIRECT when the file
- * system allows it (probed by trying), a pool of aligned staging chunks
- * registered with the ring (fixed buffers), many reads in flight,
- * completions reaped with io_uring_wait_cqe (no spinning).  O_DIRECT needs
+ * system allows it (probed by trying), aligned staging chunks registered
+ * with the ring (fixed buffers; allocated on demand, as many as a load has
+ * staged reads, at most queue_depth), many reads in flight (spans adjacent
+ * in the file and in memory coalesce), completions reaped with
+ * io_uring_wait_cqe (no spinning).  Buffered io_uring reads are flagged
+ * IOSQE_ASYNC so io-wq workers copy cached pages in parallel.  O_DIRECT needs
  * 4 KiB-aligned offsets, lengths and memory; GGUF tensors are only 32-byte
  * aligned, so each span is read in up to three parts: the 4 KiB-aligned
  * middle straight into the destination when the destination has the same
