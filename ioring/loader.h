@@ -46,7 +46,9 @@
 
 enum st_io_mode {
 	ST_IO_AUTO = 0,   /* io_uring if it works, else pread; reads through the page
-			   * cache instead of O_DIRECT when it holds >= 90% of the bytes */
+			   * cache instead of O_DIRECT when it holds >= 90% of the bytes
+			   * (mincore; the kernel reports residency only for files the
+			   * caller owns or may write, else this stays O_DIRECT) */
 	ST_IO_URING,      /* io_uring (falls back to pread if unavailable, announced) */
 	ST_IO_PREAD,      /* buffered pread, one read at a time */
 	ST_IO_MMAP,       /* map each span, copy, unmap */
