@@ -88,6 +88,7 @@ st_kq_isum_fn st_kq_isum_kernel_arm(enum st_isa isa, uint32_t type);
 typedef float (*st_kq_row_fn)(const void *w, const st_block_q8_K *x, int64_t nb);
 st_kq_row_fn st_kq_row_kernel(enum st_isa isa, uint32_t type);
 st_kq_row_fn st_kq_row_kernel_x86(enum st_isa isa, uint32_t type);
+st_kq_row_fn st_kq_row_kernel_arm(enum st_isa isa, uint32_t type);
 /* The same for four tokens at once (xs[4] token rows, y[4]): each output
  * has st_kq_row_fn's bits; NULL when the path has none. */
 typedef void (*st_kq_row4_fn)(const void *w, const st_block_q8_K *const *xs, int64_t nb, float *y);

@@ -11,6 +11,7 @@
 #if defined(__aarch64__)
 
 #include <arm_neon.h>
+#include <string.h>
 
 #define INLINE static inline __attribute__((always_inline))
 #define TGT_DOT __attribute__((target("arch=armv8.2-a+dotprod")))
@@ -109,6 +110,76 @@ TGT static void prefix##_q6_K(const void *w, const st_block_q8_K *x, int64_t nb,
 DEF_KQ(neon, NOTGT, dot16_neon)
 DEF_KQ(sdot, TGT_DOT, dot16_sdot)
 
+/* Whole-row dots: integer sums of up to 8 blocks, then kquant.h's float
+ * rule for the 8 blocks in two 4-lane vectors (lanes b % 8; the same
+ * multiplies and subtraction per block, no fused multiply-add, the same
+ * final reduction): the scalar path's bits. */
+static inline float f16_at(const uint8_t *p)
+{
+	uint16_t h;
+	memcpy(&h, p, 2);
+	return st_fp16_to_fp32(h);
+}
+
+#define ROW_ARM(name, TGT, ISUM, BSZ, DOFF, MIN) \
+TGT static float name(const void *w, const st_block_q8_K *x, int64_t nb) \
+{ \
+	const uint8_t *wb = w; \
+	float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f); \
+	for (int64_t b0 = 0; b0 < nb; b0 += 8, wb += 8 * (BSZ), x += 8) { \
+		const int n = nb - b0 < 8 ? (int)(nb - b0) : 8; \
+		int32_t is[8] = { 0 }, im[8] = { 0 }; \
+		float d[8] = { 0 }, dm[8] = { 0 }, dx[8] = { 0 }; \
+		ISUM(wb, x, n, is, im); \
+		for (int k = 0; k < n; k++) { \
+			d[k] = f16_at(wb + (size_t)k * (BSZ) + (DOFF)); \
+			dm[k] = MIN ? f16_at(wb + (size_t)k * (BSZ) + 2) : 0.0f; \
+			dx[k] = x[k].d; \
+		} \
+		float32x4_t t0 = vmulq_f32(vmulq_f32(vld1q_f32(d), vld1q_f32(dx)), vcvtq_f32_s32(vld1q_s32(is))); \
+		float32x4_t t1 = vmulq_f32(vmulq_f32(vld1q_f32(d + 4), vld1q_f32(dx + 4)), vcvtq_f32_s32(vld1q_s32(is + 4))); \
+		if (MIN) { \
+			t0 = vsubq_f32(t0, vmulq_f32(vmulq_f32(vld1q_f32(dm), vld1q_f32(dx)), vcvtq_f32_s32(vld1q_s32(im)))); \
+			t1 = vsubq_f32(t1, vmulq_f32(vmulq_f32(vld1q_f32(dm + 4), vld1q_f32(dx + 4)), \
+						     vcvtq_f32_s32(vld1q_s32(im + 4)))); \
+		} \
+		if (n == 8) { \
+			acc0 = vaddq_f32(acc0, t0); \
+			acc1 = vaddq_f32(acc1, t1); \
+		} else {   /* lanes past the row's end get nothing added */ \
+			const int32_t lane[8] = { 0, 1, 2, 3, 4, 5, 6, 7 }; \
+			const uint32x4_t l0 = vcltq_s32(vld1q_s32(lane), vdupq_n_s32(n)); \
+			const uint32x4_t l1 = vcltq_s32(vld1q_s32(lane + 4), vdupq_n_s32(n)); \
+			acc0 = vbslq_f32(l0, vaddq_f32(acc0, t0), acc0); \
+			acc1 = vbslq_f32(l1, vaddq_f32(acc1, t1), acc1); \
+		} \
+	} \
+	/* ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)) */ \
+	const float32x4_t s = vaddq_f32(acc0, acc1); \
+	return (vgetq_lane_f32(s, 0) + vgetq_lane_f32(s, 2)) + (vgetq_lane_f32(s, 1) + vgetq_lane_f32(s, 3)); \
+}
+
+ROW_ARM(neon_row_q4_K, NOTGT, neon_q4_K, sizeof(st_block_q4_K), 0, 1)
+ROW_ARM(neon_row_q5_K, NOTGT, neon_q5_K, sizeof(st_block_q5_K), 0, 1)
+ROW_ARM(neon_row_q6_K, NOTGT, neon_q6_K, sizeof(st_block_q6_K), 208, 0)
+ROW_ARM(sdot_row_q4_K, TGT_DOT, sdot_q4_K, sizeof(st_block_q4_K), 0, 1)
+ROW_ARM(sdot_row_q5_K, TGT_DOT, sdot_q5_K, sizeof(st_block_q5_K), 0, 1)
+ROW_ARM(sdot_row_q6_K, TGT_DOT, sdot_q6_K, sizeof(st_block_q6_K), 208, 0)
+
+st_kq_row_fn st_kq_row_kernel_arm(enum st_isa isa, uint32_t type)
+{
+	switch (isa) {
+	case ST_ISA_NEON:
+		return type == ST_TYPE_Q4_K ? neon_row_q4_K : type == ST_TYPE_Q5_K ? neon_row_q5_K :
+		       type == ST_TYPE_Q6_K ? neon_row_q6_K : NULL;
+	case ST_ISA_NEON_DOTPROD:
+		return type == ST_TYPE_Q4_K ? sdot_row_q4_K : type == ST_TYPE_Q5_K ? sdot_row_q5_K :
+		       type == ST_TYPE_Q6_K ? sdot_row_q6_K : NULL;
+	default:
+		return NULL;
+	}
+}
+
 st_kq_isum_fn st_kq_isum_kernel_arm(enum st_isa isa, uint32_t type)
 {
 	switch (isa) {
@@ -126,6 +197,13 @@ st_kq_isum_fn st_kq_isum_kernel_arm(enum st_isa isa, uint32_t type)
 #else
 
 st_kq_isum_fn st_kq_isum_kernel_arm(enum st_isa isa, uint32_t type)
+{
+	(void)isa;
+	(void)type;
+	return NULL;
+}
+
+st_kq_row_fn st_kq_row_kernel_arm(enum st_isa isa, uint32_t type)
 {
 	(void)isa;
 	(void)type;
