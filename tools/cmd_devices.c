@@ -9,6 +9,7 @@
 
 #include "backend.h"
 #include "cli.h"
+#include "drm_devices.h"
 #include "strata.h"
 
 static const char *type_name(enum st_device_type t)
@@ -37,6 +38,7 @@ static const char *bytes(uint64_t n, char *buf, size_t size)
 struct dev {
 	char id[48];
 	struct st_device_info info;
+	const char *drm_node;   /* render node with the same PCI bus id, or NULL */
 };
 
 static void json_str(FILE *f, const char *s)
@@ -68,7 +70,9 @@ int cmd_devices(int argc, char **argv)
 			       "List every device of every compiled-in backend (CPU, Vulkan, OpenCL) with its\n"
 			       "name for --device/--stages, type, memory, compute units, driver, subgroup size\n"
 			       "and PCI bus id.  A backend without devices is skipped; Vulkan and OpenCL\n"
-			       "devices with the same PCI bus id are the same physical device.\n");
+			       "devices with the same PCI bus id are the same physical device.  With libdrm,\n"
+			       "the physical GPUs (DRM render nodes under /dev/dri) are listed too, each with\n"
+			       "the API devices that drive it; no /dev/dri is normal (e.g. CPU-only hosts).\n");
 			return 0;
 		} else {
 			return cli_usage_error("devices", "unknown argument '%s'", argv[i]);
@@ -91,6 +95,17 @@ int cmd_devices(int argc, char **argv)
 			n++;
 		}
 	}
+	struct st_drm_device drm[32];
+	int ndrm = st_drm_devices(drm, 32);
+	if (ndrm < 0) {
+		fprintf(stderr, "strata devices: %s (listing the API devices only)\n", st_last_error());
+		ndrm = 0;
+	}
+	ndrm = ndrm > 32 ? 32 : ndrm;
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < ndrm; k++)
+			if (devs[i].info.pci_bus_id[0] && !strcmp(devs[i].info.pci_bus_id, drm[k].pci_bus_id))
+				devs[i].drm_node = drm[k].node;
 	if (json) {
 		printf("[");
 		for (int i = 0; i < n; i++) {
@@ -106,6 +121,11 @@ int cmd_devices(int argc, char **argv)
 			json_str(stdout, f->driver);
 			printf(", \"pci_bus_id\": ");
 			json_str(stdout, f->pci_bus_id);
+			printf(", \"drm_node\": ");
+			if (devs[i].drm_node)
+				json_str(stdout, devs[i].drm_node);
+			else
+				printf("null");
 			printf("}");
 		}
 		printf("\n]\n");
@@ -128,5 +148,21 @@ int cmd_devices(int argc, char **argv)
 	}
 	if (n == 0)
 		printf("no devices\n");
+	if (ndrm == 0) {
+		printf("physical GPUs: no DRM render nodes (no /dev/dri or no libdrm); API devices are told apart by PCI bus id\n");
+		return 0;
+	}
+	printf("physical GPUs (DRM render nodes):\n");
+	for (int k = 0; k < ndrm; k++) {
+		printf("  %-22s pci %s  %04x:%04x  driven by:", drm[k].node,
+		       drm[k].pci_bus_id[0] ? drm[k].pci_bus_id : "-", drm[k].vendor_id, drm[k].device_id);
+		int used = 0;
+		for (int i = 0; i < n; i++)
+			if (devs[i].drm_node == drm[k].node) {
+				printf(" %s", devs[i].id);
+				used++;
+			}
+		printf("%s\n", used ? "" : " (no API device)");
+	}
 	return 0;
 }
