@@ -22,6 +22,29 @@
 #define TGT_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 #define INLINE static inline __attribute__((always_inline))
 
+/* Q4_K/Q5_K: the 8 scales (sc) and the 8 mins as int16 (m16), unpacked
+ * as scales_mins() does, and one token's sum_j m_j * bsums pair j. */
+TGT_AVX2 static inline __m128i unpack_scales(const uint8_t *scales, uint8_t sc[8])
+{
+	uint32_t u[3];
+	memcpy(u, scales, 12);
+	const uint32_t sc_lo = u[0] & 0x3f3f3f3fu, sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+	const uint32_t mn_lo = u[1] & 0x3f3f3f3fu, mn_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+	memcpy(sc, &sc_lo, 4);
+	memcpy(sc + 4, &sc_hi, 4);
+	return _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)mn_hi, (int)mn_lo));
+}
+
+TGT_AVX2 static inline int32_t mins_dot(__m128i m16, const st_block_q8_K *x)
+{
+	const __m128i pair = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)x->bsums),
+					    _mm_loadu_si128((const __m128i *)(x->bsums + 8)));
+	__m128i p = _mm_madd_epi16(pair, m16);
+	p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0x4e));
+	p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0xb1));
+	return _mm_cvtsi128_si32(p);
+}
+
 /* Q4_K/Q5_K: the 8 scales (sc) and sum_j m_j * bsums of sub-block j, the
  * 12 packed bytes unpacked as three 32-bit words (bytes 0-3: scales 0-3 and
  * the top bits of scales 4-7; 4-7: mins 0-3 and the top bits of mins 4-7;
@@ -479,8 +502,9 @@ TGT static void name(const void *w, const st_block_q8_K *const *xs, int64_t nb, 
 			const st_block_q4_K *h = (const st_block_q4_K *)wb; \
 			const uint8_t *qs = five ? ((const st_block_q5_K *)wb)->qs : h->qs; \
 			uint8_t sc[8]; \
+			const __m128i m16 = unpack_scales(h->scales, sc); \
 			for (int t = 0; t < 4; t++) \
-				imin[t][b] = scales_mins(h->scales, &xs[t][b0 + b], sc); \
+				imin[t][b] = mins_dot(m16, &xs[t][b0 + b]); \
 			const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc))); \
 			__m512i qh = _mm512_setzero_si512(); \
 			if (five) \
