@@ -545,13 +545,67 @@ GROW4_Q45(avx512_grow4_q5_K, TGT_AVX512, acc_bw, true, sizeof(st_block_q5_K))
 GROW4_Q45(vnni_grow4_q4_K, TGT_VNNI, acc_vnni, false, sizeof(st_block_q4_K))
 GROW4_Q45(vnni_grow4_q5_K, TGT_VNNI, acc_vnni, true, sizeof(st_block_q5_K))
 
+/* ... and Q6_K (quants of each half and their scales shared by the tokens) */
+#define GROW4_Q6(name, TGT, ACC) \
+TGT static void name(const void *w, const st_block_q8_K *const *xs, int64_t nb, float *y) \
+{ \
+	const st_block_q6_K *wb = w; \
+	const __m512i idx = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, \
+					     1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0); \
+	const __m512i four = _mm512_set1_epi16(4); \
+	__m256 accf[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() }; \
+	for (int64_t b0 = 0; b0 < nb; b0 += 8) { \
+		const int n = nb - b0 < 8 ? (int)(nb - b0) : 8; \
+		__m512i accs[4][8]; \
+		int32_t off[4][8] = { { 0 } }; \
+		for (int b = 0; b < n; b++) { \
+			const st_block_q6_K *blk = &wb[b0 + b]; \
+			const __m512i s16 = _mm512_castsi256_si512( \
+				_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)blk->scales))); \
+			__m512i a[4] = { _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), \
+					 _mm512_setzero_si512() }; \
+			for (int h = 0; h < 2; h++) { \
+				__m512i q12, q34; \
+				q6_half(blk, h, &q12, &q34); \
+				const __m512i i12 = _mm512_add_epi16(idx, _mm512_set1_epi16((short)(8 * h))); \
+				const __m512i s12 = _mm512_permutexvar_epi16(i12, s16); \
+				const __m512i s34 = _mm512_permutexvar_epi16(_mm512_add_epi16(i12, four), s16); \
+				for (int t = 0; t < 4; t++) { \
+					const int8_t *xq = xs[t][b0 + b].qs + 128 * h; \
+					a[t] = ACC(a[t], q12, _mm512_loadu_si512((const void *)xq), s12); \
+					a[t] = ACC(a[t], q34, _mm512_loadu_si512((const void *)(xq + 64)), s34); \
+				} \
+			} \
+			for (int t = 0; t < 4; t++) { \
+				accs[t][b] = a[t]; \
+				off[t][b] = q6_offset(blk->scales, &xs[t][b0 + b]); \
+			} \
+		} \
+		for (int t = 0; t < 4; t++) { \
+			for (int b = n; b < 8; b++) \
+				accs[t][b] = _mm512_setzero_si512(); \
+			const __m256i is = _mm256_sub_epi32(reduce8(accs[t]), _mm256_slli_epi32(_mm256_setr_epi32(off[t][0], \
+				off[t][1], off[t][2], off[t][3], off[t][4], off[t][5], off[t][6], off[t][7]), 5)); \
+			accf[t] = combine8(accf[t], (const uint8_t *)(wb + b0), sizeof(st_block_q6_K), 208, false, \
+					   xs[t] + b0, n, is, _mm256_setzero_si256()); \
+		} \
+	} \
+	for (int t = 0; t < 4; t++) \
+		y[t] = hsum8_canon(accf[t]); \
+}
+
+GROW4_Q6(avx512_grow4_q6_K, TGT_AVX512, acc_bw)
+GROW4_Q6(vnni_grow4_q6_K, TGT_VNNI, acc_vnni)
+
 st_kq_row4_fn st_kq_row4_kernel_x86(enum st_isa isa, uint32_t type)
 {
 	switch (isa) {
 	case ST_ISA_AVX512:
-		return type == ST_TYPE_Q4_K ? avx512_grow4_q4_K : type == ST_TYPE_Q5_K ? avx512_grow4_q5_K : NULL;
+		return type == ST_TYPE_Q4_K ? avx512_grow4_q4_K : type == ST_TYPE_Q5_K ? avx512_grow4_q5_K :
+		       type == ST_TYPE_Q6_K ? avx512_grow4_q6_K : NULL;
 	case ST_ISA_AVX512_VNNI:
-		return type == ST_TYPE_Q4_K ? vnni_grow4_q4_K : type == ST_TYPE_Q5_K ? vnni_grow4_q5_K : NULL;
+		return type == ST_TYPE_Q4_K ? vnni_grow4_q4_K : type == ST_TYPE_Q5_K ? vnni_grow4_q5_K :
+		       type == ST_TYPE_Q6_K ? vnni_grow4_q6_K : NULL;
 	default:
 		return NULL;
 	}
