@@ -91,6 +91,7 @@ static int clb_open(int index, struct st_backend **out)
 	cl_ulong lm = 0;
 	clGetDeviceInfo(be->dev, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lm, &lm, NULL);
 	be->local_mem = (size_t)lm;
+	st_cl_device_info(be->dev, &be->base.info);
 	/* On CPU drivers a barrier-free work-item per row is several times
 	 * faster than a work-group reduction per row; ST_OPENCL_MATMUL=rows|wg
 	 * overrides the choice. */
@@ -98,9 +99,9 @@ static int clb_open(int index, struct st_backend **out)
 	cl_device_type dtype = 0;
 	clGetDeviceInfo(be->dev, CL_DEVICE_TYPE, sizeof dtype, &dtype, NULL);
 	be->matmul_rows = mm ? !strcmp(mm, "rows") : (dtype & CL_DEVICE_TYPE_CPU) != 0;
+	be->unified = be->base.info.unified_memory && !getenv("ST_OPENCL_NO_WRAP");
 	be->base.ops = &st_backend_opencl;
 	be->base.device_index = index;
-	st_cl_device_info(be->dev, &be->base.info);
 	st_log(ST_LOG_INFO, "opencl%d: %s (%s), %s memory, %zu KiB local memory, matmul: %s", index,
 	       be->base.info.name, be->base.info.driver,
 	       be->base.info.unified_memory ? "host-unified" : "device", be->local_mem / 1024,
@@ -157,11 +158,85 @@ static int clb_buffer_alloc(struct st_backend *base, size_t size, unsigned flags
 	return 0;
 }
 
+/* Wrap host memory (the mapped model file) without copying, where device
+ * memory is host memory (CPU drivers such as PoCL, integrated GPUs):
+ * CL_MEM_USE_HOST_PTR lets the driver compute from it in place.  Elsewhere
+ * -ENOTSUP, and the caller copies the weights into a device buffer. */
+static int clb_buffer_wrap(struct st_backend *base, void *ptr, size_t size, struct st_buffer **out)
+{
+	struct st_cl_backend *be = (struct st_cl_backend *)base;
+	cl_int err;
+	if (!be->unified || !ptr || !size)
+		return -ENOTSUP;
+	struct st_cl_buffer *b = calloc(1, sizeof *b);
+	if (!b)
+		return -ENOMEM;
+	b->mem = clCreateBuffer(be->ctx, CL_MEM_READ_ONLY | CL_MEM_USE_HOST_PTR, size, ptr, &err);
+	if (!b->mem) {
+		free(b);
+		st_log(ST_LOG_INFO, "opencl%d: cannot wrap %zu bytes of host memory (%s); copying instead",
+		       base->device_index, size, st_cl_strerror(err));
+		return -ENOTSUP;
+	}
+	b->be = be;
+	b->size = size;
+	*out = (struct st_buffer *)b;
+	return 0;
+}
+
+static int clb_unmap(struct st_cl_buffer *b)
+{
+	struct st_cl_buffer **pp = &b->be->mapped;
+	cl_int err = clEnqueueUnmapMemObject(b->be->queue, b->mem, b->mapped, 0, NULL, NULL);
+	b->mapped = NULL;
+	while (*pp && *pp != b)
+		pp = &(*pp)->next_mapped;
+	if (*pp)
+		*pp = b->next_mapped;
+	if (err == CL_SUCCESS)
+		err = clFinish(b->be->queue);
+	return err == CL_SUCCESS ? 0 : st_cl_fail(err, "clEnqueueUnmapMemObject");
+}
+
+int st_cl_unmap_all(struct st_cl_backend *be)
+{
+	int rc = 0;
+	while (be->mapped) {
+		int r = clb_unmap(be->mapped);
+		if (r && !rc)
+			rc = r;
+	}
+	return rc;
+}
+
+/* Map a whole buffer for the host to fill (weights read straight into it by
+ * the io_uring loader).  The mapping lasts until the buffer is next used by
+ * a kernel, a write or a read, which unmap it first: on host-memory devices
+ * that is free, elsewhere the unmap is the upload.  NULL on failure (the
+ * caller then stages through host memory). */
+static void *clb_buffer_map(struct st_buffer *buf)
+{
+	struct st_cl_buffer *b = (struct st_cl_buffer *)buf;
+	cl_int err;
+	if (b->mapped)
+		return b->mapped;
+	b->mapped = clEnqueueMapBuffer(b->be->queue, b->mem, CL_TRUE, CL_MAP_WRITE, 0, b->size, 0, NULL, NULL, &err);
+	if (!b->mapped) {
+		st_log(ST_LOG_INFO, "opencl: cannot map a %zu-byte buffer (%s)", b->size, st_cl_strerror(err));
+		return NULL;
+	}
+	b->next_mapped = b->be->mapped;
+	b->be->mapped = b;
+	return b->mapped;
+}
+
 static void clb_buffer_free(struct st_buffer *buf)
 {
 	struct st_cl_buffer *b = (struct st_cl_buffer *)buf;
 	if (!b)
 		return;
+	if (b->mapped)
+		clb_unmap(b);
 	clReleaseMemObject(b->mem);
 	free(b);
 }
@@ -181,6 +256,8 @@ static int clb_buffer_write(struct st_buffer *buf, size_t off, const void *src, 
 	int rc = clb_check_range(b, off, n);
 	if (rc < 0 || !n)
 		return rc;
+	if (b->mapped && (rc = clb_unmap(b)) < 0)
+		return rc;
 	cl_int err = clEnqueueWriteBuffer(b->be->queue, b->mem, CL_TRUE, off, n, src, 0, NULL, NULL);
 	return err == CL_SUCCESS ? 0 : st_cl_fail(err, "clEnqueueWriteBuffer");
 }
@@ -190,6 +267,8 @@ static int clb_buffer_read(struct st_buffer *buf, size_t off, void *dst, size_t 
 	struct st_cl_buffer *b = (struct st_cl_buffer *)buf;
 	int rc = clb_check_range(b, off, n);
 	if (rc < 0 || !n)
+		return rc;
+	if (b->mapped && (rc = clb_unmap(b)) < 0)
 		return rc;
 	cl_int err = clEnqueueReadBuffer(b->be->queue, b->mem, CL_TRUE, off, n, dst, 0, NULL, NULL);
 	return err == CL_SUCCESS ? 0 : st_cl_fail(err, "clEnqueueReadBuffer");
@@ -208,6 +287,8 @@ const struct st_backend_ops st_backend_opencl = {
 	.open = clb_open,
 	.close = clb_close,
 	.buffer_alloc = clb_buffer_alloc,
+	.buffer_wrap = clb_buffer_wrap,
+	.buffer_map = clb_buffer_map,
 	.buffer_free = clb_buffer_free,
 	.buffer_write = clb_buffer_write,
 	.buffer_read = clb_buffer_read,

@@ -269,6 +269,11 @@ int st_cl_graph_run(struct st_graph *g, const struct st_graph_run *run)
 
 	if (nt < 1 || pos0 < 0)
 		return st_error(-EINVAL, "opencl: run of %lld tokens at position %lld", (long long)nt, (long long)pos0);
+	if (g->be->mapped) {
+		int rc = st_cl_unmap_all(g->be);
+		if (rc < 0)
+			return rc;
+	}
 	cl_release_events(g);
 	for (int i = 0; i < g->n; i++) {
 		struct st_cl_node *nd = &g->nodes[i];

@@ -21,12 +21,16 @@ struct st_cl_backend {
 	cl_program prog;
 	size_t local_mem;
 	bool matmul_rows;       /* one work-item per matmul row (CPU drivers) */
+	bool unified;           /* device memory is host memory (wrap host pointers) */
+	struct st_cl_buffer *mapped;   /* buffers mapped by buffer_map, unmapped before use */
 };
 
 struct st_cl_buffer {
 	struct st_cl_backend *be;
 	cl_mem mem;
 	size_t size;
+	void *mapped;                  /* host mapping from buffer_map, or NULL */
+	struct st_cl_buffer *next_mapped;   /* the backend's list of mapped buffers */
 };
 
 /* cl_device.c */
@@ -35,6 +39,10 @@ int st_cl_device_info(cl_device_id dev, struct st_device_info *info);
 const char *st_cl_strerror(cl_int err);
 /* Turn a cl_int failure into st_error(-EIO, "opencl: WHAT: <name> (<code>)"). */
 int st_cl_fail(cl_int err, const char *what);
+
+/* cl_backend.c: unmap every buffer buffer_map mapped (OpenCL forbids
+ * kernels and transfers on a mapped buffer). */
+int st_cl_unmap_all(struct st_cl_backend *be);
 
 /* cl_graph.c */
 int st_cl_graph_prepare(struct st_backend *be, const struct st_op *ops, int n_ops, struct st_graph **out);

@@ -4,6 +4,10 @@
  *    token at a time) on opencl0 alone, with an f16 KV cache, and split
  *    three ways cpu / vulkan0 / opencl0: tokens identical to the CPU's and
  *    logits NMSE <= 1e-6 at every step.
+ *  - stories260K on opencl0 with its weights placed three ways: the mapped
+ *    file wrapped in place (CL_MEM_USE_HOST_PTR, the default on host-memory
+ *    devices), copied into a device buffer (ST_OPENCL_NO_WRAP), and read
+ *    by the io_uring loader straight into the mapped buffer.
  *  - mkmodel models of every weight type on every accelerator: logits of
  *    every prefill row and of decode steps NMSE <= 1e-6 against the CPU.
  * The CPU reference is the scalar reference forward pass (forward_ref): the
@@ -14,15 +18,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <unistd.h>
 
 #include "backend.h"
 #include "mkmodel.h"
+#include "weights.h"
 #include "strata.h"
 #include "tap.h"
 #include "types.h"
 
 enum { N_PROMPT = 9, N_GEN = 32 };
+
+/* When set, sessions read their weights through the io_uring loader. */
+static struct st_ioring_weights *g_loader;
 
 static void log_cb(enum st_log_level level, const char *msg, void *user)
 {
@@ -66,6 +75,10 @@ static int generate(struct st_model *m, const char *stages, uint32_t kv_type, in
 	st_session_params_default(&p);
 	p.stages = stages;
 	p.reference = stages == NULL;
+	if (g_loader && stages) {
+		p.load_weights = st_ioring_load_weights;
+		p.load_user = g_loader;
+	}
 	p.kv_type = kv_type;
 	p.n_ctx = 96;
 	if ((rc = st_session_create(m, &p, &s)) != 0)
@@ -125,6 +138,46 @@ static bool have(const char *backend)
 	return b && st_backend_device_count(b) > 0;
 }
 
+/* OpenCL buffers: wrapping host memory computes from it in place (a change
+ * to the host bytes is seen through the buffer); a mapped buffer's host
+ * writes are there once a read unmaps it; reads and writes out of range
+ * are refused. */
+static void opencl_buffers(void)
+{
+	const struct st_backend_ops *cl = st_backend_find("opencl");
+	struct st_backend *be = NULL;
+	struct st_buffer *w = NULL, *b = NULL;
+	static float host[1024] __attribute__((aligned(4096)));
+	float back[1024];
+
+	if (!ok(st_backend_open(cl, 0, &be) == 0, "opencl0 opens"))
+		return;
+	for (int i = 0; i < 1024; i++)
+		host[i] = (float)i * 0.5f;
+	int rc = st_buffer_wrap(be, host, sizeof host, &w);
+	if (be->info.unified_memory) {
+		ok(rc == 0, "host-memory device: wrap succeeds (%s)", rc ? st_last_error() : "ok");
+		host[7] = -3.0f;        /* in place: the buffer sees the host's bytes */
+		ok(w && st_buffer_read(be, w, 0, back, sizeof back) == 0 && back[7] == -3.0f && back[1023] == 511.5f,
+		   "wrapped buffer reads the host bytes in place");
+	} else {
+		ok(rc == -ENOTSUP, "device memory: wrap declines (%d), the caller copies", rc);
+	}
+	ok(st_buffer_alloc(be, sizeof host, ST_BUF_WEIGHTS | ST_BUF_HOST_VISIBLE, &b) == 0, "alloc");
+	float *m = b ? st_buffer_map(be, b) : NULL;
+	if (ok(m != NULL, "buffer_map gives a host pointer")) {
+		for (int i = 0; i < 1024; i++)
+			m[i] = (float)(1024 - i);
+		ok(st_buffer_read(be, b, 0, back, sizeof back) == 0 && back[0] == 1024.0f && back[1023] == 1.0f,
+		   "host writes through the mapping are in the buffer after it is unmapped");
+	}
+	rc = st_buffer_read(be, b, sizeof host - 4, back, 8);
+	ok(rc < 0, "read past the end refused: %s", st_last_error());
+	st_buffer_free(be, b);
+	st_buffer_free(be, w);
+	st_backend_close(be);
+}
+
 int main(void)
 {
 	const char *dir = tap_models_dir();
@@ -134,6 +187,9 @@ int main(void)
 	st_set_log(log_cb, NULL, ST_LOG_WARN);
 	if (!cl && !vk)
 		tap_skip_all("no OpenCL or Vulkan device (install pocl-opencl-icd and mesa-vulkan-drivers)");
+
+	if (cl)
+		opencl_buffers();
 
 	/* stories260K: 5 layers. */
 	if (!dir) {
@@ -147,6 +203,16 @@ int main(void)
 			if (cl) {
 				compare(m, "stories260K opencl", "opencl0:0-4", ST_KV_F32, N_GEN, true);
 				compare(m, "stories260K opencl f16 KV", "opencl0:0-4", ST_KV_F16, N_GEN, true);
+				setenv("ST_OPENCL_NO_WRAP", "1", 1);
+				compare(m, "stories260K opencl, weights copied", "opencl0:0-4", ST_KV_F32, 8, true);
+				unsetenv("ST_OPENCL_NO_WRAP");
+				struct st_ioring_weights w = { .path = path, .opts = { .mode = ST_IO_AUTO } };
+				g_loader = &w;
+				compare(m, "stories260K opencl, io_uring loader into mapped buffer", "opencl0:0-4",
+					ST_KV_F32, 8, true);
+				g_loader = NULL;
+				ok(w.n_loads >= 1 && w.stats.bytes_spans > 0, "the loader read %llu bytes in %d load(s)",
+				   (unsigned long long)w.stats.bytes_spans, w.n_loads);
 			} else {
 				tap_skip("stories260K on opencl0: no OpenCL device");
 			}
