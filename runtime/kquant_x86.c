@@ -597,9 +597,69 @@ TGT static void name(const void *w, const st_block_q8_K *const *xs, int64_t nb, 
 GROW4_Q6(avx512_grow4_q6_K, TGT_AVX512, acc_bw)
 GROW4_Q6(vnni_grow4_q6_K, TGT_VNNI, acc_vnni)
 
+/* AVX2, four tokens at once (Q4_K/Q5_K): the quants of each chunk and the
+ * scales are unpacked once; per token the arithmetic is avx2_q45's and the
+ * float rule is ROW_FN's. */
+#define AVX2_ROW4_Q45(name, FIVE, BSZ) \
+TGT_AVX2 static void name(const void *w, const st_block_q8_K *const *xs, int64_t nb, float *y) \
+{ \
+	const bool five = FIVE; \
+	const __m256i m4 = _mm256_set1_epi8(0x0F); \
+	const uint8_t *wb = w; \
+	__m256 accf[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() }; \
+	for (int64_t b0 = 0; b0 < nb; b0 += 8) { \
+		const int n = nb - b0 < 8 ? (int)(nb - b0) : 8; \
+		const uint8_t *w0 = wb; \
+		int32_t is[4][8] = { { 0 } }, im[4][8] = { { 0 } }; \
+		for (int b = 0; b < n; b++, wb += (BSZ)) { \
+			const st_block_q4_K *h = (const st_block_q4_K *)wb; \
+			const uint8_t *qs = five ? ((const st_block_q5_K *)wb)->qs : h->qs; \
+			uint8_t sc[8]; \
+			const __m128i m16 = unpack_scales(h->scales, sc); \
+			const __m256i qh = five ? _mm256_loadu_si256((const __m256i *)((const st_block_q5_K *)wb)->qh) \
+						: _mm256_setzero_si256(); \
+			__m256i a[4] = { _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), \
+					 _mm256_setzero_si256() }; \
+			for (int c = 0; c < 4; c++) { \
+				const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c)); \
+				__m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4); \
+				if (five) { \
+					lo = _mm256_or_si256(lo, q5_high(qh, 2 * c)); \
+					hi = _mm256_or_si256(hi, q5_high(qh, 2 * c + 1)); \
+				} \
+				const __m256i s0 = _mm256_set1_epi16(sc[2 * c]), s1 = _mm256_set1_epi16(sc[2 * c + 1]); \
+				for (int t = 0; t < 4; t++) { \
+					const int8_t *xq = xs[t][b0 + b].qs + 64 * c; \
+					const __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)xq)); \
+					const __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(xq + 32))); \
+					a[t] = _mm256_add_epi32(a[t], _mm256_madd_epi16(p0, s0)); \
+					a[t] = _mm256_add_epi32(a[t], _mm256_madd_epi16(p1, s1)); \
+				} \
+			} \
+			for (int t = 0; t < 4; t++) { \
+				is[t][b] = hsum_i32_avx2(a[t]); \
+				im[t][b] = mins_dot(m16, &xs[t][b0 + b]); \
+			} \
+		} \
+		for (int t = 0; t < 4; t++) \
+			accf[t] = combine8(accf[t], w0, BSZ, 0, true, xs[t] + b0, n, \
+					   _mm256_setr_epi32(is[t][0], is[t][1], is[t][2], is[t][3], is[t][4], is[t][5], \
+							     is[t][6], is[t][7]), \
+					   _mm256_setr_epi32(im[t][0], im[t][1], im[t][2], im[t][3], im[t][4], im[t][5], \
+							     im[t][6], im[t][7])); \
+	} \
+	for (int t = 0; t < 4; t++) \
+		y[t] = hsum8_canon(accf[t]); \
+}
+
+AVX2_ROW4_Q45(avx2_row4_q4_K, false, sizeof(st_block_q4_K))
+AVX2_ROW4_Q45(avx2_row4_q5_K, true, sizeof(st_block_q5_K))
+
 st_kq_row4_fn st_kq_row4_kernel_x86(enum st_isa isa, uint32_t type)
 {
 	switch (isa) {
+	case ST_ISA_AVX2:
+		return type == ST_TYPE_Q4_K ? avx2_row4_q4_K : type == ST_TYPE_Q5_K ? avx2_row4_q5_K : NULL;
 	case ST_ISA_AVX512:
 		return type == ST_TYPE_Q4_K ? avx512_grow4_q4_K : type == ST_TYPE_Q5_K ? avx512_grow4_q5_K :
 		       type == ST_TYPE_Q6_K ? avx512_grow4_q6_K : NULL;
