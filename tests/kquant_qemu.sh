@@ -27,7 +27,7 @@ cat > "$tmp/st_config.h" <<'H'
 H
 r=$src/runtime
 # -std=c11 also means -ffp-contract=off, which the exact quantized rule needs.
-if ! $cc -std=c11 -ffp-contract=off -O2 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
+if ! $cc -std=c11 -ffp-contract=off -O2 -D_GNU_SOURCE -DST_KQ_KERNELS_ONLY -Wall -Wextra -Wno-unused-parameter \
 	-I"$r" -I"$src/tests" -I"$tmp" -o "$tmp/test_kquant" \
 	"$src/tests/test_kquant.c" "$src/tests/testutil.c" "$r/util.c" "$r/types.c" "$r/cpu_features.c" \
 	"$r/threadpool.c" "$r/quant_dot.c" "$r/matmul.c" "$r/simd_x86.c" "$r/simd_arm.c" \

@@ -3,13 +3,19 @@
  * error per type, the Q8_K dot rule against a float dot of the dequantized
  * values, every SIMD path's integer sums and matmul kernels equal to the
  * scalar reference bit for bit (awkward shapes, extreme values), and the
- * matmul driver giving the same bits with 1, 2 and 3 threads. */
+ * matmul driver giving the same bits with 1, 2 and 3 threads; mkmodel's
+ * K-quant types, the Q4_K_M mix rule and the fallback of rows that are not
+ * whole 256-blocks. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kquant.h"
 #include "matmul.h"
+#ifndef ST_KQ_KERNELS_ONLY   /* kquant_qemu.sh builds the kernel checks alone */
+#include "mkmodel.h"
+#endif
 #include "tap.h"
 #include "util.h"
 
@@ -341,6 +347,54 @@ static void test_driver(void)
 	}
 }
 
+#ifndef ST_KQ_KERNELS_ONLY
+/* mkmodel's K-quant types and llama.cpp's _M mix rule, from the tensor list. */
+static void test_mkmodel_mix(void)
+{
+	struct st_mkmodel_params p;
+	struct st_mkmodel_tensor *t;
+	st_mkmodel_preset("tinyllama-1.1b", &p);
+	ok(st_mkmodel_parse_type("Q4_K_M", &p) == 0 && p.type == ST_TYPE_Q4_K && p.mix == ST_MKMODEL_MIX_Q4_K_M,
+	   "q4_k_m parses to base q4_K with the Q4_K_M mix");
+	int n = st_mkmodel_tensors(&p, &t);
+	int q6 = 0, q4 = 0, other = 0, bad = 0;
+	for (int i = 0; i < n; i++) {
+		if (t[i].type == ST_TYPE_Q6_K) {
+			q6++;
+			unsigned l;
+			/* layers 0-1, 19-21 and (l - 2) % 3 == 2 for 22 layers */
+			if (sscanf(t[i].name, "blk.%u.", &l) == 1) {
+				const bool more = l < 2 || l >= 19 || (l - 2) % 3 == 2;
+				bad += !more || (!strstr(t[i].name, "attn_v") && !strstr(t[i].name, "ffn_down"));
+			} else {
+				bad += strcmp(t[i].name, "output.weight") != 0;
+			}
+		} else if (t[i].type == ST_TYPE_Q4_K) {
+			q4++;
+		} else {
+			other += t[i].type != ST_TYPE_F32;
+		}
+	}
+	ok(n == 201 && q6 == 21 && q4 == 135 && other == 0 && bad == 0,
+	   "tinyllama q4_K_M: 21 q6_K (output, attn_v/ffn_down of layers 0,1,4,7,10,13,16,19,20,21), 135 q4_K, as "
+	   "llama.cpp's file (got %d q6_K, %d q4_K, %d misplaced)", q6, q4, bad);
+	free(t);
+	/* stories260k-like rows (64, 172): no whole 256-blocks -> q8_0 where 32 divides, else f32 */
+	st_mkmodel_preset("stories260k", &p);
+	st_mkmodel_parse_type("q6_k", &p);
+	n = st_mkmodel_tensors(&p, &t);
+	int q8 = 0, f32m = 0, k = 0;
+	for (int i = 0; i < n; i++) {
+		q8 += t[i].type == ST_TYPE_Q8_0;
+		f32m += t[i].type == ST_TYPE_F32 && t[i].ne[1] > 1 && strstr(t[i].name, "ffn_down");
+		k += st_kq_type(t[i].type);
+	}
+	ok(k == 0 && q8 > 0 && f32m == 5, "q6_K on rows of 64/172: %d tensors fall back to q8_0, the 5 ffn_down (rows of "
+	   "172) to f32, none stay K", q8);
+	free(t);
+}
+#endif
+
 int main(void)
 {
 	for (int k = 0; k < 3; k++) {
@@ -353,5 +407,8 @@ int main(void)
 	test_dot_rule();
 	test_paths();
 	test_driver();
+#ifndef ST_KQ_KERNELS_ONLY
+	test_mkmodel_mix();
+#endif
 	return tap_done();
 }
