@@ -215,6 +215,31 @@ out:
 	return rc;
 }
 
+/* Upper bound of the dispatch cost of an n-op graph: the wall time of a
+ * graph of n one-element ADDs (kernels that do nothing measurable), which
+ * is robust where "wall minus timestamped kernel time" drowns in the noise
+ * of a shared machine.  Sets *seconds to the time per run. */
+static int dispatch_bound(struct bench *b, int n, double *seconds)
+{
+	struct st_buffer *bufs[3];
+	int nb = 0, rc;
+	struct st_op *ops = calloc((size_t)n, sizeof *ops), op = { .kind = ST_OP_ADD };
+	double kern;
+	if (!ops)
+		return -ENOMEM;
+	if (!(rc = make(b, &op.src[0], bufs, &nb, ST_TYPE_F32, 1, 1, 1.0f)) &&
+	    !(rc = make(b, &op.src[1], bufs, &nb, ST_TYPE_F32, 1, 1, 1.0f)) &&
+	    !(rc = make(b, &op.dst, bufs, &nb, ST_TYPE_F32, 1, 1, 0))) {
+		for (int i = 0; i < n; i++)
+			ops[i] = op;
+		struct st_graph_run run = { .n_tokens = 1, .pos0 = 0 };
+		rc = time_graph(b, ops, n, &run, seconds, &kern, NULL);
+	}
+	free_bufs(b, bufs, &nb);
+	free(ops);
+	return rc;
+}
+
 static int bench_attn(struct bench *b, const struct shape *sh, uint32_t kv_type, int64_t n_tokens, int64_t pos0)
 {
 	struct st_buffer *bufs[4];
@@ -329,6 +354,10 @@ static int bench_stage(struct bench *b, const struct shape *sh, uint32_t wtype, 
 		if (kern > 0)
 			printf("             %d ops: kernels %.3f ms (timed runs), dispatch overhead %.3f ms = %.2f%% of the token\n",
 			       n, kern * 1e3, (wall - kern) * 1e3, (wall - kern) / wall * 100);
+		double disp;
+		if (dispatch_bound(b, n, &disp) == 0)
+			printf("             dispatch bound: %d trivial ops take %.3f ms (%.1f us each) = %.2f%% of the token\n",
+			       n, disp * 1e3, disp / n * 1e6, disp / wall * 100);
 		if (b->json) {
 			fprintf(b->json, "%s\n  {\"op\": \"stage\", \"shape\": \"%s\", \"n_ops\": %d, \"wall_ms\": %.6f, "
 					 "\"kernel_ms\": %.6f, \"cpu_ms\": %.6f, \"overhead_pct\": %.4f, \"tokens_per_s\": %.4f}",
