@@ -169,16 +169,11 @@ TGT_AVX2 static void avx2_q6_K(const void *w, const st_block_q8_K *x, int64_t nb
 }
 
 /* ===================================================================== */
-/* AVX-512 (BW) and VNNI: two 32-byte chunks per 512-bit vector            */
+/* AVX-512 (BW) and VNNI: 64 quants per 512-bit vector                     */
 
 TGT_AVX512 INLINE __m512i cat256(__m256i lo, __m256i hi)
 {
 	return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-}
-
-TGT_AVX512 INLINE __m512i ld256x2(const int8_t *a, const int8_t *b)
-{
-	return cat256(_mm256_loadu_si256((const __m256i *)a), _mm256_loadu_si256((const __m256i *)b));
 }
 
 /* acc + products of 64 unsigned quants with 64 signed bytes, scaled: s16
@@ -193,14 +188,6 @@ TGT_AVX512 INLINE __m512i acc_bw(__m512i acc, __m512i q, __m512i xv, __m512i s16
 TGT_VNNI INLINE __m512i acc_vnni(__m512i acc, __m512i q, __m512i xv, __m512i s16)
 {
 	return _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q, xv), s16);
-}
-
-TGT_AVX512 INLINE __m512i q5_high512(__m512i qh, int bit_lo, int bit_hi)
-{
-	/* bytes 0..31 test bit_lo, bytes 32..63 test bit_hi */
-	const __m512i mask = cat256(_mm256_set1_epi8((char)(1 << bit_lo)), _mm256_set1_epi8((char)(1 << bit_hi)));
-	const __mmask64 k = _mm512_test_epi8_mask(qh, mask);
-	return _mm512_maskz_mov_epi8(k, _mm512_set1_epi8(16));
 }
 
 /* One block of Q4_K/Q5_K, one 32-byte chunk c of quants per step: the chunk
@@ -244,8 +231,6 @@ TGT_AVX512 INLINE __m512i q5_high512(__m512i qh, int bit_lo, int bit_hi)
 	const __m512i hb_shift = cat256(_mm256_setzero_si256(), _mm256_set1_epi16(1)); \
 	const __m512i sc_idx = hb_shift; \
 	(void)one; (void)hb_shift
-
-#define S16_PAIR(a, b) cat256(_mm256_set1_epi16((short)(a)), _mm256_set1_epi16((short)(b)))
 
 TGT_AVX512 INLINE void avx512_q45(bool five, const uint8_t *wb, size_t bsz, const st_block_q8_K *x, int64_t nb,
 				  int32_t *isum, int32_t *imin)
