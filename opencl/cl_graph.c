@@ -18,6 +18,7 @@ struct st_cl_node {
 	int64_t cap;            /* max n_tokens the op's tensors hold */
 	int64_t kv_rows;        /* rows of the KV cache (KV_STORE/ATTN), else 0 */
 	bool rows;              /* MATMUL: one work-item per row (no local size) */
+	cl_kernel k4;           /* MATMUL, rows: the batch kernel (4 tokens per work-item), or NULL */
 };
 
 struct st_graph {
@@ -26,6 +27,11 @@ struct st_graph {
 	struct st_cl_node *nodes;
 	cl_event *events;       /* profiling events of the last run */
 };
+
+/* Types with a 32-value block (or scalar) layout: the batch matmul kernel
+ * dequantizes them 32 values at a time. */
+#define ST_TYPE_BLOCK32(t) ((t) == ST_TYPE_F32 || (t) == ST_TYPE_F16 || (t) == ST_TYPE_BF16 || \
+			    (t) == ST_TYPE_Q8_0 || (t) == ST_TYPE_Q4_0)
 
 static const char *cl_type_suffix(uint32_t type)
 {
@@ -137,6 +143,21 @@ static int cl_node_init(struct st_cl_backend *be, const struct st_op *op, int i,
 		arg_int(&a, (int)op->src[0].ne0);
 		nd->g0 = (size_t)op->src[0].ne1 * (be->matmul_rows ? 1 : ST_CL_LS);
 		nd->rows = be->matmul_rows;
+		if (nd->rows && op->dst.ne1 > 1 && op->src[1].ne1 > 1 && ST_TYPE_BLOCK32(op->src[0].type)) {
+			char name4[40];
+			snprintf(name4, sizeof name4, "matmul_rows4_%s", sfx);
+			nd->k4 = clCreateKernel(be->prog, name4, &err);
+			if (!nd->k4)
+				return st_cl_fail(err, name4);
+			struct cl_args a4 = { .k = nd->k4, .err = CL_SUCCESS };
+			arg_tensor(&a4, &op->src[0], true);
+			arg_tensor(&a4, &op->src[1], true);
+			arg_tensor(&a4, &op->dst, true);
+			arg_int(&a4, (int)op->src[0].ne0);
+			arg_int(&a4, 1);        /* n_tokens: set per run */
+			if (a4.err != CL_SUCCESS)
+				return st_cl_fail(a4.err, name4);
+		}
 		nd->cap = ST_MIN(op->dst.ne1, op->src[1].ne1);
 		break;
 	case ST_OP_GET_ROWS:
@@ -243,6 +264,8 @@ int st_cl_graph_prepare(struct st_backend *base, const struct st_op *ops, int n_
 		if ((rc = cl_node_init(be, &ops[i], i, &g->nodes[i])) < 0) {
 			if (g->nodes[i].k)
 				clReleaseKernel(g->nodes[i].k);
+			if (g->nodes[i].k4)
+				clReleaseKernel(g->nodes[i].k4);
 			goto err;
 		}
 	*out = g;
@@ -290,6 +313,20 @@ int st_cl_graph_run(struct st_graph *g, const struct st_graph_run *run)
 			if (err != CL_SUCCESS)
 				return st_cl_fail(err, "clSetKernelArg(pos0)");
 		}
+		cl_kernel k = nd->k;
+		if (nd->k4 && nt > 1) {     /* batch: 4 tokens per work-item */
+			cl_int ntv = (cl_int)nt;
+			err = clSetKernelArg(nd->k4, 10, sizeof ntv, &ntv);
+			if (err != CL_SUCCESS)
+				return st_cl_fail(err, "clSetKernelArg(n_tokens)");
+			k = nd->k4;
+			gws[0] = nd->g0;
+			gws[1] = (size_t)(nt + 3) / 4;
+			err = clEnqueueNDRangeKernel(g->be->queue, k, 2, NULL, gws, NULL, 0, NULL, &g->events[i]);
+			if (err != CL_SUCCESS)
+				return st_cl_fail(err, "clEnqueueNDRangeKernel");
+			continue;
+		}
 		switch (nd->kind) {
 		case ST_OP_MATMUL:
 		case ST_OP_ATTN:
@@ -336,9 +373,12 @@ void st_cl_graph_free(struct st_graph *g)
 		return;
 	if (g->events)
 		cl_release_events(g);
-	for (int i = 0; i < g->n; i++)
+	for (int i = 0; i < g->n; i++) {
 		if (g->nodes[i].k)
 			clReleaseKernel(g->nodes[i].k);
+		if (g->nodes[i].k4)
+			clReleaseKernel(g->nodes[i].k4);
+	}
 	free(g->nodes);
 	free(g->events);
 	free(g);

@@ -570,3 +570,60 @@ MATMUL_ROWS(q6_K)
 GET_ROWS(q4_K)
 GET_ROWS(q5_K)
 GET_ROWS(q6_K)
+
+/* ---- MATMUL for a batch of tokens, one work-item per (row, 4 tokens) --------
+ * Prefill on CPU drivers: the row kernel above dequantizes a weight block
+ * once per token; here each 32-value block is dequantized once (into two
+ * 16-wide vectors and a scale) and used for up to 4 tokens.  Rows whose
+ * length is not a multiple of 32 (float types only) finish element-wise. */
+#define DEQ32_f32(row, b, lo, hi, d) do { __global const float *w_ = (__global const float *)(row) + (b) * 32; \
+	lo = vload16(0, w_); hi = vload16(1, w_); d = 1.0f; } while (0)
+#define DEQ32_f16(row, b, lo, hi, d) do { __global const half *w_ = (__global const half *)(row) + (b) * 32; \
+	lo = vload_half16(0, w_); hi = vload_half16(1, w_); d = 1.0f; } while (0)
+#define DEQ32_bf16(row, b, lo, hi, d) do { __global const ushort *w_ = (__global const ushort *)(row) + (b) * 32; \
+	lo = as_float16(convert_uint16(vload16(0, w_)) << 16); \
+	hi = as_float16(convert_uint16(vload16(1, w_)) << 16); d = 1.0f; } while (0)
+#define DEQ32_q8_0(row, b, lo, hi, d) do { __global const uchar *blk_ = (row) + (b) * 34; \
+	__global const char *qs_ = (__global const char *)(blk_ + 2); \
+	lo = convert_float16(vload16(0, qs_)); hi = convert_float16(vload16(1, qs_)); \
+	d = vload_half(0, (__global const half *)blk_); } while (0)
+#define DEQ32_q4_0(row, b, lo, hi, d) do { __global const uchar *blk_ = (row) + (b) * 18; \
+	const uchar16 q_ = vload16(0, blk_ + 2); \
+	lo = convert_float16(convert_char16(q_ & (uchar)15) - (char)8); \
+	hi = convert_float16(convert_char16(q_ >> (uchar)4) - (char)8); \
+	d = vload_half(0, (__global const half *)blk_); } while (0)
+
+#define MATMUL_ROWS4(T)                                                                    \
+__kernel void matmul_rows4_##T(__global const uchar *wb, ulong woff, ulong wnb1,           \
+			       __global const uchar *xb, ulong xoff, ulong xnb1,           \
+			       __global uchar *yb, ulong yoff, ulong ynb1, int ncols,      \
+			       int n_tokens)                                               \
+{                                                                                          \
+	const int r = get_global_id(0), t0 = 4 * get_global_id(1);                         \
+	const int nt = min(4, n_tokens - t0);                                              \
+	if (nt <= 0)                                                                       \
+		return;                                                                    \
+	__global const uchar *row = wb + woff + (ulong)r * wnb1;                           \
+	float acc[4] = { 0.0f, 0.0f, 0.0f, 0.0f };                                         \
+	const int nb = ncols / 32;                                                         \
+	for (int b = 0; b < nb; b++) {                                                     \
+		float16 lo, hi;                                                            \
+		float d;                                                                   \
+		DEQ32_##T(row, b, lo, hi, d);                                              \
+		for (int k = 0; k < nt; k++) {                                             \
+			__global const float *x = ROW(const float, xb, xoff, xnb1, t0 + k) + b * 32; \
+			acc[k] += d * hsum16(fma(hi, vload16(1, x), lo * vload16(0, x)));  \
+		}                                                                          \
+	}                                                                                  \
+	for (int k = 0; k < nt; k++) {                                                     \
+		__global const float *x = ROW(const float, xb, xoff, xnb1, t0 + k);        \
+		for (int c = nb * 32; c < ncols; c++)                                      \
+			acc[k] += deq_##T(row, c) * x[c];                                  \
+		ROW(float, yb, yoff, ynb1, t0 + k)[r] = acc[k];                            \
+	}                                                                                  \
+}
+MATMUL_ROWS4(f32)
+MATMUL_ROWS4(f16)
+MATMUL_ROWS4(bf16)
+MATMUL_ROWS4(q8_0)
+MATMUL_ROWS4(q4_0)
