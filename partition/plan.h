@@ -232,6 +232,16 @@ int st_pl_plan_runtime_stages(const struct st_pl_instance *in, const struct st_p
 int st_pl_instance_from_profiles(const struct st_json *const *profiles, int n, const struct st_json *links,
 				 const char *source, struct st_pl_instance *in);
 
+/* Fold the embedding unit into the first block and the head into the last
+ * (runtime_units.c): unit i becomes layer i, so every plan of the result
+ * runs in the runtime (which places the embedding with the first stage and
+ * the head with the last) at the same predicted cost.  -ENOTSUP unless the
+ * units are embedding, blocks, head. */
+int st_pl_instance_fold_ends(struct st_pl_instance *in);
+/* "dev:first-last,..." of a plan on a folded instance: the runtime's
+ * --stages spec (units are layers). */
+int st_pl_plan_layer_stages(const struct st_pl_instance *in, const struct st_pl_plan *p, char *buf, size_t size);
+
 /* A plan read back from JSON, by device names (for `strata run --plan`). */
 struct st_pl_plan_file {
 	int n_stages;

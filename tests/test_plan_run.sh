@@ -48,7 +48,7 @@ run() {
 has() { grep -qF -- "$2" <<<"$1"; }
 lines() { [ -z "$1" ] && echo 0 || wc -l <<<"$1"; }
 
-devs=$("$STRATA" devices | awk '/^[a-z]/ {print $1}')
+devs=$("$STRATA" devices --json | grep -o '"id": *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/')
 diag "devices: $(echo $devs)"
 has "$devs" cpu; ok $? "strata devices lists cpu"
 

@@ -92,7 +92,7 @@ static int add_cand(struct cand *c, int *n, const char *name, const struct st_pl
 		    const struct st_pl_plan *p)
 {
 	char spec[256];
-	if (st_pl_plan_runtime_stages(in, p, spec, sizeof spec))
+	if (st_pl_plan_layer_stages(in, p, spec, sizeof spec))
 		return -1;
 	for (int i = 0; i < *n; i++)
 		if (!strcmp(c[i].spec, spec)) {         /* same stages: same measurement */
@@ -146,6 +146,7 @@ struct result {
 	struct cand c[MAX_PLANS];
 	int lat, three;                 /* indexes of the latency and 3-way plans (-1: none) */
 	bool three_ok, lat_ok, fastest_ok, matched_ok;
+	double fold_err;                /* largest relative gap folded vs unfolded prediction */
 	char why[256];
 };
 
@@ -174,6 +175,16 @@ static int attempt(const char *strata, const char *model, const char ids[][16], 
 		snprintf(res->why, sizeof res->why, "instance: %s", st_last_error());
 		goto out;
 	}
+	/* units = layers (embedding folded into the first, head into the
+	 * last): every plan runs; checked below against the unfolded costs */
+	struct st_pl_instance unf;
+	memset(&unf, 0, sizeof unf);
+	if (st_pl_instance_copy(&unf, &in) || st_pl_instance_fold_ends(&in)) {
+		snprintf(res->why, sizeof res->why, "fold: %s", st_last_error());
+		if (unf.devices)
+			st_pl_instance_free(&unf);
+		goto out;
+	}
 	in.objective = ST_PL_LATENCY;
 	in.batch = 1;
 	in.context = START + WARM + NTOK / 2;  /* the mean context of the measured tokens */
@@ -183,6 +194,10 @@ static int attempt(const char *strata, const char *model, const char ids[][16], 
 		goto out;
 	}
 	res->lat = add_cand(res->c, &res->n, "latency-plan", &in, &p);
+	/* folding kept every cost: the unfolded instance (embedding with the
+	 * first stage, head with the last) predicts the same */
+	unf.context = in.context;
+	unf.batch = in.batch;
 	if (res->lat < 0) {
 		/* e.g. a stage of only the embedding or only the head, which the
 		 * runtime cannot place: a miss of this attempt, not a crash */
@@ -212,6 +227,20 @@ static int attempt(const char *strata, const char *model, const char ids[][16], 
 		if (!st_pl_baseline(&in, (enum st_pl_baseline)b, &bp))
 			add_cand(res->c, &res->n, st_pl_baseline_name((enum st_pl_baseline)b), &in, &bp);
 	}
+	res->fold_err = 0;
+	for (int k = 0; k < res->n; k++) {
+		struct st_pl_plan up = res->c[k].plan;
+		struct st_pl_eval ue;
+		for (int st = 0; st < up.n_stages; st++) {
+			up.stage[st].first = st == 0 ? 0 : up.stage[st].first + 1;
+			up.stage[st].last = st == up.n_stages - 1 ? unf.n_units - 1 : up.stage[st].last + 1;
+		}
+		st_pl_evaluate(&unf, &up, &ue);
+		double e = fabs(ue.latency_ms - res->c[k].ev.latency_ms) / ue.latency_ms;
+		if (!ue.valid || e > res->fold_err)
+			res->fold_err = ue.valid ? e : 1;
+	}
+	st_pl_instance_free(&unf);
 	if (st_model_open(model, &m) < 0) {
 		snprintf(res->why, sizeof res->why, "%s", st_last_error());
 		goto out;
@@ -254,7 +283,7 @@ static int attempt(const char *strata, const char *model, const char ids[][16], 
 		for (int d = 0; d < nd && d < 3; d++) {
 			struct st_pl_plan one = { 1, { { d, 0, in.n_units - 1 } }, 0 };
 			char spec[256];
-			st_pl_plan_runtime_stages(&in, &one, spec, sizeof spec);
+			st_pl_plan_layer_stages(&in, &one, spec, sizeof spec);
 			for (int j = 0; j < res->n; j++)
 				if (!strcmp(res->c[j].spec, spec))
 					k[d] = res->c[j].ms / res->c[j].ev.latency_ms;
@@ -361,7 +390,7 @@ int main(void)
 			setenv("LSAN_OPTIONS", opt, 1);
 		}
 	}
-	tap_plan(6);
+	tap_plan(7);
 
 	struct st_mkmodel_params mp;
 	st_mkmodel_preset("custom", &mp);
@@ -417,6 +446,8 @@ int main(void)
 	if (tries > MAX_ATTEMPTS)
 		tries = MAX_ATTEMPTS;
 	ok(res.ran, "profiles, plans and %d sessions in one process", res.n);
+	ok(res.ran && res.fold_err < 1e-9, "folding embedding/head into the end layers keeps every plan's predicted "
+	   "cost (largest relative gap %.2g)", res.fold_err);
 	if (res.ran && res.three >= 0) {
 		const struct cand *t = &res.c[res.three];
 		bound_ok(res.three_ok, t, "3-way", tries);

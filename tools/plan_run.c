@@ -201,7 +201,7 @@ static void print_plan(const struct plan_run *pr, bool verbose)
 	fprintf(stderr, "strata run: plan (%s, context %u): --stages %s\n", st_pl_objective_name(in->objective),
 		in->context, pr->stages);
 	for (int s = 0; s < pr->plan.n_stages; s++)
-		fprintf(stderr, "strata run:   stage %d: %-10s units %d-%d, predicted %.4f ms/token\n", s,
+		fprintf(stderr, "strata run:   stage %d: %-10s layers %d-%d, predicted %.4f ms/token\n", s,
 			in->devices[pr->plan.stage[s].device].name, pr->plan.stage[s].first, pr->plan.stage[s].last,
 			ev.stage_ms[s]);
 	fprintf(stderr, "strata run:   predicted %.4f ms/token (%.1f tokens/s)\n", ev.latency_ms,
@@ -259,6 +259,12 @@ static int plan_auto(const char *cmd, const char *model, struct st_model *m, con
 		goto out;
 	}
 	pr->have_instance = true;
+	/* plan over layers (embedding with the first, head with the last): every
+	 * plan of that instance runs */
+	if (st_pl_instance_fold_ends(&pr->in)) {
+		cli_fail(cmd, "--plan auto: %s", st_last_error());
+		goto out;
+	}
 	if (objective && st_pl_objective_parse(objective, &pr->in.objective)) {
 		rc = cli_usage_error(cmd, "--objective: expected latency, throughput or tokens_per_s, got '%s'",
 				     objective);
@@ -267,7 +273,7 @@ static int plan_auto(const char *cmd, const char *model, struct st_model *m, con
 	pr->in.context = context;
 	pr->in.batch = 1;
 	if (st_pl_instance_validate(&pr->in) || st_pl_plan(&pr->in, &pr->plan, NULL) ||
-	    st_pl_plan_runtime_stages(&pr->in, &pr->plan, pr->stages, sizeof pr->stages)) {
+	    st_pl_plan_layer_stages(&pr->in, &pr->plan, pr->stages, sizeof pr->stages)) {
 		cli_fail(cmd, "--plan auto: %s", st_last_error());
 		goto out;
 	}
