@@ -78,6 +78,13 @@ static inline int tap_done(void)
 	return tap_failed ? 1 : 0;
 }
 
+/* Normalized mean squared error sum((ref-got)^2) / sum(ref^2) (or the bare
+ * sum when ref is all zero); INFINITY when either side holds a NaN, so NaN
+ * always fails a threshold. */
+double tap_nmse(const float *ref, const float *got, size_t n);
+/* Index of the largest element (the first on ties). */
+int tap_argmax(const float *x, size_t n);
+
 /* Path to ../shared/models (env ST_MODELS_DIR overrides), or NULL. */
 const char *tap_models_dir(void);
 

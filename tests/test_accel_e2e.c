@@ -40,27 +40,6 @@ static void log_cb(enum st_log_level level, const char *msg, void *user)
 		diag("%s: %s", level >= ST_LOG_ERROR ? "error" : "warning", msg);
 }
 
-static int argmax(const float *x, uint32_t n)
-{
-	int best = 0;
-	for (uint32_t i = 1; i < n; i++)
-		if (x[i] > x[best])
-			best = (int)i;
-	return best;
-}
-
-static double nmse(const float *ref, const float *x, uint32_t n)
-{
-	double num = 0, den = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		if (isnan(x[i]) || isnan(ref[i]))
-			return INFINITY;
-		num += ((double)ref[i] - x[i]) * ((double)ref[i] - x[i]);
-		den += (double)ref[i] * ref[i];
-	}
-	return den > 0 ? num / den : num;
-}
-
 /* Prefill N_PROMPT tokens keeping every row's logits, then n_gen greedy
  * steps.  logits gets (N_PROMPT + n_gen) rows; tokens gets n_gen ids. */
 static int generate(struct st_model *m, const char *stages, uint32_t kv_type, int n_gen,
@@ -92,7 +71,7 @@ static int generate(struct st_model *m, const char *stages, uint32_t kv_type, in
 		const float *l = st_session_logits(s, -1);
 		if (step > 0)
 			memcpy(logits + (size_t)(N_PROMPT + step - 1) * d->n_vocab, l, d->n_vocab * sizeof(float));
-		tokens[step] = argmax(l, d->n_vocab);
+		tokens[step] = tap_argmax(l, d->n_vocab);
 		rc = st_session_eval(s, &tokens[step], 1, false);
 	}
 	if (rc >= 0)
@@ -119,7 +98,7 @@ static void compare(struct st_model *m, const char *label, const char *stages, u
 	for (int i = 0; i < n_gen; i++)
 		same += tok[i] == ref_tok[i];
 	for (size_t r = 0; r < rows; r++) {
-		double e = nmse(ref + r * d->n_vocab, got + r * d->n_vocab, d->n_vocab);
+		double e = tap_nmse(ref + r * d->n_vocab, got + r * d->n_vocab, d->n_vocab);
 		if (!(e <= worst))
 			worst = e;
 	}

@@ -31,18 +31,6 @@ static double nmse(const float *a, const double *ref, size_t n)
 	return s > 0 ? e / s : e;
 }
 
-static double nmse_ff(const float *a, const float *b, size_t n)
-{
-	double e = 0, s = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (isnan(a[i]) || isnan(b[i]))
-			return INFINITY;
-		e += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-		s += (double)b[i] * b[i];
-	}
-	return s > 0 ? e / s : e;
-}
-
 /* Logits of all N_POS positions: one eval of everything, or one per token. */
 static float *run(struct st_model *m, const struct st_session_params *p, bool decode)
 {
@@ -277,19 +265,19 @@ int main(void)
 	}
 	if (ref_pre && ref_dec && be_pre && be_dec && split && small && f16) {
 		double e;
-		e = nmse_ff(ref_dec, ref_pre, nl);
+		e = tap_nmse(ref_pre, ref_dec, nl);
 		ok(e <= 1e-10, "forward_ref: prefill == token-by-token decode (NMSE %.3g)", e);
-		e = nmse_ff(be_dec, be_pre, nl);
+		e = tap_nmse(be_pre, be_dec, nl);
 		ok(e <= 1e-10, "stages: prefill == token-by-token decode (NMSE %.3g)", e);
-		e = nmse_ff(be_pre, ref_pre, nl);
+		e = tap_nmse(ref_pre, be_pre, nl);
 		ok(e <= 1e-10, "stage path == forward_ref (NMSE %.3g)", e);
-		e = nmse_ff(split, be_pre, nl);
+		e = tap_nmse(be_pre, split, nl);
 		ok(e <= 1e-12, "two stages (cpu:0-1,cpu:2-4) == one stage (NMSE %.3g)", e);
-		e = nmse_ff(small, be_pre, nl);
+		e = tap_nmse(be_pre, small, nl);
 		ok(e <= 1e-10, "n_batch 5 (prefill in 13 chunks) == one batch (NMSE %.3g)", e);
-		e = one_thread && two_threads ? nmse_ff(one_thread, two_threads, nl) : INFINITY;
+		e = one_thread && two_threads ? tap_nmse(two_threads, one_thread, nl) : INFINITY;
 		ok(e <= 1e-12, "n_threads 1 == n_threads 2 (NMSE %.3g)", e);
-		e = nmse_ff(f16, be_pre, nl);
+		e = tap_nmse(be_pre, f16, nl);
 		ok(e > 0 && e <= 1e-4, "F16 KV cache close to F32 (NMSE %.3g)", e);
 	} else {
 		ok(0, "all runs produced logits");
@@ -303,7 +291,7 @@ int main(void)
 		p.load_weights = pread_load;
 		p.load_user = &L;
 		float *loaded = run(m, &p, false);
-		double e = loaded && be_pre ? nmse_ff(loaded, be_pre, nl) : INFINITY;
+		double e = loaded && be_pre ? tap_nmse(be_pre, loaded, nl) : INFINITY;
 		/* stage 1: embedding + 2 layers x 9; stage 2: 3 layers x 9 + norm + head */
 		ok(e == 0 && L.calls == 2 && L.spans == 1 + 18 + 27 + 2,
 		   "weights via a pread loader: same logits (NMSE %.3g), %d calls, %d spans", e, L.calls, L.spans);

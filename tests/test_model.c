@@ -143,18 +143,6 @@ static void expect_error(const char *path, const char *what, struct spec sp, con
 	st_model_close(m);
 }
 
-static double nmse(const float *a, const float *b, size_t n)
-{
-	double e = 0, s = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (isnan(a[i]) || isnan(b[i]))
-			return INFINITY;
-		e += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-		s += (double)b[i] * b[i];
-	}
-	return s > 0 ? e / s : e;
-}
-
 /* logits of 12 tokens, prefill (decode = false) or one by one */
 static float *logits_of(struct st_model *m, bool reference, bool decode, const char *stages)
 {
@@ -256,7 +244,7 @@ int main(void)
 	   "without output.weight the head is tied to token_embd");
 	if (m) {
 		float *a = logits_of(m, true, false, NULL), *b = logits_of(m, false, false, NULL);
-		double e = a && b ? nmse(b, a, 12 * 40) : INFINITY;
+		double e = a && b ? tap_nmse(a, b, 12 * 40) : INFINITY;
 		ok(e <= 1e-10, "tied model: stage path == reference (NMSE %.3g)", e);
 		free(a);
 		free(b);
@@ -274,7 +262,7 @@ int main(void)
 		float *ref = logits_of(m, true, false, NULL), *pre = logits_of(m, false, false, NULL),
 		      *dec = logits_of(m, false, true, NULL), *split = logits_of(m, false, false, "cpu:0,cpu:1");
 		if (ref && pre && dec && split) {
-			double e1 = nmse(pre, ref, 12 * 40), e2 = nmse(dec, pre, 12 * 40), e3 = nmse(split, pre, 12 * 40);
+			double e1 = tap_nmse(ref, pre, 12 * 40), e2 = tap_nmse(pre, dec, 12 * 40), e3 = tap_nmse(pre, split, 12 * 40);
 			/* the CPU kernels quantize activations to Q8 for Q8_0/Q4_0 weights (as
 			 * ggml does), so this is the whole-model threshold, not 1e-10 */
 			ok(e1 <= 2e-3, "mixed: stage path close to the reference (NMSE %.3g <= 2e-3)", e1);

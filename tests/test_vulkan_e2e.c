@@ -23,27 +23,6 @@ static void log_cb(enum st_log_level level, const char *msg, void *user)
 		diag("%s: %s", level >= ST_LOG_ERROR ? "error" : "warning", msg);
 }
 
-static int argmax(const float *x, uint32_t n)
-{
-	int best = 0;
-	for (uint32_t i = 1; i < n; i++)
-		if (x[i] > x[best])
-			best = (int)i;
-	return best;
-}
-
-static double nmse(const float *ref, const float *x, uint32_t n)
-{
-	double num = 0, den = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		if (isnan(x[i]))
-			return INFINITY;
-		num += ((double)ref[i] - x[i]) * ((double)ref[i] - x[i]);
-		den += (double)ref[i] * ref[i];
-	}
-	return den > 0 ? num / den : num;
-}
-
 /* Greedy generation; logits of the prefill's last row and each decode
  * step go to logits[step * n_vocab]. */
 static int generate(struct st_model *m, const char *stages, uint32_t kv_type, int32_t *out_tokens, float *logits)
@@ -66,7 +45,7 @@ static int generate(struct st_model *m, const char *stages, uint32_t kv_type, in
 	for (int step = 0; step < N_GEN && rc >= 0; step++) {
 		const float *l = st_session_logits(s, -1);
 		memcpy(logits + (size_t)step * d->n_vocab, l, d->n_vocab * sizeof(float));
-		out_tokens[step] = argmax(l, d->n_vocab);
+		out_tokens[step] = tap_argmax(l, d->n_vocab);
 		if (step + 1 < N_GEN)
 			rc = st_session_eval(s, &out_tokens[step], 1, false);
 	}
@@ -123,7 +102,7 @@ int main(void)
 		double worst = 0;
 		for (int i = 0; i < N_GEN; i++) {
 			same += tok[i] == ref_tok[i];
-			double e = nmse(ref + (size_t)i * d->n_vocab, got + (size_t)i * d->n_vocab, d->n_vocab);
+			double e = tap_nmse(ref + (size_t)i * d->n_vocab, got + (size_t)i * d->n_vocab, d->n_vocab);
 			if (!(e <= worst))
 				worst = e;
 		}
