@@ -47,6 +47,7 @@ static int clb_build(int index, cl_device_id dev)
 		return st_cl_fail(err, "clCreateProgramWithSource");
 	}
 	snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DLS=%d", ST_CL_LS);
+	double t0 = st_time_now();
 	err = clBuildProgram(prog, 1, &dev, opts, NULL, NULL);
 	if (err != CL_SUCCESS) {
 		char log[400] = "";
@@ -57,6 +58,8 @@ static int clb_build(int index, cl_device_id dev)
 				st_cl_strerror(err), (int)err, log);
 	}
 	st_cl_cache[index].prog = prog;
+	st_log(ST_LOG_INFO, "opencl%d: built the embedded kernels in %.2f s (once per device and process)", index,
+	       st_time_now() - t0);
 	return 0;
 }
 
@@ -102,10 +105,12 @@ static int clb_open(int index, struct st_backend **out)
 	be->unified = be->base.info.unified_memory && !getenv("ST_OPENCL_NO_WRAP");
 	be->base.ops = &st_backend_opencl;
 	be->base.device_index = index;
-	st_log(ST_LOG_INFO, "opencl%d: %s (%s), %s memory, %zu KiB local memory, matmul: %s", index,
+	st_log(ST_LOG_INFO, "opencl%d: %s (%s), %s memory%s, %zu KiB local memory, matmul: %s", index,
 	       be->base.info.name, be->base.info.driver,
-	       be->base.info.unified_memory ? "host-unified" : "device", be->local_mem / 1024,
-	       be->matmul_rows ? "one work-item per row" : "one work-group per row");
+	       be->base.info.unified_memory ? "host-unified" : "device",
+	       be->unified ? " (mapped model files wrapped in place)" : "", be->local_mem / 1024,
+	       be->matmul_rows ? "one work-item per row, 4 tokens per work-item for batches" :
+				 "one work-group per row with a local-memory reduction");
 	*out = &be->base;
 	return 0;
 err:
@@ -180,6 +185,8 @@ static int clb_buffer_wrap(struct st_backend *base, void *ptr, size_t size, stru
 	}
 	b->be = be;
 	b->size = size;
+	st_log(ST_LOG_INFO, "opencl%d: wrapped %zu bytes of host memory (mapped weights used in place, no copy)",
+	       base->device_index, size);
 	*out = (struct st_buffer *)b;
 	return 0;
 }
