@@ -186,7 +186,8 @@ TGT_AVX2 INLINE void avx2_quant_row(uint32_t type, const uint8_t *w, int64_t nb,
 QUANT_DRIVER(avx2, TGT_AVX2, avx2_quant_row, QT)
 
 /* ===================================================================== */
-/* AVX-512 / VNNI quantized: blocks k and k+4 of a group share one zmm.     */
+/* AVX-512 / VNNI quantized: blocks k and k+1 of a group share one zmm     */
+/* (their activations are one contiguous 64-byte load).                    */
 
 #define DEF_Q512(prefix, TGT, VNNI) \
 TGT INLINE __m512i prefix##_pair32(const uint8_t *p0, const uint8_t *p1, bool have1) \
@@ -195,7 +196,7 @@ TGT INLINE __m512i prefix##_pair32(const uint8_t *p0, const uint8_t *p1, bool ha
 	__m256i hi = have1 ? _mm256_loadu_si256((const __m256i *)p1) : _mm256_setzero_si256(); \
 	return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); \
 } \
-/* weights of blocks k | k+4: Q4_0 as unsigned nibbles, Q8_0 as int8 (VNNI: +128) */ \
+/* weights of blocks k | k+1: Q4_0 as unsigned nibbles, Q8_0 as int8 (VNNI: +128) */ \
 TGT INLINE __m512i prefix##_wpair(uint32_t type, const uint8_t *b0, const uint8_t *b1, bool have1) \
 { \
 	if (type == ST_TYPE_Q4_0) { \
@@ -229,17 +230,19 @@ TGT INLINE void prefix##_group(uint32_t type, const uint8_t *wg, int n, const st
 	for (int p = 0; p < 2; p++) { \
 		__m512i zz[QT512][2]; \
 		for (int q = 0; q < 2; q++) { \
-			const int k = p * 2 + q; \
+			const int k = (p * 2 + q) * 2;   /* blocks k, k+1 share a zmm */ \
 			if (k >= n) { \
 				for (int t = 0; t < nt; t++) \
 					zz[t][q] = _mm512_setzero_si512(); \
 				continue; \
 			} \
-			const bool h1 = k + 4 < n; \
-			__m512i wq = prefix##_wpair(type, wg + (size_t)k * bsz, wg + (size_t)(k + 4) * bsz, h1); \
+			const bool h1 = k + 1 < n; \
+			__m512i wq = prefix##_wpair(type, wg + (size_t)k * bsz, wg + (size_t)(k + 1) * bsz, h1); \
 			for (int t = 0; t < nt; t++) { \
-				const uint8_t *xq = (const uint8_t *)(a->qs + ((t0 + t) * nb + b + k) * 32); \
-				zz[t][q] = prefix##_pdot(type, wq, prefix##_pair32(xq, xq + 4 * 32, h1)); \
+				const int8_t *xq = a->qs + ((t0 + t) * nb + b + k) * 32; \
+				__m512i x = h1 ? _mm512_loadu_si512((const void *)xq) \
+					       : _mm512_maskz_loadu_epi8((__mmask64)0xFFFFFFFFull, xq); \
+				zz[t][q] = prefix##_pdot(type, wq, x); \
 			} \
 		} \
 		for (int t = 0; t < nt; t++) \
@@ -253,6 +256,8 @@ TGT INLINE void prefix##_group(uint32_t type, const uint8_t *wg, int n, const st
 					      _mm512_unpackhi_epi64(u[t][0], u[t][1])); \
 		__m512i s = _mm512_add_epi32(w4, _mm512_shuffle_i32x4(w4, w4, _MM_SHUFFLE(2, 3, 0, 1))); \
 		__m256i is = _mm512_castsi512_si256(_mm512_shuffle_i32x4(s, s, _MM_SHUFFLE(0, 0, 2, 0))); \
+		/* lanes hold blocks 0 2 4 6 1 3 5 7: back to block order */ \
+		is = _mm256_permutevar8x32_epi32(is, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)); \
 		acc[t] = q_accum(acc[t], dw, is, a, (t0 + t) * nb + b, n, shift); \
 	} \
 } \
