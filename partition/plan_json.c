@@ -509,6 +509,9 @@ int st_pl_plan_runtime_stages(const struct st_pl_instance *in, const struct st_p
 	size_t n = 0;
 	if (size)
 		buf[0] = 0;
+	/* Folded by st_pl_instance_fold_ends: units are the layers. */
+	if (L >= 1 && !strncmp(in->units[0].name, "layer.", 6))
+		return st_pl_plan_layer_stages(in, p, buf, size);
 	if (L < 3 || strcmp(in->units[0].name, "embedding") || strcmp(in->units[L - 1].name, "head"))
 		return st_error(-ENOTSUP, "plan: units are not embedding, blocks, head: no runtime stage spec");
 	for (int s = 0; s < p->n_stages; s++) {

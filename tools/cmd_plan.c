@@ -370,6 +370,13 @@ int cmd_plan(int argc, char **argv)
 	int r = input ? st_pl_instance_load(input, &in) : load_profiles(profiles, links, model, source, &in);
 	if (r)
 		return cli_fail("plan", "%s", st_last_error());
+	/* Plans from measured profiles are for the runtime, which runs the
+	 * embedding with the first layer and the head with the last: plan over
+	 * layers (as `strata run --plan auto` does) so every plan can run. */
+	if (profiles && (r = st_pl_instance_fold_ends(&in)) != 0) {
+		st_pl_instance_free(&in);
+		return cli_fail("plan", "%s", st_last_error());
+	}
 	if (!input)
 		input = profiles;
 	int rc = 1;

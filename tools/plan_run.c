@@ -285,8 +285,9 @@ out:
 	return rc;
 }
 
-/* Layer range of planner units [first, last] (unit 0 = embedding, unit
- * b + 1 = block b, unit n_layer + 1 = head), as st_pl_plan_runtime_stages. */
+/* Layer range of planner units [first, last]: units are the layers, or
+ * unit 0 = embedding, unit b + 1 = block b, unit n_layer + 1 = head, as in
+ * st_pl_plan_runtime_stages. */
 static int plan_file(const char *cmd, const char *path, struct st_model *m, struct plan_run *pr)
 {
 	struct st_json_doc *doc = NULL;
@@ -299,12 +300,20 @@ static int plan_file(const char *cmd, const char *path, struct st_model *m, stru
 		goto out;
 	}
 	uint32_t nl = st_model_desc(m)->n_layer;
+	/* A plan is over layers (n_layer units: `strata plan --profiles`, --plan
+	 * auto) or over embedding, blocks and head (n_layer + 2 units). */
+	bool over_layers = pf.n_units == (int)nl;
+	if (pf.n_units && !over_layers && pf.n_units != (int)nl + 2) {
+		cli_fail(cmd, "--plan %s: planned for %d units; the model has %u layers (%u units with embedding and head)",
+			 path, pf.n_units, nl, nl + 2);
+		goto out;
+	}
 	if ((v = st_json_get(root, "runtime_stages")) && !st_json_str(v, "runtime_stages", &rs)) {
 		snprintf(pr->stages, sizeof pr->stages, "%s", rs);
 	} else {
 		size_t off = 0;
 		for (int s = 0; s < pf.n_stages; s++) {
-			int a = pf.stage[s].first - 1, b = pf.stage[s].last - 1;
+			int a = pf.stage[s].first - (over_layers ? 0 : 1), b = pf.stage[s].last - (over_layers ? 0 : 1);
 			if (a < 0)
 				a = 0;
 			if (b > (int)nl - 1)
@@ -316,11 +325,6 @@ static int plan_file(const char *cmd, const char *path, struct st_model *m, stru
 			off += (size_t)snprintf(pr->stages + off, sizeof pr->stages - off, "%s%s:%d-%d", s ? "," : "",
 						pf.stage[s].device, a, b);
 		}
-	}
-	if (pf.n_units && pf.n_units != (int)nl + 2) {
-		cli_fail(cmd, "--plan %s: planned for %d units; the model has %u layers (%u units)", path, pf.n_units, nl,
-			 nl + 2);
-		goto out;
 	}
 	pr->n_stages = pf.n_stages;
 	for (int s = 0; s < pf.n_stages; s++)
