@@ -9,7 +9,7 @@ mkdir -p build/demo
 if [ ! -f build/demo/demo.gguf ]; then
 	build/tools/strata mkmodel build/demo/demo.gguf --shape tiny --type q8_0 --seed 1
 fi
-build/tools/strata info -m build/demo/demo.gguf | head -20
+build/tools/strata info -m build/demo/demo.gguf
 echo
 build/tools/strata run -m build/demo/demo.gguf -p "Once upon a time" -n 64 --seed 42
 # With the real trained model beside the project, tell a story too.
