@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "cpu_features.h"
 #include "cpu_kernels.h"
 #include "ops_ref.h"
 #include "util.h"
@@ -39,7 +40,7 @@ static int cpu_device_info(int index, struct st_device_info *info)
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	(void)index;
 	snprintf(info->name, sizeof(info->name), "CPU");
-	snprintf(info->driver, sizeof(info->driver), "strata scalar reference");
+	snprintf(info->driver, sizeof(info->driver), "strata CPU kernels (%s)", st_cpu_isa_name(st_cpu_isa_best()));
 	info->type = ST_DEVICE_CPU;
 	info->mem_total = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 0;
 	info->mem_free = avail > 0 && psz > 0 ? (uint64_t)avail * (uint64_t)psz : 0;
