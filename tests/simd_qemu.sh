@@ -5,29 +5,7 @@
 # checked against the scalar reference, not just compiled.
 # Needs: gcc-aarch64-linux-gnu, qemu-user (skips with a reason otherwise).
 set -u
-src=${ST_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
-cc=aarch64-linux-gnu-gcc
-sysroot=/usr/aarch64-linux-gnu
-qemu=$(command -v qemu-aarch64 || command -v qemu-aarch64-static || true)
-if ! command -v $cc >/dev/null 2>&1; then
-	echo "1..0 # SKIP $cc not installed (Debian package gcc-aarch64-linux-gnu)"
-	exit 77
-fi
-if [ -z "$qemu" ]; then
-	echo "1..0 # SKIP qemu-aarch64 not installed (Debian package qemu-user)"
-	exit 77
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cat > "$tmp/st_config.h" <<'H'
-#define ST_HAVE_VULKAN 0
-#define ST_HAVE_OPENCL 0
-#define ST_HAVE_LIBDRM 0
-#define ST_HAVE_LIBURING 0
-H
-r=$src/runtime
-# the kernel sources (K-quant files when present: types.c's table uses them)
-extra=$(ls "$r"/kquant*.c 2>/dev/null || true)
+. "$(dirname "$0")/aarch64_env.sh"
 # -std=c11 also means -ffp-contract=off, which the exact quantized rule needs.
 if ! $cc -std=c11 -ffp-contract=off -O2 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
 	-I"$r" -I"$src/tests" -I"$tmp" -o "$tmp/test_simd" \
