@@ -534,13 +534,39 @@ static int gguf_opt_bool(const struct st_gguf *g, const char *key, int *out)
 	return 0;
 }
 
+/* A per-token array of 4-byte elements (element type a or b) under key:
+ * its n words, decoded little-endian, in a new array (*out; *elem_type
+ * says which type).  0 with *out = NULL when the key is absent. */
+static int gguf_token_words(const struct st_gguf *g, const char *key, uint32_t a, uint32_t b, const char *what,
+			    uint64_t n, uint32_t **out, uint32_t *elem_type)
+{
+	const struct st_gguf_kv *kv = st_gguf_find(g, key);
+	*out = NULL;
+	if (!kv)
+		return 0;
+	if (kv->type != ST_GGUF_ARRAY || (kv->v.arr.type != a && kv->v.arr.type != b))
+		return st_error(-EINVAL, "%s must be an array of %s", key, what);
+	if (kv->v.arr.n != n)
+		return st_error(-EINVAL, "%s has %llu entries but there are %llu tokens", key,
+				(unsigned long long)kv->v.arr.n, (unsigned long long)n);
+	uint32_t *w = malloc((size_t)(n ? n : 1) * sizeof *w);
+	if (!w)
+		return st_error(-ENOMEM, "tokenizer: out of memory");
+	for (uint64_t i = 0; i < n; i++) {
+		const unsigned char *p = (const unsigned char *)kv->v.arr.data + 4 * i;
+		w[i] = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+	}
+	*elem_type = kv->v.arr.type;
+	*out = w;
+	return 0;
+}
+
 int st_tokenizer_from_gguf(const struct st_gguf *g, struct st_tokenizer **out)
 {
 	struct st_tokenizer_vocab v;
 	const char *model = NULL, *pre = NULL;
 	const void *data;
 	const struct st_gguf_string *toks, *mstr = NULL;
-	const struct st_gguf_kv *kv;
 	uint64_t n;
 	const char **tokens = NULL, **merges = NULL;
 	uint32_t *lens = NULL;
@@ -590,54 +616,31 @@ int st_tokenizer_from_gguf(const struct st_gguf *g, struct st_tokenizer **out)
 	v.tokens = tokens;
 	v.token_lens = lens;
 
-	kv = st_gguf_find(g, "tokenizer.ggml.scores");
-	if (kv) {
-		if (kv->type != ST_GGUF_ARRAY || (kv->v.arr.type != ST_GGUF_F32 && kv->v.arr.type != ST_GGUF_I32)) {
-			rc = st_error(-EINVAL, "tokenizer.ggml.scores must be an array of f32");
-			goto done;
-		}
-		if (kv->v.arr.n != n) {
-			rc = st_error(-EINVAL, "tokenizer.ggml.scores has %llu entries but there are %llu tokens",
-				      (unsigned long long)kv->v.arr.n, (unsigned long long)n);
-			goto done;
-		}
+	uint32_t *words, et;
+	rc = gguf_token_words(g, "tokenizer.ggml.scores", ST_GGUF_F32, ST_GGUF_I32, "f32", n, &words, &et);
+	if (rc < 0)
+		goto done;
+	if (words) {
 		scores = malloc((size_t)n * sizeof *scores);
+		for (uint64_t i = 0; scores && i < n; i++) {
+			if (et == ST_GGUF_F32)
+				memcpy(&scores[i], &words[i], 4);
+			else
+				scores[i] = (float)(int32_t)words[i];
+		}
+		free(words);
 		if (!scores) {
 			rc = st_error(-ENOMEM, "tokenizer: out of memory");
 			goto done;
 		}
-		for (uint64_t i = 0; i < n; i++) {
-			const unsigned char *p = (const unsigned char *)kv->v.arr.data + 4 * i;
-			uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-			if (kv->v.arr.type == ST_GGUF_F32)
-				memcpy(&scores[i], &u, 4);
-			else
-				scores[i] = (float)(int32_t)u;
-		}
 		v.scores = scores;
 	}
 
-	kv = st_gguf_find(g, "tokenizer.ggml.token_type");
-	if (kv) {
-		if (kv->type != ST_GGUF_ARRAY || (kv->v.arr.type != ST_GGUF_I32 && kv->v.arr.type != ST_GGUF_U32)) {
-			rc = st_error(-EINVAL, "tokenizer.ggml.token_type must be an array of i32");
-			goto done;
-		}
-		if (kv->v.arr.n != n) {
-			rc = st_error(-EINVAL, "tokenizer.ggml.token_type has %llu entries but there are %llu tokens",
-				      (unsigned long long)kv->v.arr.n, (unsigned long long)n);
-			goto done;
-		}
-		types = malloc((size_t)n * sizeof *types);
-		if (!types) {
-			rc = st_error(-ENOMEM, "tokenizer: out of memory");
-			goto done;
-		}
-		for (uint64_t i = 0; i < n; i++) {
-			const unsigned char *p = (const unsigned char *)kv->v.arr.data + 4 * i;
-			uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-			types[i] = (int32_t)u;
-		}
+	rc = gguf_token_words(g, "tokenizer.ggml.token_type", ST_GGUF_I32, ST_GGUF_U32, "i32", n, &words, &et);
+	if (rc < 0)
+		goto done;
+	if (words) {
+		types = (int32_t *)words;       /* same size; read as int32 */
 		v.types = types;
 	}
 
