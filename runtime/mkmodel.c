@@ -91,9 +91,10 @@ int st_mkmodel_validate(const struct st_mkmodel_params *p)
 				p->n_vocab, (unsigned)ST_MKMODEL_MIN_VOCAB);
 	if (p->type != ST_TYPE_F32 && p->type != ST_TYPE_F16 && p->type != ST_TYPE_BF16 &&
 	    p->type != ST_TYPE_Q8_0 && p->type != ST_TYPE_Q4_0 && p->type != ST_TYPE_Q4_K &&
-	    p->type != ST_TYPE_Q5_K && p->type != ST_TYPE_Q6_K)
-		return st_error(-EINVAL, "mkmodel: type %s is not one of f32, f16, bf16, q8_0, q4_0, q4_K, "
-				"q5_K, q6_K", st_type_name(p->type));
+	    p->type != ST_TYPE_Q5_K && p->type != ST_TYPE_Q6_K && p->type != ST_TYPE_Q4_1 &&
+	    p->type != ST_TYPE_Q5_0 && p->type != ST_TYPE_Q5_1)
+		return st_error(-EINVAL, "mkmodel: type %s is not one of f32, f16, bf16, q8_0, q4_0, q4_1, "
+				"q5_0, q5_1, q4_K, q5_K, q6_K", st_type_name(p->type));
 	if ((p->mix == ST_MKMODEL_MIX_Q4_K_M && p->type != ST_TYPE_Q4_K) ||
 	    (p->mix == ST_MKMODEL_MIX_Q5_K_M && p->type != ST_TYPE_Q5_K) || p->mix > ST_MKMODEL_MIX_Q5_K_M)
 		return st_error(-EINVAL, "mkmodel: mix %u does not go with type %s (q4_k_m: q4_K, q5_k_m: q5_K)",
@@ -234,6 +235,9 @@ static uint32_t file_type(uint32_t type, uint32_t mix)
 	case ST_TYPE_Q6_K: return 18;
 	case ST_TYPE_F16: return 1;
 	case ST_TYPE_Q4_0: return 2;
+	case ST_TYPE_Q4_1: return 3;
+	case ST_TYPE_Q5_0: return 8;
+	case ST_TYPE_Q5_1: return 9;
 	case ST_TYPE_Q8_0: return 7;
 	case ST_TYPE_BF16: return 32;
 	default: return 0;

@@ -23,7 +23,8 @@
 #define MAX_CTX     (1u << 24)
 
 static const uint32_t matrix_types[] = { ST_TYPE_F32, ST_TYPE_F16, ST_TYPE_BF16, ST_TYPE_Q8_0, ST_TYPE_Q4_0,
-					 ST_TYPE_Q4_K, ST_TYPE_Q5_K, ST_TYPE_Q6_K };
+					 ST_TYPE_Q4_1, ST_TYPE_Q5_0, ST_TYPE_Q5_1, ST_TYPE_Q4_K, ST_TYPE_Q5_K,
+					 ST_TYPE_Q6_K };
 
 const struct st_weight *st_layer_weight(const struct st_layer_weights *l, int i)
 {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kquant.h"
+#include "quant_legacy.h"
 #include "util.h"
 
 int st_q8_act_bytes(int64_t cols, int64_t n_tokens, size_t *bytes)
@@ -75,7 +76,7 @@ st_q8_quantize_fn st_q8_quantizer(enum st_isa isa)
 
 bool st_mm_type_is_quant(uint32_t type)
 {
-	return type == ST_TYPE_Q8_0 || type == ST_TYPE_Q4_0;
+	return type == ST_TYPE_Q8_0 || type == ST_TYPE_Q4_0 || st_ql_type(type);
 }
 
 bool st_mm_type_supported(uint32_t type)
@@ -125,6 +126,8 @@ int32_t st_dot_q8_block_isum(uint32_t type, const void *wblock, const int8_t *qx
 
 float st_dot_q8_ref(uint32_t type, const void *wrow, const struct st_q8_act *a, int64_t t)
 {
+	if (st_ql_type(type))
+		return st_ql_dot_ref(type, wrow, a, t);
 	const size_t bsz = type == ST_TYPE_Q8_0 ? sizeof(st_block_q8_0) : sizeof(st_block_q4_0);
 	const uint8_t *w = wrow;
 	const int8_t *qx = a->qs + t * a->nb * 32;
@@ -179,6 +182,8 @@ st_mm_fn st_mm_kernel(enum st_isa isa, uint32_t type)
 {
 	if (st_kq_type(type))
 		return st_kq_mm_kernel(isa, type);
+	if (st_ql_type(type))
+		return st_ql_mm_kernel(isa, type);
 	if (isa == ST_ISA_SCALAR) {
 		switch (type) {
 		case ST_TYPE_F32: return mm_scalar_f32;

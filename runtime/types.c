@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "kquant.h"
+#include "quant_legacy.h"
 #include "util.h"
 
 static void f32_to_float(const void *src, float *dst, int64_t n) { memcpy(dst, src, (size_t)n * sizeof(float)); }
@@ -109,9 +110,9 @@ static const struct st_type_traits st_traits[ST_TYPE_COUNT] = {
 	TS(ST_TYPE_F32, "f32", 1, 4, f32_to_float, f32_from_float),
 	TS(ST_TYPE_F16, "f16", 1, 2, f16_to_float, f16_from_float),
 	TS(ST_TYPE_Q4_0, "q4_0", 32, 18, q4_0_to_float, q4_0_from_float),
-	T(ST_TYPE_Q4_1, "q4_1", 32, 20),
-	T(ST_TYPE_Q5_0, "q5_0", 32, 22),
-	T(ST_TYPE_Q5_1, "q5_1", 32, 24),
+	TS(ST_TYPE_Q4_1, "q4_1", 32, 20, st_ql_q4_1_to_float, st_ql_q4_1_from_float),
+	TS(ST_TYPE_Q5_0, "q5_0", 32, 22, st_ql_q5_0_to_float, st_ql_q5_0_from_float),
+	TS(ST_TYPE_Q5_1, "q5_1", 32, 24, st_ql_q5_1_to_float, st_ql_q5_1_from_float),
 	TS(ST_TYPE_Q8_0, "q8_0", 32, 34, q8_0_to_float, q8_0_from_float),
 	T(ST_TYPE_Q8_1, "q8_1", 32, 36),
 	T(ST_TYPE_Q2_K, "q2_K", 256, 84),

@@ -12,6 +12,7 @@ if ! $cc -std=c11 -ffp-contract=off -O2 -D_GNU_SOURCE -DST_KQ_KERNELS_ONLY -Wall
 	"$src/tests/test_kquant.c" "$src/tests/testutil.c" "$r/util.c" "$r/types.c" "$r/cpu_features.c" \
 	"$r/threadpool.c" "$r/quant_dot.c" "$r/matmul.c" "$r/simd_x86.c" "$r/simd_arm.c" \
 	"$r/kquant.c" "$r/kquant_dot.c" "$r/kquant_x86.c" "$r/kquant_arm.c" \
+	"$r/quant_legacy.c" "$r/quant_legacy_x86.c" "$r/quant_legacy_arm.c" \
 	-lm -lpthread > "$tmp/cc.log" 2>&1; then
 	echo "1..1"
 	echo "not ok 1 - cross-compile the K-quant test for aarch64"

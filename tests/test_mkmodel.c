@@ -330,7 +330,7 @@ static void test_presets(void)
 	rc = st_mkmodel_validate(&p);
 	ok(rc == -EINVAL, "vocab below 259 rejected: %s", st_last_error());
 	st_mkmodel_preset("tiny", &p);
-	p.type = ST_TYPE_Q4_1;
+	p.type = ST_TYPE_Q2_K;
 	ok(st_mkmodel_validate(&p) == -EINVAL, "unsupported type rejected");
 	st_mkmodel_preset("tiny", &p);
 	rc = st_mkmodel_write(&p, "/nonexistent-dir/x.gguf", NULL, NULL);
@@ -339,7 +339,8 @@ static void test_presets(void)
 
 int main(void)
 {
-	static const uint32_t types[] = { ST_TYPE_F32, ST_TYPE_F16, ST_TYPE_BF16, ST_TYPE_Q8_0, ST_TYPE_Q4_0 };
+	static const uint32_t types[] = { ST_TYPE_F32, ST_TYPE_F16, ST_TYPE_BF16, ST_TYPE_Q8_0, ST_TYPE_Q4_0,
+					  ST_TYPE_Q4_1, ST_TYPE_Q5_0, ST_TYPE_Q5_1 };
 	const char *t = getenv("TMPDIR");
 	snprintf(tmpdir, sizeof(tmpdir), "%s/st_mkmodel_XXXXXX", t ? t : "/tmp");
 	if (!mkdtemp(tmpdir)) {

@@ -218,9 +218,10 @@ int main(void)
 	expect_error(path, "attn_k of the wrong shape", sp, "'blk.0.attn_k.weight' has shape [64, 48");
 	sp = base;
 	sp.type_tensor = "blk.0.ffn_up.weight";
-	sp.type = ST_TYPE_Q5_0;
-	expect_error(path, "a q5_0 matrix", sp,
-		     "tensor 'blk.0.ffn_up.weight' has type q5_0, not supported yet (supported: f32 f16 bf16 q8_0 q4_0 q4_K q5_K q6_K)");
+	sp.type = ST_TYPE_IQ4_NL;
+	expect_error(path, "an iq4_nl matrix", sp,
+		     "tensor 'blk.0.ffn_up.weight' has type iq4_nl, not supported yet (supported: f32 f16 bf16 q8_0 q4_0 q4_1 "
+		     "q5_0 q5_1 q4_K q5_K q6_K)");
 	sp = base;
 	sp.type_tensor = "blk.1.ffn_norm.weight";
 	sp.type = ST_TYPE_Q8_0;

@@ -12,6 +12,7 @@
 #include "cpu_features.h"
 #include "matmul.h"
 #include "quant_dot.h"
+#include "quant_legacy.h"
 #include "tap.h"
 #include "types.h"
 #include "util.h"
@@ -44,7 +45,8 @@ static double nmse(const float *ref, const float *got, size_t n)
 	return den > 0 ? num / den : num;
 }
 
-static const uint32_t types[] = { ST_TYPE_F32, ST_TYPE_F16, ST_TYPE_BF16, ST_TYPE_Q8_0, ST_TYPE_Q4_0 };
+static const uint32_t types[] = { ST_TYPE_F32, ST_TYPE_F16, ST_TYPE_BF16, ST_TYPE_Q8_0, ST_TYPE_Q4_0,
+				   ST_TYPE_Q4_1, ST_TYPE_Q5_0, ST_TYPE_Q5_1 };
 
 /* Random activations with the awkward cases: zero blocks, huge blocks,
  * values on rounding ties. */
@@ -66,7 +68,8 @@ static void fill_x(float *x, int64_t n)
 }
 
 /* Weights of `type`: from random floats through types.c, plus extreme
- * blocks (q8_0 -128, q4_0 all nibbles). */
+ * blocks (q8_0 -128, q4_0/q4_1/q5 all nibbles, q5 all 5th bits set in
+ * block 1 and alternating in block 2). */
 static void *make_w(uint32_t type, int64_t rows, int64_t cols, size_t stride)
 {
 	const struct st_type_traits *tr = st_type_traits(type);
@@ -86,6 +89,16 @@ static void *make_w(uint32_t type, int64_t rows, int64_t cols, size_t stride)
 		st_block_q4_0 *b = (st_block_q4_0 *)w + 1;
 		for (int j = 0; j < 16; j++)
 			b->qs[j] = (uint8_t)(j | ((15 - j) << 4));
+	}
+	if (st_ql_type(type) && cols >= 96) {
+		const size_t bsz = st_ql_block_bytes(type);
+		for (int k = 1; k <= 2; k++) {
+			uint8_t *b = w + (size_t)k * bsz, *qs = b + bsz - 16;
+			for (int j = 0; j < 16; j++)
+				qs[j] = (uint8_t)(j | ((15 - j) << 4));
+			if (type != ST_TYPE_Q4_1)
+				memset(qs - 4, k == 1 ? 0xFF : 0x5A, 4);
+		}
 	}
 	free(f);
 	return w;
@@ -227,6 +240,37 @@ static void test_roundtrip(void)
 		double e = nmse(x, y, (size_t)n);
 		ok(e <= cases[i].bound, "%s quantize->dequantize NMSE %.3g <= %.3g (gaussian data)", tr->name, e,
 		   cases[i].bound);
+		free(q);
+	}
+	/* Q4_1, Q5_0, Q5_1: rounding to nearest on a uniform grid of step s
+	 * gives an error of s^2/12 per value, with s = (max - min) / 15 or
+	 * / 31 (Q4_1, Q5_1) or max|x| / 16 (Q5_0) of each block: the NMSE must
+	 * be within 15% of that prediction (fp16 scales, Q5_0's clamp of the
+	 * one code +16 above the range). */
+	const uint32_t lt[] = { ST_TYPE_Q4_1, ST_TYPE_Q5_0, ST_TYPE_Q5_1 };
+	for (size_t i = 0; i < ST_ARRAY_SIZE(lt); i++) {
+		const struct st_type_traits *tr = st_type_traits(lt[i]);
+		void *q = malloc(row_bytes(lt[i], n));
+		tr->from_float(x, q, n);
+		tr->to_float(q, y, n);
+		double pred = 0, den = 0;
+		for (int64_t b = 0; b < n / 32; b++) {
+			float mn = x[b * 32], mx = x[b * 32], am = 0;
+			for (int j = 0; j < 32; j++) {
+				mn = fminf(mn, x[b * 32 + j]);
+				mx = fmaxf(mx, x[b * 32 + j]);
+				am = fmaxf(am, fabsf(x[b * 32 + j]));
+			}
+			const double st = lt[i] == ST_TYPE_Q5_0 ? am / 16.0 : (mx - mn) / (lt[i] == ST_TYPE_Q4_1 ? 15.0 : 31.0);
+			pred += 32 * st * st / 12;
+		}
+		for (int64_t j = 0; j < n; j++)
+			den += (double)x[j] * x[j];
+		pred /= den;
+		const double e = nmse(x, y, (size_t)n);
+		ok(e <= 1.15 * pred && e >= 0.85 * pred,
+		   "%s quantize->dequantize NMSE %.3g within 15%% of the step^2/12 bound %.3g (gaussian data)", tr->name,
+		   e, pred);
 		free(q);
 	}
 	free(x);

@@ -39,12 +39,13 @@ static void usage(FILE *f)
 		"                  32000, 2048), llama2-7b (32, 4096, 11008, 32/32, 32000, 4096),\n"
 		"                  llama3-8b (32, 4096, 14336, 32/8, 128256, 8192, rope theta\n"
 		"                  500000), custom (tiny's numbers; set the options below)\n"
-		"  --type TYPE     f32 (default), f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k: the type\n"
-		"                  of the weight matrices; norm weights are always f32.  A matrix\n"
-		"                  whose rows are not a whole number of 32-element blocks\n"
-		"                  (stories260k's ffn_down, rows of 172) stays f32, as llama.cpp's\n"
-		"                  quantizer does; K-quant rows that are not a multiple of 256\n"
-		"                  become q8_0 (or f32 if not a multiple of 32 either)\n"
+		"  --type TYPE     f32 (default), f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k,\n"
+		"                  q5_k, q6_k: the type of the weight matrices; norm weights\n"
+		"                  are always f32.  A matrix whose rows are not a whole number\n"
+		"                  of 32-element blocks (stories260k's ffn_down, rows of 172)\n"
+		"                  stays f32, as llama.cpp's quantizer does; K-quant rows that\n"
+		"                  are not a multiple of 256 become q8_0 (or f32 if not a\n"
+		"                  multiple of 32 either)\n"
 		"                  q4_k_m, q5_k_m: llama.cpp's mixes: q4_k/q5_k, with q6_k for\n"
 		"                  output.weight and for attn_v and ffn_down in the layers i with\n"
 		"                  i < n/8, i >= 7n/8 or (i - n/8) %% 3 == 2\n"
@@ -146,9 +147,10 @@ int cmd_mkmodel(int argc, char **argv)
 	t = st_mkmodel_parse_type(type, &p);
 	if (t < 0 || (p.type != ST_TYPE_F32 && p.type != ST_TYPE_F16 && p.type != ST_TYPE_BF16 &&
 		      p.type != ST_TYPE_Q8_0 && p.type != ST_TYPE_Q4_0 && p.type != ST_TYPE_Q4_K &&
-		      p.type != ST_TYPE_Q5_K && p.type != ST_TYPE_Q6_K))
-		return cli_usage_error(CMD, "unknown --type '%s' (f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, "
-				       "q6_k, q4_k_m, q5_k_m)", type);
+		      p.type != ST_TYPE_Q5_K && p.type != ST_TYPE_Q6_K && p.type != ST_TYPE_Q4_1 &&
+		      p.type != ST_TYPE_Q5_0 && p.type != ST_TYPE_Q5_1))
+		return cli_usage_error(CMD, "unknown --type '%s' (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, "
+				       "q5_1, q4_k, q5_k, q6_k, q4_k_m, q5_k_m)", type);
 	p.seed = (uint64_t)seed;
 	p.n_threads = (uint32_t)threads;
 	if (ov[0] > 0) p.n_layer = (uint32_t)ov[0];
