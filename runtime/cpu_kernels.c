@@ -6,7 +6,7 @@
  * calls are serialized by a mutex (stages on the CPU run one op at a time
  * anyway; the pool's threads are the parallelism).  The thread count is
  * st_cpu_kernels_set_threads() (session params n_threads), default = cores.
- * Attention with an F16 cache still uses the reference. */
+ * Attention runs on the SIMD helpers for an F32 or F16 cache. */
 #include "cpu_kernels.h"
 
 #include <pthread.h>
@@ -88,7 +88,8 @@ int st_cpu_attn(const float *q, int64_t ldq, const void *k, const void *v, uint3
 		size_t nb_kv, float *out, int64_t ldo, int64_t n_tokens, int64_t pos0,
 		uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, float scale)
 {
-	if (cache_type != ST_TYPE_F32 || nb_kv % sizeof(float) || ldq < 0 || ldo < 0 ||
+	const size_t esz = cache_type == ST_TYPE_F16 ? 2 : sizeof(float);
+	if ((cache_type != ST_TYPE_F32 && cache_type != ST_TYPE_F16) || nb_kv % esz || ldq < 0 || ldo < 0 ||
 	    n_head > INT32_MAX || n_head_kv > INT32_MAX || head_dim > INT32_MAX)
 		return st_ref_attn(q, ldq, k, v, cache_type, nb_kv, out, ldo, n_tokens, pos0, n_head,
 				   n_head_kv, head_dim, scale);
@@ -96,8 +97,8 @@ int st_cpu_attn(const float *q, int64_t ldq, const void *k, const void *v, uint3
 	pthread_mutex_lock(&g_lock);
 	int rc = ctx_get(&ctx);
 	if (!rc)
-		rc = st_attention(ctx, q, (size_t)ldq, n_tokens, pos0, k, v, nb_kv / sizeof(float),
-				  (int)n_head, (int)n_head_kv, (int)head_dim, scale, out, (size_t)ldo);
+		rc = st_attention_kv(ctx, cache_type, q, (size_t)ldq, n_tokens, pos0, k, v, nb_kv / esz,
+				     (int)n_head, (int)n_head_kv, (int)head_dim, scale, out, (size_t)ldo);
 	pthread_mutex_unlock(&g_lock);
 	return rc;
 }

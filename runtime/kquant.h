@@ -94,6 +94,7 @@ st_kq_row_fn st_kq_row_kernel_arm(enum st_isa isa, uint32_t type);
 typedef void (*st_kq_row4_fn)(const void *w, const st_block_q8_K *const *xs, int64_t nb, float *y);
 st_kq_row4_fn st_kq_row4_kernel(enum st_isa isa, uint32_t type);
 st_kq_row4_fn st_kq_row4_kernel_x86(enum st_isa isa, uint32_t type);
+st_kq_row4_fn st_kq_row4_kernel_arm(enum st_isa isa, uint32_t type);   /* kquant_arm_row4.c */
 
 /* Matmul kernel (quant_dot.h's st_mm_fn, activations in st_mm_act.qk) of a
  * path for a K type: the path's integer sums (scalar when it has none)

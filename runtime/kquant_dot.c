@@ -228,6 +228,8 @@ st_kq_row4_fn st_kq_row4_kernel(enum st_isa isa, uint32_t type)
 		return NULL;
 #if defined(__x86_64__)
 	return st_kq_row4_kernel_x86(isa, type);
+#elif defined(__aarch64__)
+	return st_kq_row4_kernel_arm(isa, type);
 #else
 	return NULL;
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attn_f16.h"
 #include "kquant.h"
 #include "quant_dot.h"
 #include "util.h"
@@ -185,7 +186,9 @@ int st_matmul(struct st_matmul_ctx *ctx, uint32_t type, const void *w, size_t w_
 /* ---- attention ------------------------------------------------------ */
 
 struct att_task {
-	const float *q, *k, *v;
+	const float *q;
+	const void *k, *v;       /* f32 or (f16) uint16_t rows */
+	bool f16;
 	size_t q_stride, kv_stride, out_stride;
 	int64_t n_tokens, pos0;
 	int n_head, n_head_kv, head_dim;
@@ -194,6 +197,8 @@ struct att_task {
 	size_t per_thread;
 	st_vec_dots_fn dots;
 	st_vec_wsum_fn wsum;
+	st_vec_dots_f16_fn dots16;
+	st_vec_wsum_f16_fn wsum16;
 	_Atomic int64_t next_head;
 };
 
@@ -209,8 +214,13 @@ static void att_task_run(void *p, int ith, int nth)
 		for (int64_t t = 0; t < a->n_tokens; t++) {
 			const float *qh = a->q + (size_t)t * a->q_stride + (size_t)h * a->head_dim;
 			const int64_t n_ctx = a->pos0 + t + 1;
-			const float *kh = a->k + (size_t)kvh * a->head_dim;
-			a->dots(qh, kh, a->kv_stride, (int)n_ctx, a->head_dim, a->scale, sc);
+			const size_t kvo = (size_t)kvh * a->head_dim;
+			if (a->f16)
+				a->dots16(qh, (const uint16_t *)a->k + kvo, a->kv_stride, (int)n_ctx, a->head_dim,
+					  a->scale, sc);
+			else
+				a->dots(qh, (const float *)a->k + kvo, a->kv_stride, (int)n_ctx, a->head_dim, a->scale,
+					sc);
 			float mx = -INFINITY;
 			for (int64_t j = 0; j < n_ctx; j++)
 				mx = sc[j] > mx ? sc[j] : mx;
@@ -223,7 +233,10 @@ static void att_task_run(void *p, int ith, int nth)
 			for (int64_t j = 0; j < n_ctx; j++)
 				sc[j] *= inv;
 			float *o = a->out + (size_t)t * a->out_stride + (size_t)h * a->head_dim;
-			a->wsum(sc, a->v + (size_t)kvh * a->head_dim, a->kv_stride, (int)n_ctx, a->head_dim, o);
+			if (a->f16)
+				a->wsum16(sc, (const uint16_t *)a->v + kvo, a->kv_stride, (int)n_ctx, a->head_dim, o);
+			else
+				a->wsum(sc, (const float *)a->v + kvo, a->kv_stride, (int)n_ctx, a->head_dim, o);
 		}
 	}
 }
@@ -232,6 +245,17 @@ int st_attention(struct st_matmul_ctx *ctx, const float *q, size_t q_stride, int
 		 int64_t pos0, const float *k, const float *v, size_t kv_stride,
 		 int n_head, int n_head_kv, int head_dim, float scale, float *out, size_t out_stride)
 {
+	return st_attention_kv(ctx, ST_TYPE_F32, q, q_stride, n_tokens, pos0, k, v, kv_stride, n_head, n_head_kv,
+			       head_dim, scale, out, out_stride);
+}
+
+int st_attention_kv(struct st_matmul_ctx *ctx, uint32_t kv_type, const float *q, size_t q_stride,
+		    int64_t n_tokens, int64_t pos0, const void *k, const void *v, size_t kv_stride,
+		    int n_head, int n_head_kv, int head_dim, float scale, float *out, size_t out_stride)
+{
+	if (kv_type != ST_TYPE_F32 && kv_type != ST_TYPE_F16)
+		return st_error(-ENOTSUP, "attention: KV cache type %s has no CPU kernel (f32 and f16 do)",
+				st_type_name(kv_type));
 	if (n_head <= 0 || n_head_kv <= 0 || head_dim <= 0 || n_head % n_head_kv || n_tokens < 0 || pos0 < 0 ||
 	    pos0 > INT32_MAX - n_tokens)
 		return st_error(-EINVAL, "attention: bad shape n_head=%d n_head_kv=%d head_dim=%d n_tokens=%lld pos0=%lld",
@@ -252,9 +276,10 @@ int st_attention(struct st_matmul_ctx *ctx, const float *q, size_t q_stride, int
 		.q = q, .k = k, .v = v, .q_stride = q_stride, .kv_stride = kv_stride, .out_stride = out_stride,
 		.n_tokens = n_tokens, .pos0 = pos0, .n_head = n_head, .n_head_kv = n_head_kv,
 		.head_dim = head_dim, .scale = scale, .out = out, .scores = ctx->att,
-		.per_thread = ctx->att_per_thread,
+		.per_thread = ctx->att_per_thread, .f16 = kv_type == ST_TYPE_F16,
 	};
 	st_vec_ops_get(ctx->isa, &a.dots, &a.wsum);
+	st_vec_ops_f16_get(ctx->isa, &a.dots16, &a.wsum16);
 	atomic_init(&a.next_head, 0);
 	if ((double)n_head * (double)head_dim * (double)n_tokens * (double)(pos0 + n_tokens) < MT_MIN_WORK)
 		att_task_run(&a, 0, 1);

@@ -42,5 +42,11 @@ int st_matmul(struct st_matmul_ctx *ctx, uint32_t type, const void *w, size_t w_
 int st_attention(struct st_matmul_ctx *ctx, const float *q, size_t q_stride, int64_t n_tokens,
 		 int64_t pos0, const float *k, const float *v, size_t kv_stride,
 		 int n_head, int n_head_kv, int head_dim, float scale, float *out, size_t out_stride);
+/* The same over a cache of kv_type elements, ST_TYPE_F32 or ST_TYPE_F16
+ * (IEEE halves, converted to f32 on load: attn_f16.h); kv_stride counts
+ * elements.  Other types are -ENOTSUP. */
+int st_attention_kv(struct st_matmul_ctx *ctx, uint32_t kv_type, const float *q, size_t q_stride,
+		    int64_t n_tokens, int64_t pos0, const void *k, const void *v, size_t kv_stride,
+		    int n_head, int n_head_kv, int head_dim, float scale, float *out, size_t out_stride);
 
 #endif

@@ -10,8 +10,8 @@ set -u
 if ! $cc -std=c11 -ffp-contract=off -O2 -D_GNU_SOURCE -DST_KQ_KERNELS_ONLY -Wall -Wextra -Wno-unused-parameter \
 	-I"$r" -I"$src/tests" -I"$tmp" -o "$tmp/test_kquant" \
 	"$src/tests/test_kquant.c" "$src/tests/testutil.c" "$r/util.c" "$r/types.c" "$r/cpu_features.c" \
-	"$r/threadpool.c" "$r/quant_dot.c" "$r/matmul.c" "$r/simd_x86.c" "$r/simd_arm.c" \
-	"$r/kquant.c" "$r/kquant_dot.c" "$r/kquant_x86.c" "$r/kquant_arm.c" \
+	"$r/threadpool.c" "$r/quant_dot.c" "$r/matmul.c" "$r/simd_x86.c" "$r/simd_arm.c" "$r/attn_f16.c" \
+	"$r/kquant.c" "$r/kquant_dot.c" "$r/kquant_x86.c" "$r/kquant_arm.c" "$r/kquant_arm_row4.c" \
 	"$r/quant_legacy.c" "$r/quant_legacy_x86.c" "$r/quant_legacy_arm.c" \
 	-lm -lpthread > "$tmp/cc.log" 2>&1; then
 	echo "1..1"

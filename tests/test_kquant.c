@@ -238,7 +238,10 @@ static void test_dot_rule(void)
 static void test_paths(void)
 {
 	const enum st_isa isas[] = { ST_ISA_AVX2, ST_ISA_AVX512, ST_ISA_AVX512_VNNI, ST_ISA_NEON, ST_ISA_NEON_DOTPROD };
-	const int64_t shapes[][3] = { { 1, 256, 1 }, { 3, 512, 2 }, { 7, 2304, 5 }, { 17, 1024, 4 }, { 2, 256 * 33, 3 } };
+	/* rows, cols, tokens: every token count 1..9 and 33 (the 4-token
+	 * prefill kernels and their remainders) */
+	const int64_t shapes[][3] = { { 1, 256, 1 }, { 3, 512, 2 }, { 7, 2304, 5 }, { 17, 1024, 4 }, { 2, 256 * 33, 3 },
+				      { 3, 512, 6 }, { 2, 768, 7 }, { 5, 256, 8 }, { 1, 512, 9 }, { 4, 1280, 33 } };
 	for (size_t i = 0; i < ST_ARRAY_SIZE(isas); i++) {
 		if (!st_cpu_isa_supported(isas[i])) {
 			tap_skip("%s not supported on this CPU/build", st_cpu_isa_name(isas[i]));
@@ -297,8 +300,9 @@ static void test_paths(void)
 			}
 			ok(bad_isum == 0 && bad_y == 0,
 			   "%s %s: integer sums and matmul equal the scalar reference bit for bit on %zu shapes "
-			   "(%d isum, %d output mismatches)", st_cpu_isa_name(isas[i]), st_type_name(type),
-			   ST_ARRAY_SIZE(shapes), bad_isum, bad_y);
+			   "(%d isum, %d output mismatches; 4-token prefill kernel %s)", st_cpu_isa_name(isas[i]),
+			   st_type_name(type), ST_ARRAY_SIZE(shapes), bad_isum, bad_y,
+			   st_kq_row4_kernel(isas[i], type) ? "used" : "none");
 		}
 	}
 }

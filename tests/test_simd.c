@@ -4,11 +4,12 @@
  * types, NMSE <= 1e-7 for float weights.  Also: the on-the-fly activation
  * quantizer against types.c's Q8_0 reference, the reference dots against a
  * double-precision computation from dequantized values, quantize->dequantize
- * error per type, thread-count invariance and attention. */
+ * error per type, thread-count invariance and attention (F32 and F16 KV). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "attn_f16.h"
 #include "cpu_features.h"
 #include "matmul.h"
 #include "quant_dot.h"
@@ -368,18 +369,27 @@ static void test_threads(void)
 		st_matmul_ctx_destroy(c[i]);
 }
 
-/* Attention against a double-precision reference, on every path. */
-static void test_attention(int hd)
+/* Attention against a double-precision reference, on every path, with an
+ * F32 or an F16 KV cache (the reference then uses the halves' values). */
+static void test_attention(int hd, uint32_t kv_type)
 {
 	const int n_head = 6, n_kv = 2, pos0 = 40, nt = 20;   /* big enough to use the pool */
 	const int qd = n_head * hd, kvd = n_kv * hd, nctx = pos0 + nt;
+	const bool f16 = kv_type == ST_TYPE_F16;
 	float *q = malloc(nt * qd * 4), *k = malloc(nctx * kvd * 4), *v = malloc(nctx * kvd * 4);
 	float *o = malloc(nt * qd * 4), *want = malloc(nt * qd * 4), *o1 = malloc(nt * qd * 4);
+	uint16_t *k16 = malloc(nctx * kvd * 2), *v16 = malloc(nctx * kvd * 2);
 	for (int i = 0; i < nt * qd; i++)
 		q[i] = rnd_gauss();
 	for (int i = 0; i < nctx * kvd; i++) {
 		k[i] = rnd_gauss();
 		v[i] = rnd_gauss();
+		k16[i] = st_fp32_to_fp16(k[i]);
+		v16[i] = st_fp32_to_fp16(v[i]);
+		if (f16) {
+			k[i] = st_fp16_to_fp32(k16[i]);
+			v[i] = st_fp16_to_fp32(v16[i]);
+		}
 	}
 	const float scale = 1.0f / sqrtf((float)hd);
 	for (int t = 0; t < nt; t++)
@@ -408,16 +418,59 @@ static void test_attention(int hd)
 		struct st_matmul_ctx *c1, *c3;
 		st_matmul_ctx_create(1, (enum st_isa)isa, &c1);
 		st_matmul_ctx_create(3, (enum st_isa)isa, &c3);
-		st_attention(c1, q, qd, nt, pos0, k, v, kvd, n_head, n_kv, hd, scale, o, qd);
-		st_attention(c3, q, qd, nt, pos0, k, v, kvd, n_head, n_kv, hd, scale, o1, qd);
+		const void *kc = f16 ? (const void *)k16 : k, *vc = f16 ? (const void *)v16 : v;
+		int rc = st_attention_kv(c1, kv_type, q, qd, nt, pos0, kc, vc, kvd, n_head, n_kv, hd, scale, o, qd);
+		rc |= st_attention_kv(c3, kv_type, q, qd, nt, pos0, kc, vc, kvd, n_head, n_kv, hd, scale, o1, qd);
 		double e = nmse(want, o, (size_t)(nt * qd));
-		ok(e <= 1e-10 && !memcmp(o, o1, nt * qd * 4),
-		   "%s attention (GQA 6/2 heads of %d, causal, pos0 %d, %d tokens): NMSE %.3g vs double, 1 thread == 3 threads",
-		   st_cpu_isa_name((enum st_isa)isa), hd, pos0, nt, e);
+		ok(!rc && e <= 1e-10 && !memcmp(o, o1, nt * qd * 4),
+		   "%s attention, %s KV (GQA 6/2 heads of %d, causal, pos0 %d, %d tokens): NMSE %.3g vs double, "
+		   "1 thread == 3 threads", st_cpu_isa_name((enum st_isa)isa), st_type_name(kv_type), hd, pos0, nt, e);
 		st_matmul_ctx_destroy(c1);
 		st_matmul_ctx_destroy(c3);
 	}
-	free(q); free(k); free(v); free(o); free(o1); free(want);
+	free(q); free(k); free(v); free(o); free(o1); free(want); free(k16); free(v16);
+}
+
+/* The F16-cache helpers of each path against the scalar ones, on awkward
+ * head sizes (tails of every vector width) and a padded row stride:
+ * NMSE <= 1e-7 (float; only the accumulation order differs). */
+static void test_attn_f16_helpers(void)
+{
+	const int hds[] = { 1, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 80, 96, 128, 129 };
+	st_vec_dots_f16_fn d0, d1;
+	st_vec_wsum_f16_fn w0, w1;
+	st_vec_ops_f16_get(ST_ISA_SCALAR, &d0, &w0);
+	for (int isa = 1; isa < ST_ISA_COUNT; isa++) {
+		if (!st_cpu_isa_supported((enum st_isa)isa))
+			continue;
+		st_vec_ops_f16_get((enum st_isa)isa, &d1, &w1);
+		double worst = 0;
+		int fails = 0;
+		for (size_t hi = 0; hi < ST_ARRAY_SIZE(hds); hi++)
+			for (int n = 1; n <= 37; n += 9) {
+				const int hd = hds[hi];
+				const size_t ks = (size_t)hd + 5;
+				float *q = malloc(hd * 4), *p = malloc(n * 4), *r0 = malloc((n + hd) * 4),
+				      *r1 = malloc((n + hd) * 4);
+				uint16_t *kv = malloc(n * ks * 2);
+				for (int i = 0; i < hd; i++)
+					q[i] = rnd_gauss();
+				for (int j = 0; j < n; j++)
+					p[j] = rnd_unif();
+				for (size_t i = 0; i < n * ks; i++)
+					kv[i] = st_fp32_to_fp16(rnd_gauss());
+				d0(q, kv, ks, n, hd, 0.125f, r0);
+				d1(q, kv, ks, n, hd, 0.125f, r1);
+				w0(p, kv, ks, n, hd, r0 + n);
+				w1(p, kv, ks, n, hd, r1 + n);
+				const double e = ST_MAX(nmse(r0, r1, (size_t)n), nmse(r0 + n, r1 + n, (size_t)hd));
+				worst = e > worst ? e : worst;
+				fails += !(e <= 1e-7);
+				free(q); free(p); free(r0); free(r1); free(kv);
+			}
+		ok(fails == 0, "%s F16-KV score dots and weighted sums vs scalar: %zu head sizes x 5 lengths, worst NMSE %.3g",
+		   st_cpu_isa_name((enum st_isa)isa), ST_ARRAY_SIZE(hds), worst);
+	}
 }
 
 int main(void)
@@ -443,7 +496,11 @@ int main(void)
 		test_path(paths[i], ref);
 	st_matmul_ctx_destroy(ref);
 	test_threads();
-	test_attention(20);
-	test_attention(80);
+	test_attention(20, ST_TYPE_F32);
+	test_attention(80, ST_TYPE_F32);
+	test_attention(20, ST_TYPE_F16);
+	test_attention(80, ST_TYPE_F16);
+	test_attention(64, ST_TYPE_F16);
+	test_attn_f16_helpers();
 	return tap_done();
 }

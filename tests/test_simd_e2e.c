@@ -1,7 +1,8 @@
 /* test_simd_e2e.c: whole models on every CPU kernel path.
  *  - stories260K (F32 weights): greedy generation is token-identical on the
  *    scalar path and every SIMD path the CPU has, with 1 and 2 threads, and
- *    1 vs 2 threads give bit-identical logits.
+ *    1 vs 2 threads give bit-identical logits; with an F16 KV cache, the
+ *    tokens equal the reference forward pass's on every path.
  *  - mkmodel 'custom' (dim 256, ff 512) in Q8_0 and Q4_0: logits of a prefill + decodes are
  *    bit-identical on every path and with 1, 2 and 3 threads (the quantized
  *    kernels' exact rule), and close to the scalar reference forward pass. */
@@ -20,6 +21,9 @@
 
 #define N_GEN 40
 
+/* KV cache type of the runs below (stories() also runs with ST_KV_F16). */
+static uint32_t g_kv = ST_KV_F32;
+
 /* Greedy from BOS; tokens into out, all logits rows concatenated into lg
  * (N_GEN * n_vocab) if lg != NULL. */
 static int run(struct st_model *m, uint32_t n_threads, bool reference, int prefill, int32_t *out, float *lg)
@@ -31,6 +35,7 @@ static int run(struct st_model *m, uint32_t n_threads, bool reference, int prefi
 	st_session_params_default(&p);
 	p.n_threads = n_threads;
 	p.reference = reference;
+	p.kv_type = g_kv;
 	rc = st_session_create(m, &p, &s);
 	if (rc)
 		return rc;
@@ -100,6 +105,22 @@ static void stories(const char *dir)
 		   "stories260K: %d greedy tokens on %s identical to the scalar path (1 and 2 threads; logits 1 == 2 threads)",
 		   N_GEN, st_cpu_isa_name((enum st_isa)isa));
 	}
+	st_cpu_kernels_set_isa(ST_ISA_AUTO);
+	/* F16 KV cache: the scalar reference forward pass against the CPU
+	 * backend's F16-cache attention on every path (prefill of 8 + decode) */
+	g_kv = ST_KV_F16;
+	int32_t ref16[N_GEN];
+	ok(run(m, 1, true, 8, ref16, NULL) == 0, "stories260K greedy, f16 KV, reference forward pass");
+	for (int isa = 0; isa < ST_ISA_COUNT; isa++) {
+		if (!st_cpu_isa_supported((enum st_isa)isa))
+			continue;
+		st_cpu_kernels_set_isa((enum st_isa)isa);
+		int rc1 = run(m, 2, false, 8, got, NULL);
+		ok(!rc1 && !memcmp(ref16, got, sizeof(ref16)),
+		   "stories260K, f16 KV: %d greedy tokens on %s (2 threads) identical to the reference forward pass",
+		   N_GEN, st_cpu_isa_name((enum st_isa)isa));
+	}
+	g_kv = ST_KV_F32;
 	st_cpu_kernels_set_isa(ST_ISA_AUTO);
 	free(l1);
 	free(l2);
