@@ -31,7 +31,8 @@ struct st_graph {
 /* Types with a 32-value block (or scalar) layout: the batch matmul kernel
  * dequantizes them 32 values at a time. */
 #define ST_TYPE_BLOCK32(t) ((t) == ST_TYPE_F32 || (t) == ST_TYPE_F16 || (t) == ST_TYPE_BF16 || \
-			    (t) == ST_TYPE_Q8_0 || (t) == ST_TYPE_Q4_0)
+			    (t) == ST_TYPE_Q8_0 || (t) == ST_TYPE_Q4_0 || (t) == ST_TYPE_Q4_1 || \
+			    (t) == ST_TYPE_Q5_0 || (t) == ST_TYPE_Q5_1)
 
 static const char *cl_type_suffix(uint32_t type)
 {
@@ -41,6 +42,9 @@ static const char *cl_type_suffix(uint32_t type)
 	case ST_TYPE_BF16: return "bf16";
 	case ST_TYPE_Q8_0: return "q8_0";
 	case ST_TYPE_Q4_0: return "q4_0";
+	case ST_TYPE_Q4_1: return "q4_1";
+	case ST_TYPE_Q5_0: return "q5_0";
+	case ST_TYPE_Q5_1: return "q5_1";
 	case ST_TYPE_Q4_K: return "q4_K";
 	case ST_TYPE_Q5_K: return "q5_K";
 	case ST_TYPE_Q6_K: return "q6_K";

@@ -542,6 +542,77 @@ inline float rdot_q6_K(__global const uchar *row, __global const float *x, int n
 	return s;
 }
 
+/* ---- Q4_1, Q5_0, Q5_1 (blocks of 32; ggml layouts, runtime/quant_legacy.h)
+ * Q4_1 {half d, half m, uchar qs[16]}: d*q + m; Q5_0 {half d, uchar qh[4],
+ * uchar qs[16]}: d*(q-16); Q5_1 {half d, half m, uchar qh[4], uchar qs[16]}:
+ * d*q + m.  Nibbles as Q4_0; bit j of qh is the 5th bit of element j.
+ * Type ids: 41 = q4_1, 50 = q5_0, 51 = q5_1 (constants, so each instance
+ * compiles to its own code). */
+inline int ql_bsz(int type) { return type == 41 ? 20 : type == 50 ? 22 : 24; }
+/* the 32 quants of a block in element order, as two 16-wide vectors */
+inline void ql_quants(int type, __global const uchar *blk, uchar16 *lo, uchar16 *hi)
+{
+	const int qo = ql_bsz(type) - 16;
+	const uchar16 q = vload16(0, blk + qo);
+	*lo = q & (uchar)15;
+	*hi = q >> (uchar)4;
+	if (type != 41) {
+		const uint qh = (uint)blk[qo - 4] | ((uint)blk[qo - 3] << 8) | ((uint)blk[qo - 2] << 16) |
+				((uint)blk[qo - 1] << 24);
+		const uint16 sh = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+		*lo |= convert_uchar16(((uint16)qh >> sh) & 1u) << (uchar)4;
+		*hi |= convert_uchar16(((uint16)qh >> (sh + 16u)) & 1u) << (uchar)4;
+	}
+}
+/* d and the offset: value = d * q + m (Q5_0: m = -16 d) */
+inline void ql_dm(int type, __global const uchar *blk, float *d, float *m)
+{
+	*d = vload_half(0, (__global const half *)blk);
+	*m = type == 50 ? -16.0f * *d : vload_half(1, (__global const half *)blk);
+}
+inline float ql_deq(int type, __global const uchar *row, int c)
+{
+	__global const uchar *blk = row + (c / 32) * ql_bsz(type);
+	const int j = c % 32, qo = ql_bsz(type) - 16;
+	const uchar q = blk[qo + (j & 15)];
+	int v = j < 16 ? (q & 15) : (q >> 4);
+	if (type != 41)
+		v |= ((blk[qo - 4 + j / 8] >> (j % 8)) & 1) << 4;
+	float d, m;
+	ql_dm(type, blk, &d, &m);
+	return d * (float)v + m;
+}
+/* block b of a row against its 32 activations */
+inline float ql_block(int type, __global const uchar *row, int b, __global const float *x)
+{
+	__global const uchar *blk = row + b * ql_bsz(type);
+	uchar16 lo, hi;
+	ql_quants(type, blk, &lo, &hi);
+	const float16 x0 = vload16(0, x), x1 = vload16(1, x);
+	float d, m;
+	ql_dm(type, blk, &d, &m);
+	return d * hsum16(fma(convert_float16(hi), x1, convert_float16(lo) * x0)) + m * hsum16(x0 + x1);
+}
+#define QL_FUNCS(T, ID)                                                                    \
+inline float deq_##T(__global const uchar *row, int c) { return ql_deq(ID, row, c); }      \
+inline float dot_##T(__global const uchar *row, __global const float *x, int n, int lid)   \
+{                                                                                          \
+	float s = 0.0f;                                                                    \
+	for (int b = lid; b < n / 32; b += LS)                                             \
+		s += ql_block(ID, row, b, x + b * 32);                                     \
+	return s;                                                                          \
+}                                                                                          \
+inline float rdot_##T(__global const uchar *row, __global const float *x, int n)           \
+{                                                                                          \
+	float s = 0.0f;                                                                    \
+	for (int b = 0; b < n / 32; b++)                                                   \
+		s += ql_block(ID, row, b, x + b * 32);                                     \
+	return s;                                                                          \
+}
+QL_FUNCS(q4_1, 41)
+QL_FUNCS(q5_0, 50)
+QL_FUNCS(q5_1, 51)
+
 #define MATMUL_ROWS(T)                                                                     \
 __kernel void matmul_rows_##T(__global const uchar *wb, ulong woff, ulong wnb1,            \
 			      __global const uchar *xb, ulong xoff, ulong xnb1,            \
@@ -570,6 +641,15 @@ MATMUL_ROWS(q6_K)
 GET_ROWS(q4_K)
 GET_ROWS(q5_K)
 GET_ROWS(q6_K)
+MATMUL(q4_1)
+MATMUL(q5_0)
+MATMUL(q5_1)
+MATMUL_ROWS(q4_1)
+MATMUL_ROWS(q5_0)
+MATMUL_ROWS(q5_1)
+GET_ROWS(q4_1)
+GET_ROWS(q5_0)
+GET_ROWS(q5_1)
 
 /* ---- MATMUL for a batch of tokens, one work-item per (row, 4 tokens) --------
  * Prefill on CPU drivers: the row kernel above dequantizes a weight block
@@ -592,6 +672,14 @@ GET_ROWS(q6_K)
 	lo = convert_float16(convert_char16(q_ & (uchar)15) - (char)8); \
 	hi = convert_float16(convert_char16(q_ >> (uchar)4) - (char)8); \
 	d = vload_half(0, (__global const half *)blk_); } while (0)
+/* Q4_1/Q5_0/Q5_1: the values themselves (d * q + m), scale 1 */
+#define DEQ32_QL(ID, row, b, lo, hi, d) do { __global const uchar *blk_ = (row) + (b) * ql_bsz(ID); \
+	uchar16 l_, h_; float d_, m_; ql_quants(ID, blk_, &l_, &h_); ql_dm(ID, blk_, &d_, &m_); \
+	lo = fma(convert_float16(l_), (float16)d_, (float16)m_); \
+	hi = fma(convert_float16(h_), (float16)d_, (float16)m_); d = 1.0f; } while (0)
+#define DEQ32_q4_1(row, b, lo, hi, d) DEQ32_QL(41, row, b, lo, hi, d)
+#define DEQ32_q5_0(row, b, lo, hi, d) DEQ32_QL(50, row, b, lo, hi, d)
+#define DEQ32_q5_1(row, b, lo, hi, d) DEQ32_QL(51, row, b, lo, hi, d)
 
 #define MATMUL_ROWS4(T)                                                                    \
 __kernel void matmul_rows4_##T(__global const uchar *wb, ulong woff, ulong wnb1,           \
@@ -627,3 +715,6 @@ MATMUL_ROWS4(f16)
 MATMUL_ROWS4(bf16)
 MATMUL_ROWS4(q8_0)
 MATMUL_ROWS4(q4_0)
+MATMUL_ROWS4(q4_1)
+MATMUL_ROWS4(q5_0)
+MATMUL_ROWS4(q5_1)

@@ -31,7 +31,7 @@ layout(std430, binding = 2) readonly buffer Src1v { vec4 b2v[]; };
 #define NT 1u
 #endif
 
-#if defined(W_QUANT) && !defined(W_KQUANT)
+#if defined(W_QUANT) && !defined(W_DEQ32)
 // Block b of the row at ro: scale and the 32-bit words of its quants,
 // realigned (blocks are only 2-byte aligned).
 float load_block(uint ro, uint b, out uint q[8])
@@ -99,7 +99,7 @@ void main()
 		}
 		[[unroll]] for (uint t = 0; t < NT; t++)
 			acc[t] += d * s[t];
-#elif defined(W_KQUANT)   // sub-block b of 32, dequantized by wtype.glsl
+#elif defined(W_DEQ32)   // (sub-)block b of 32, dequantized by wtype.glsl
 		float w[32];
 		w_block(ro, b, w);
 		[[unroll]] for (uint i = 0; i < 8u; i++) {
@@ -146,7 +146,7 @@ void main()
 	uint ro = pc.off[1] + r * pc.nb1[1];
 	uint xo = pc.off[2] + t * pc.nb1[2];
 	float acc = 0.0;
-#if defined(W_KQUANT)   // sub-blocks of 32, dequantized by wtype.glsl
+#if defined(W_DEQ32)   // (sub-)blocks of 32, dequantized by wtype.glsl
 	for (uint b = 0; b < pc.k / 32u; b++) {
 		float w[32];
 		w_block(ro, b, w);

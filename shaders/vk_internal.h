@@ -39,6 +39,12 @@ enum st_vk_kernel {
 	ST_VK_MATMUL_Q6_K, ST_VK_MATMUL_Q6_K_SG,
 	ST_VK_MATMUL_ROWS_Q4_K, ST_VK_MATMUL_ROWS_Q5_K, ST_VK_MATMUL_ROWS_Q6_K,
 	ST_VK_MATMUL_ROWS_Q4_K_XS, ST_VK_MATMUL_ROWS_Q5_K_XS, ST_VK_MATMUL_ROWS_Q6_K_XS,
+	/* Q4_1, Q5_0, Q5_1, per family in that order (vk_kquant.c) */
+	ST_VK_GET_ROWS_Q4_1, ST_VK_GET_ROWS_Q5_0, ST_VK_GET_ROWS_Q5_1,
+	ST_VK_MATMUL_Q4_1, ST_VK_MATMUL_Q4_1_SG, ST_VK_MATMUL_Q5_0, ST_VK_MATMUL_Q5_0_SG,
+	ST_VK_MATMUL_Q5_1, ST_VK_MATMUL_Q5_1_SG,
+	ST_VK_MATMUL_ROWS_Q4_1, ST_VK_MATMUL_ROWS_Q5_0, ST_VK_MATMUL_ROWS_Q5_1,
+	ST_VK_MATMUL_ROWS_Q4_1_XS, ST_VK_MATMUL_ROWS_Q5_0_XS, ST_VK_MATMUL_ROWS_Q5_1_XS,
 	ST_VK_KERNEL_COUNT,
 };
 
@@ -49,9 +55,10 @@ struct st_vk_spirv {
 };
 extern const struct st_vk_spirv st_vk_spirv_table[ST_VK_KERNEL_COUNT];
 
-/* The K-quant (Q4_K/Q5_K/Q6_K) kernel of the family whose q4_0 kernel is
- * q4 (get_rows, matmul, matmul_rows, matmul_rows_xs): 0 and *k, or -1 when
- * the family has no K-quant variant (vk_kquant.c). */
+/* The K-quant (Q4_K/Q5_K/Q6_K) or Q4_1/Q5_0/Q5_1 kernel of the family
+ * whose q4_0 kernel is q4 (get_rows, matmul, matmul_rows, matmul_rows_xs):
+ * 0 and *k, or -1 when the family has no variant for the type
+ * (vk_kquant.c). */
 int st_vk_kq_kernel(enum st_vk_kernel q4, uint32_t type, enum st_vk_kernel *k);
 
 /* Push constants: mirrors `pc` in common.glsl word for word. */

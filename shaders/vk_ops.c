@@ -35,7 +35,8 @@ static int bind_tensor(struct st_vk_backend *be, const struct st_op *op, struct 
 	if (rc)
 		return rc;
 	uint32_t need = t->type == ST_TYPE_F16 || t->type == ST_TYPE_BF16 || t->type == ST_TYPE_Q4_0 ||
-			t->type == ST_TYPE_Q8_0 || t->type == ST_TYPE_Q6_K ? 2 : 4;   /* q6_K: 210-byte blocks */
+			t->type == ST_TYPE_Q8_0 || t->type == ST_TYPE_Q6_K || t->type == ST_TYPE_Q5_0 ||
+			t->type == ST_TYPE_Q4_1 || t->type == ST_TYPE_Q5_1 ? 2 : 4;   /* q6_K: 210-byte blocks */
 	if (t->offset % need || t->nb1 % need)
 		return st_error(-EINVAL, "vulkan %s: %s (%s) at offset %zu, row stride %zu: kernels need %u-byte alignment",
 				st_op_name(op->kind), what, st_type_name(t->type), t->offset, t->nb1, need);
@@ -68,7 +69,8 @@ static int kernel_for_type(uint32_t type, enum st_vk_kernel f32, enum st_vk_kern
 	case ST_TYPE_BF16: *k = bf16; return 0;
 	case ST_TYPE_Q8_0: *k = q8; return 0;
 	case ST_TYPE_Q4_0: *k = q4; return 0;
-	case ST_TYPE_Q4_K: case ST_TYPE_Q5_K: case ST_TYPE_Q6_K: return st_vk_kq_kernel(q4, type, k);
+	case ST_TYPE_Q4_K: case ST_TYPE_Q5_K: case ST_TYPE_Q6_K:
+	case ST_TYPE_Q4_1: case ST_TYPE_Q5_0: case ST_TYPE_Q5_1: return st_vk_kq_kernel(q4, type, k);
 	default: return -1;
 	}
 }

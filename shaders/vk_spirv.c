@@ -63,6 +63,21 @@
 #include "spv_matmul_rows_q4_K_xs.h"
 #include "spv_matmul_rows_q5_K_xs.h"
 #include "spv_matmul_rows_q6_K_xs.h"
+#include "spv_get_rows_q4_1.h"
+#include "spv_get_rows_q5_0.h"
+#include "spv_get_rows_q5_1.h"
+#include "spv_matmul_q4_1.h"
+#include "spv_matmul_q4_1_sg.h"
+#include "spv_matmul_q5_0.h"
+#include "spv_matmul_q5_0_sg.h"
+#include "spv_matmul_q5_1.h"
+#include "spv_matmul_q5_1_sg.h"
+#include "spv_matmul_rows_q4_1.h"
+#include "spv_matmul_rows_q5_0.h"
+#include "spv_matmul_rows_q5_1.h"
+#include "spv_matmul_rows_q4_1_xs.h"
+#include "spv_matmul_rows_q5_0_xs.h"
+#include "spv_matmul_rows_q5_1_xs.h"
 
 #define SPV(k, n) [k] = { #n, st_spv_##n, sizeof(st_spv_##n) }
 const struct st_vk_spirv st_vk_spirv_table[ST_VK_KERNEL_COUNT] = {
@@ -125,4 +140,19 @@ const struct st_vk_spirv st_vk_spirv_table[ST_VK_KERNEL_COUNT] = {
 	SPV(ST_VK_MATMUL_ROWS_Q4_K_XS, matmul_rows_q4_K_xs),
 	SPV(ST_VK_MATMUL_ROWS_Q5_K_XS, matmul_rows_q5_K_xs),
 	SPV(ST_VK_MATMUL_ROWS_Q6_K_XS, matmul_rows_q6_K_xs),
+	SPV(ST_VK_GET_ROWS_Q4_1, get_rows_q4_1),
+	SPV(ST_VK_GET_ROWS_Q5_0, get_rows_q5_0),
+	SPV(ST_VK_GET_ROWS_Q5_1, get_rows_q5_1),
+	SPV(ST_VK_MATMUL_Q4_1, matmul_q4_1),
+	SPV(ST_VK_MATMUL_Q4_1_SG, matmul_q4_1_sg),
+	SPV(ST_VK_MATMUL_Q5_0, matmul_q5_0),
+	SPV(ST_VK_MATMUL_Q5_0_SG, matmul_q5_0_sg),
+	SPV(ST_VK_MATMUL_Q5_1, matmul_q5_1),
+	SPV(ST_VK_MATMUL_Q5_1_SG, matmul_q5_1_sg),
+	SPV(ST_VK_MATMUL_ROWS_Q4_1, matmul_rows_q4_1),
+	SPV(ST_VK_MATMUL_ROWS_Q5_0, matmul_rows_q5_0),
+	SPV(ST_VK_MATMUL_ROWS_Q5_1, matmul_rows_q5_1),
+	SPV(ST_VK_MATMUL_ROWS_Q4_1_XS, matmul_rows_q4_1_xs),
+	SPV(ST_VK_MATMUL_ROWS_Q5_0_XS, matmul_rows_q5_0_xs),
+	SPV(ST_VK_MATMUL_ROWS_Q5_1_XS, matmul_rows_q5_1_xs),
 };

@@ -1,11 +1,16 @@
 // wtype.glsl: reading one weight element or one 32-element block from b1
 // (src0), for the weight type chosen at build time by -DW_F32, -DW_F16,
-// -DW_BF16, -DW_Q8_0 or -DW_Q4_0.  `ro` is the byte offset of the row.
+// -DW_BF16, -DW_Q8_0 or -DW_Q4_0 (and the types below).  `ro` is the byte
+// offset of the row.
 // q4_0 block: fp16 d, 16 bytes of nibbles (low = element j, high = j+16),
 // value (q - 8) * d.  q8_0 block: fp16 d, 32 int8, value q * d.
 // K-quants (-DW_Q4_K, -DW_Q5_K, -DW_Q6_K; ggml layouts, runtime/types.h):
 // super-blocks of 256; w_block works on 32-element sub-blocks (b / 8 is the
 // super-block), so the block-of-32 loops of the kernels serve them too.
+// -DW_Q4_1, -DW_Q5_0, -DW_Q5_1 (runtime/quant_legacy.h): blocks of 32,
+// fp16 d (and m), qh[4] (5th bit of element j = bit j), qs[16] nibbles as
+// q4_0; value d * q + m (q5_0: d * (q - 16)).  Both kinds define W_DEQ32:
+// the kernels use w_block (32 dequantized values) for them.
 
 #if defined(W_Q4_0)
 #define W_BLOCK 32u
@@ -15,10 +20,26 @@
 #define W_BLOCK 32u
 #define W_QUANT
 #define W_BLOCK_BYTES 34u
+#elif defined(W_Q4_1) || defined(W_Q5_0) || defined(W_Q5_1)
+#define W_BLOCK 32u
+#define W_QUANT
+#define W_LEGACY
+#define W_DEQ32
+#if defined(W_Q4_1)
+#define W_BLOCK_BYTES 20u
+#define W_QS 4u
+#elif defined(W_Q5_0)
+#define W_BLOCK_BYTES 22u
+#define W_QS 6u
+#else
+#define W_BLOCK_BYTES 24u
+#define W_QS 8u
+#endif
 #elif defined(W_Q4_K) || defined(W_Q5_K) || defined(W_Q6_K)
 #define W_BLOCK 256u
 #define W_QUANT
 #define W_KQUANT
+#define W_DEQ32
 #if defined(W_Q4_K)
 #define W_BLOCK_BYTES 144u
 #elif defined(W_Q5_K)
@@ -126,6 +147,49 @@ void w_block(uint ro, uint b, out float w[32])
 }
 #endif
 
+#ifdef W_LEGACY
+// d and m of the block at bo (value = d * q + m); qh (0 for q4_1).  Blocks
+// are 2-byte aligned, so everything is read 16 bits at a time.
+float lg_head(uint bo, out float m, out uint qh)
+{
+	float d = f16_to_f32(LD_U16(b1, bo));
+#if defined(W_Q5_0)
+	m = -16.0 * d;
+#else
+	m = f16_to_f32(LD_U16(b1, bo + 2u));
+#endif
+#if defined(W_Q4_1)
+	qh = 0u;
+#else
+	qh = LD_U16(b1, bo + W_QS - 4u) | (LD_U16(b1, bo + W_QS - 2u) << 16);
+#endif
+	return d;
+}
+
+float lg_get(uint ro, uint e)
+{
+	uint bo = ro + (e / 32u) * W_BLOCK_BYTES, j = e % 32u, qh;
+	float m, d = lg_head(bo, m, qh);
+	uint q = LD_U8(b1, bo + W_QS + (j & 15u));
+	q = (j < 16u ? (q & 15u) : (q >> 4)) | (((qh >> j) & 1u) << 4);
+	return d * float(q) + m;
+}
+
+void w_block(uint ro, uint b, out float w[32])
+{
+	uint bo = ro + b * W_BLOCK_BYTES, qh;
+	float m, d = lg_head(bo, m, qh);
+	[[unroll]] for (uint i = 0; i < 8u; i++) {
+		uint v = LD_U16(b1, bo + W_QS + 2u * i);   // bytes 2i, 2i+1: elements 2i, 2i+1, 2i+16, 2i+17
+		uint h = qh >> (2u * i);
+		w[2u * i] = d * float((v & 15u) | ((h & 1u) << 4)) + m;
+		w[2u * i + 1u] = d * float(((v >> 8) & 15u) | (((h >> 1) & 1u) << 4)) + m;
+		w[2u * i + 16u] = d * float(((v >> 4) & 15u) | (((h >> 16) & 1u) << 4)) + m;
+		w[2u * i + 17u] = d * float(((v >> 12) & 15u) | (((h >> 17) & 1u) << 4)) + m;
+	}
+}
+#endif
+
 float w_get(uint ro, uint e)
 {
 #if defined(W_F32)
@@ -141,6 +205,8 @@ float w_get(uint ro, uint e)
 	return float(int(q) - int((q & 0x80u) << 1)) * d;
 #elif defined(W_KQUANT)
 	return kq_get(ro, e);
+#elif defined(W_LEGACY)
+	return lg_get(ro, e);
 #elif defined(W_Q4_0)
 	uint bo = ro + (e / 32u) * W_BLOCK_BYTES;
 	float d = f16_to_f32(LD_U16(b1, bo));
@@ -153,7 +219,7 @@ float w_get(uint ro, uint e)
 #endif
 }
 
-#if defined(W_QUANT) && !defined(W_KQUANT)
+#if defined(W_QUANT) && !defined(W_DEQ32)
 // Dequantize block b of the row at ro into w[0..31].  Blocks are 2-byte
 // aligned, so the payload is read 16 bits at a time.
 void w_block(uint ro, uint b, out float w[32])

@@ -205,7 +205,7 @@ int main(void)
 
 	/* mkmodel models of every weight type. */
 	const uint32_t types[] = { ST_TYPE_F32, ST_TYPE_F16, ST_TYPE_BF16, ST_TYPE_Q8_0, ST_TYPE_Q4_0,
-				   ST_TYPE_Q4_K, ST_TYPE_Q5_K, ST_TYPE_Q6_K };
+				   ST_TYPE_Q4_K, ST_TYPE_Q5_K, ST_TYPE_Q6_K, ST_TYPE_Q4_1, ST_TYPE_Q5_0, ST_TYPE_Q5_1 };
 	for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
 		struct st_mkmodel_params p;
 		struct st_model *m = NULL;

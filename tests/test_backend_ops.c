@@ -214,9 +214,38 @@ static void free_imgs(struct img *im, int n)
  * KQ_STREAM, restored afterwards, so every other case keeps the numbers it
  * had before they were added. */
 #define KQ_STREAM 0x5bd1e9955bd1e995ull
+/* The same for Q4_1, Q5_0, Q5_1 (added after the K-quants), one per type. */
+#define QL_STREAM 0x2545f4914f6cdd1dull
+
+/* The stream a weight type's cases draw from (xor-ed into rng_state), 0 for
+ * the original types. */
+static uint64_t own_stream(uint32_t t)
+{
+	if (st_type_traits(t)->block_size == 256)
+		return KQ_STREAM;
+	return t == ST_TYPE_Q4_1 || t == ST_TYPE_Q5_0 || t == ST_TYPE_Q5_1 ? QL_STREAM ^ t : 0;
+}
 
 static const uint32_t wtypes[] = { ST_TYPE_F32, ST_TYPE_F16, ST_TYPE_BF16, ST_TYPE_Q8_0, ST_TYPE_Q4_0,
-				   ST_TYPE_Q4_K, ST_TYPE_Q5_K, ST_TYPE_Q6_K };
+				   ST_TYPE_Q4_K, ST_TYPE_Q5_K, ST_TYPE_Q6_K, ST_TYPE_Q4_1, ST_TYPE_Q5_0, ST_TYPE_Q5_1 };
+
+/* Activations rounded to the Q8 grid of 32-blocks (types.c's q8_0 rule),
+ * so a CPU path that quantizes them on the fly sees exactly these values:
+ * for Q4_1/Q5_0/Q5_1 the comparison then measures the weights' kernels, not
+ * the activation rounding (which a single cancelling dot of 32 products can
+ * blow up past any fixed NMSE threshold). */
+static void round_to_q8(struct img *x)
+{
+	const struct st_type_traits *q8 = st_type_traits(ST_TYPE_Q8_0);
+	st_block_q8_0 blk[64];
+	if (x->t.ne0 % 32 || x->t.ne0 > 32 * 64)
+		return;
+	for (int64_t r = 0; r < x->t.ne1; r++) {
+		float *row = (float *)(x->data + GUARD + (size_t)r * x->t.nb1);
+		q8->from_float(row, blk, x->t.ne0);
+		q8->to_float(blk, row, x->t.ne0);
+	}
+}
 
 static void test_matmul(struct ctx *c)
 {
@@ -232,15 +261,16 @@ static void test_matmul(struct ctx *c)
 			const bool kq = st_type_traits(wt)->block_size == 256;
 			if (cols % st_type_traits(wt)->block_size || (si == ST_ARRAY_SIZE(shapes) - 1 && !kq))
 				continue;
-			const uint64_t saved = rng_state;
-			if (kq)
-				rng_state ^= KQ_STREAM;
+			const uint64_t saved = rng_state, os = own_stream(wt);
+			rng_state ^= os;
 			for (int strided = 0; strided < 2; strided++) {
 				struct img im[3];
 				char label[128];
 				img_init(&im[0], ST_TYPE_F32, rows, cap, strided ? 16 : 0, 1.0f);
 				img_init(&im[1], wt, cols, rows, 0, 1.0f);
 				img_init(&im[2], ST_TYPE_F32, cols, cap, strided ? 12 : 0, 1.0f);
+				if (os && os != KQ_STREAM)   /* Q4_1, Q5_0, Q5_1 */
+					round_to_q8(&im[2]);
 				snprintf(label, sizeof(label), "matmul %s W[%lld x %lld] x %lld tok (cap %lld)%s",
 					 st_type_name(wt), (long long)rows, (long long)cols, (long long)n, (long long)cap,
 					 strided ? " strided" : "");
@@ -251,7 +281,7 @@ static void test_matmul(struct ctx *c)
 				if (cols % 32 && !strided)
 					break;
 			}
-			if (kq)
+			if (os)
 				rng_state = saved;
 		}
 }
@@ -263,9 +293,8 @@ static void test_get_rows(struct ctx *c)
 			const int64_t bs = st_type_traits(wtypes[ti])->block_size;
 			const int64_t ne0 = bs > 32 ? bs * (s ? 2 : 1) : s ? 64 : 32;
 			const int64_t vocab = s ? 11 : 1, n = s ? 4 : 1, cap = s ? 6 : 1;
-			const uint64_t saved = rng_state;
-			if (bs == 256)
-				rng_state ^= KQ_STREAM;
+			const uint64_t saved = rng_state, os = own_stream(wtypes[ti]);
+			rng_state ^= os;
 			struct img im[3];
 			char label[128];
 			img_init(&im[0], ST_TYPE_F32, ne0, cap, 0, 1.0f);
@@ -281,7 +310,7 @@ static void test_get_rows(struct ctx *c)
 			struct st_graph_run run = { .n_tokens = n };
 			run_case(c, label, op, im, 2, false, &run, 0, 1e-7);
 			free_imgs(im, 3);
-			if (bs == 256)
+			if (os)
 				rng_state = saved;
 		}
 }
@@ -409,9 +438,8 @@ static void test_reference(void)
 		uint8_t wq[R * CMAX * 4];
 		const struct st_type_traits *tr = st_type_traits(wtypes[ti]);
 		const int C = tr->block_size == 256 ? 256 : 64;   /* whole blocks (K-quants: 256) */
-		const uint64_t saved = rng_state;                  /* K cases: own stream (see kq_stream) */
-		if (tr->block_size == 256)
-			rng_state ^= KQ_STREAM;
+		const uint64_t saved = rng_state, os = own_stream(wtypes[ti]);   /* own streams (KQ_STREAM) */
+		rng_state ^= os;
 		const size_t rb = row_bytes(wtypes[ti], C);
 		double err = 0, sum = 0;
 		for (int i = 0; i < R * C; i++)
@@ -432,7 +460,7 @@ static void test_reference(void)
 				sum += s * s;
 			}
 		ok(err / sum < 1e-12, "reference matmul %s = dequantize + dot (nmse %.2g)", tr->name, err / sum);
-		if (tr->block_size == 256)
+		if (os)
 			rng_state = saved;
 	}
 	/* rope: identity at position 0; at position p pair i turns by p*theta^(-2i/d) */
@@ -469,7 +497,7 @@ static void test_reference(void)
 		op.dst = (struct st_tensor){ fake, 0, ST_TYPE_F32, 6, 1, 24 };
 		op.src[0] = op.dst;
 		op.src[1] = op.dst;
-		struct st_graph_run run = { 1, 0 };
+		struct st_graph_run run = { .n_tokens = 1, .pos0 = 0 };
 		const void *src[3] = { x, w, NULL };
 		int rc = st_ref_op_run(&op, &run, y, src);
 		ok(rc == 0 && fabs(y[0] - 1) < 1e-6 && fabs(y[5] - 6) < 1e-6, "reference rmsnorm of a constant row = weight");
@@ -656,7 +684,7 @@ static void test_errors(struct st_backend *be)
 	op.src[1] = op.dst;
 	rc = st_graph_prepare(be, &op, 1, &g);
 	ok(rc == 0, "valid add prepares");
-	struct st_graph_run run = { 5, 0 };
+	struct st_graph_run run = { .n_tokens = 5, .pos0 = 0 };
 	rc = st_graph_run(be, g, &run);
 	ok(rc < 0, "run with more tokens than rows is rejected: %s", st_last_error());
 	st_graph_free(be, g);
@@ -670,7 +698,7 @@ static void test_errors(struct st_backend *be)
 	st_buffer_write(be, b, 192, ids, sizeof(ids));
 	rc = st_graph_prepare(be, &op, 1, &g);
 	if (!rc) {
-		run = (struct st_graph_run){ 2, 0 };
+		run = (struct st_graph_run){ .n_tokens = 2, .pos0 = 0 };
 		rc = st_graph_run(be, g, &run);
 	}
 	ok(rc < 0, "get_rows with id 3 of 3 rows fails: %s", st_last_error());

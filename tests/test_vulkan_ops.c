@@ -461,8 +461,8 @@ static void test_errors(void)
 	struct st_op op = { .kind = ST_OP_MATMUL, .dst = dst.t, .src = { W.t, x.t } };
 	ok(st_graph_prepare(be, &op, 1, &g) == -EINVAL && !g, "mismatched matmul is refused: %s", st_last_error());
 	op.dst.ne0 = 8;
-	op.src[0].type = ST_TYPE_Q4_1;
-	op.src[0].nb1 = 20 * 2;
+	op.src[0].type = ST_TYPE_IQ4_NL;
+	op.src[0].nb1 = 18 * 2;
 	ok(st_graph_prepare(be, &op, 1, &g) < 0 && !g, "unsupported weight type is refused: %s", st_last_error());
 	op.src[0] = W.t;
 	op.src[0].offset = 1;
