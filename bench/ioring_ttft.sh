@@ -1,14 +1,26 @@
 #!/bin/bash
-# ioring_ttft.sh: cold-cache time to the first token, per weight path
-# (strata's mapped file vs the io_uring span loader vs buffered pread), in a
-# rotating order (BENCHMARKS.md "Weight loading").
-#   bench/ioring_ttft.sh STRATA MODEL ROUNDS > ttft.jsonl
+# ioring_ttft.sh: cold-cache time to the first token per weight path, in a
+# rotating order, one JSON line per run (BENCHMARKS.md "Weight loading").
+#   bench/ioring_ttft.sh STRATA MODEL ROUNDS [MODE...] > ttft.jsonl   # root: drops caches
+#   bench/ioring_ttft_summary.py < ttft.jsonl
+# MODE: mmap (strata's mapped file), uring, pread, each optionally with
+# +overlap (load in the background, per-layer waits), +nofixed (no
+# registered buffers), +nothp (no MADV_HUGEPAGE on the CPU weight buffer).
+# Default modes: mmap uring uring+overlap pread pread+overlap.
 set -u
-S=$1; M=$2; N=$3
-modes=(mmap uring pread)
+S=$1; M=$2; N=$3; shift 3
+modes=("$@")
+[ ${#modes[@]} -eq 0 ] && modes=(mmap uring uring+overlap pread pread+overlap)
 for ((r = 0; r < N; r++)); do
 	for ((k = 0; k < ${#modes[@]}; k++)); do
 		m=${modes[$(( (k + r) % ${#modes[@]} ))]}
-		"$S" bench-load -m "$M" --ttft --cold --json --io $m
+		args=(--io "${m%%+*}")
+		envs=(ST_BENCH=1)
+		[[ $m == *+overlap* ]] && args+=(--overlap)
+		[[ $m == *+nofixed* ]] && args+=(--no-fixed)
+		[[ $m == *+nothp* ]] && envs+=(ST_CPU_NO_THP=1)
+		load=$(cut -d' ' -f1 /proc/loadavg)
+		out=$(env "${envs[@]}" "$S" bench-load -m "$M" --ttft --cold --json "${args[@]}") || continue
+		echo "${out%\}},\"mode\":\"$m\",\"round\":$r,\"loadavg\":$load}"
 	done
 done

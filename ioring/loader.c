@@ -367,6 +367,26 @@ static void report_progress(struct st_loader *ld, bool final)
 	o->progress(o->progress_user, ld->done, ld->st->bytes_spans, now - ld->t0);
 }
 
+/* The complete prefix of the pieces (sorted by offset) moved: every span
+ * byte below the first unfinished piece is in place. */
+static int advance_ready(struct st_loader *ld, const struct ld_plan *p, const struct ld_piece *pc)
+{
+	uint64_t mark;
+	int ret;
+	p->done[pc - p->pieces] = 1;
+	while (ld->ready_prefix < p->n_pieces && p->done[ld->ready_prefix])
+		ld->ready_prefix++;
+	mark = ld->ready_prefix < p->n_pieces ? p->pieces[ld->ready_prefix].off : UINT64_MAX;
+	if (mark <= ld->ready_mark)
+		return 0;
+	ld->ready_mark = mark;
+	ret = ld->opts.on_ready(ld->opts.ready_user, mark);
+	if (ret)
+		return st_error(ret < 0 ? ret : -ECANCELED, "loader: the ready callback stopped the load of %s at offset %llu",
+				ld->path, (unsigned long long)mark);
+	return 0;
+}
+
 int ld_piece_done(struct st_loader *ld, const struct ld_plan *p, const struct ld_piece *pc,
 		  const unsigned char *buf, uint64_t got)
 {
@@ -411,7 +431,7 @@ int ld_piece_done(struct st_loader *ld, const struct ld_plan *p, const struct ld
 		}
 	}
 	report_progress(ld, false);
-	return 0;
+	return p->done ? advance_ready(ld, p, pc) : 0;
 }
 
 /* ---- pread ---------------------------------------------------------------- */
@@ -499,6 +519,21 @@ static int read_mmap(struct st_loader *ld, const struct ld_plan *p)
 }
 
 static atomic_flag announced_efault = ATOMIC_FLAG_INIT;
+
+static int plan_for(struct st_loader *ld, const struct st_load_span *spans, size_t n, bool staged_only,
+		    struct ld_plan *p)
+{
+	int ret = ld_plan_build(spans, n, ld->align, ld->chunk, staged_only, p);
+	ld->ready_prefix = 0;
+	if (ret < 0 || !ld->opts.on_ready || ld->opts.flags & ST_LOAD_VERIFY)
+		return ret;
+	p->done = calloc(p->n_pieces ? p->n_pieces : 1, 1);
+	if (!p->done) {
+		ld_plan_free(p);
+		return st_error(-ENOMEM, "loader: out of memory planning %zu spans", n);
+	}
+	return 0;
+}
 
 static int run_engine(struct st_loader *ld, const struct ld_plan *p)
 {
@@ -624,9 +659,10 @@ int st_loader_read(struct st_loader *ld, const struct st_load_span *spans, size_
 	 * io_uring_submit; in io-wq workers the copies run in parallel */
 	ld->async_buffered = !ld->direct && !(ld->opts.flags & ST_LOAD_INLINE_BUFFERED);
 #endif
-	ret = ld_plan_build(spans, n, ld->align, ld->chunk, false, &plan);
+	ret = plan_for(ld, spans, n, false, &plan);
 	if (ret < 0)
 		goto restore;
+	ld->ready_mark = 0;
 	ld->spans = spans;
 	ld->n_spans = n;
 	ld->st = stats;
@@ -642,7 +678,7 @@ int st_loader_read(struct st_loader *ld, const struct st_load_span *spans, size_
 			st_log(ST_LOG_INFO, "O_DIRECT into the destination memory failed (EFAULT): "
 			       "staging every read from %s", ld->path);
 		ld_plan_free(&plan);
-		ret = ld_plan_build(spans, n, ld->align, ld->chunk, true, &plan);
+		ret = plan_for(ld, spans, n, true, &plan);
 		if (ret < 0)
 			goto restore;
 		ld->done = 0;

@@ -2,11 +2,14 @@
  *
  * A span is (file offset, length, destination): the tensors of one stage.
  * The loader reads them with io_uring where it can: O_DIRECT when the file
- * system allows it (probed by trying), aligned staging chunks registered
- * with the ring (fixed buffers; allocated on demand, as many as a load has
- * staged reads, at most queue_depth), many reads in flight (spans adjacent
- * in the file and in memory coalesce), completions reaped with
- * io_uring_wait_cqe (no spinning).  Buffered io_uring reads are flagged
+ * system allows it (probed by trying), aligned staging chunks (allocated on
+ * demand, as many as a load has staged reads, at most queue_depth) and the
+ * destinations registered with the ring as fixed buffers (READ_FIXED; the
+ * destinations in windows of >= 8 MiB registered as the reads reach them;
+ * a refused registration, e.g. RLIMIT_MEMLOCK, means plain reads,
+ * announced once), many reads in flight (spans adjacent in the file and in
+ * memory coalesce), completions reaped with io_uring_wait_cqe (no
+ * spinning).  Buffered io_uring reads are flagged
  * IOSQE_ASYNC so io-wq workers copy cached pages in parallel.  O_DIRECT needs
  * 4 KiB-aligned offsets, lengths and memory; GGUF tensors are only 32-byte
  * aligned, so each span is read in up to three parts: the 4 KiB-aligned
@@ -22,7 +25,8 @@
  * /proc/sys/kernel/io_uring_disabled, or built without liburing).  mmap
  * (map, copy, unmap) exists for comparison.  The environment can force the
  * fallbacks: ST_IO_URING_DISABLE=1 makes the io_uring probe fail,
- * ST_IO_NO_DIRECT=1 makes the O_DIRECT probe fail.
+ * ST_IO_NO_DIRECT=1 makes the O_DIRECT probe fail, ST_IO_NO_FIXED=1 makes
+ * buffer registration fail.
  *
  * If O_DIRECT reads into the destinations fail with EFAULT (memory the
  * kernel cannot pin, e.g. some mapped device memory) the load restarts once
@@ -69,7 +73,8 @@ struct st_load_span {
 
 enum st_load_flags {
 	ST_LOAD_NO_DIRECT       = 1u << 0,  /* never O_DIRECT */
-	ST_LOAD_NO_FIXED        = 1u << 1,  /* do not register buffers with the ring */
+	ST_LOAD_NO_FIXED        = 1u << 1,  /* do not register buffers with the ring
+					     * (staging chunks and destinations) */
 	ST_LOAD_VERIFY          = 1u << 2,  /* check every span against span.hash */
 	ST_LOAD_FAIL_URING      = 1u << 3,  /* tests: the io_uring probe fails */
 	ST_LOAD_FAIL_DIRECT     = 1u << 4,  /* tests: the O_DIRECT probe fails */
@@ -77,6 +82,8 @@ enum st_load_flags {
 	ST_LOAD_INLINE_BUFFERED = 1u << 6,  /* buffered io_uring reads copy inline at
 					     * submission (default: IOSQE_ASYNC, so
 					     * io-wq workers copy in parallel) */
+	ST_LOAD_FAIL_FIXED      = 1u << 7,  /* tests: registering buffers with the ring
+					     * is refused (as ST_IO_NO_FIXED=1) */
 };
 
 /* Simulated completion results, for tests of the retry paths: every
@@ -98,6 +105,15 @@ typedef void (*st_load_progress_fn)(void *user, uint64_t done, uint64_t total, d
  * are in flight, so a device upload of this chunk overlaps them.  A
  * non-zero return aborts the load with that code (use a negative errno). */
 typedef int (*st_load_chunk_fn)(void *user, size_t span_index, uint64_t span_offset, uint64_t nbytes);
+/* Watermark hook: every byte of the spans below file offset `mark` is in
+ * place (reads finish out of order; this is the complete prefix).  Called
+ * on the loading thread each time it rises, never lower, and not at all
+ * with ST_LOAD_VERIFY (the bytes are trusted only after the check); the
+ * load is complete when st_loader_read returns 0.  Lets a consumer start
+ * on the first tensors while later ones are read (the session's
+ * per-layer overlap, ioring/weights.h).  A non-zero return aborts the
+ * load like on_chunk's. */
+typedef int (*st_load_ready_fn)(void *user, uint64_t mark);
 
 struct st_load_opts {
 	enum st_io_mode mode;
@@ -111,6 +127,8 @@ struct st_load_opts {
 	void *chunk_user;
 	uint32_t fault_every;       /* tests */
 	enum st_load_fault fault;
+	st_load_ready_fn on_ready;
+	void *ready_user;
 };
 
 /* Defaults (chosen by measurement; BENCHMARKS.md "Weight loading"). */
@@ -123,6 +141,8 @@ struct st_load_stats {
 	enum st_io_mode mode;       /* the path used (after fallbacks) */
 	bool direct;                /* O_DIRECT */
 	bool fixed_buffers;         /* staging registered with the ring */
+	bool fixed_dest;            /* destinations registered too (READ_FIXED) */
+	uint64_t bytes_fixed;       /* read with READ_FIXED into registered destinations */
 	uint64_t bytes_spans;       /* sum of the span lengths */
 	uint64_t bytes_read;        /* bytes the file returned (incl. 4 KiB padding) */
 	uint64_t bytes_direct;      /* landed in the destination without a copy */

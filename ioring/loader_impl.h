@@ -41,6 +41,7 @@ struct ld_plan {
 	struct ld_need *needs;
 	size_t n_needs, cap_needs;
 	uint64_t *needs_maxy;       /* prefix maximum of needs[].y */
+	unsigned char *done;        /* per piece, for the watermark (on_ready) */
 	uint64_t total;             /* sum of span lengths */
 };
 
@@ -69,6 +70,8 @@ struct st_loader {
 	struct st_load_stats *st;
 	uint64_t done;
 	double t0, last_progress;
+	uint64_t ready_mark;        /* last watermark reported (never lowered) */
+	size_t ready_prefix;        /* pieces of the plan finished in order */
 	uint64_t n_results;
 };
 

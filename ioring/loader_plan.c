@@ -107,6 +107,7 @@ void ld_plan_free(struct ld_plan *p)
 	free(p->pieces);
 	free(p->needs);
 	free(p->needs_maxy);
+	free(p->done);
 	free(p->order);
 	memset(p, 0, sizeof *p);
 }

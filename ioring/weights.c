@@ -1,16 +1,27 @@
-/* weights.c: st_session_params.load_weights through the span loader. */
+/* weights.c: st_session_params.load_weights / load_weights_async through
+ * the span loader. */
 #include "weights.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
 
-int st_ioring_load_weights(void *user, const struct st_weight_span *spans, int n)
+/* stages loading in the background add their totals from their threads */
+static pthread_mutex_t stats_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int publish(void *user, uint64_t mark)
 {
-	struct st_ioring_weights *w = user;
+	return st_weight_ready_publish(user, mark);
+}
+
+static int load(struct st_ioring_weights *w, const struct st_weight_span *spans, int n,
+		struct st_weight_ready *ready)
+{
 	struct st_load_span *ls;
 	struct st_load_stats st;
+	struct st_load_opts o;
 	int ret;
 
 	if (!w || !w->path)
@@ -24,21 +35,39 @@ int st_ioring_load_weights(void *user, const struct st_weight_span *spans, int n
 		ls[i] = (struct st_load_span){ .file_offset = spans[i].file_offset, .nbytes = spans[i].nbytes,
 					       .dst = spans[i].dst, .dst_size = spans[i].nbytes,
 					       .name = spans[i].name };
-	ret = st_load_spans(w->path, ls, (size_t)n, &w->opts, &st);
+	o = w->opts;
+	o.on_ready = ready ? publish : NULL;
+	o.ready_user = ready;
+	ret = st_load_spans(w->path, ls, (size_t)n, &o, &st);
 	free(ls);
 	if (ret < 0)
 		return ret;
+	pthread_mutex_lock(&stats_mu);
 	w->stats.mode = st.mode;
 	w->stats.direct = st.direct;
 	w->stats.fixed_buffers = st.fixed_buffers;
+	w->stats.fixed_dest = st.fixed_dest;
 	w->stats.bytes_spans += st.bytes_spans;
 	w->stats.bytes_read += st.bytes_read;
 	w->stats.bytes_direct += st.bytes_direct;
 	w->stats.bytes_copied += st.bytes_copied;
+	w->stats.bytes_fixed += st.bytes_fixed;
 	w->stats.n_reads += st.n_reads;
 	w->stats.n_short += st.n_short;
 	w->stats.n_retries += st.n_retries;
 	w->stats.seconds += st.seconds;
 	w->n_loads++;
+	pthread_mutex_unlock(&stats_mu);
 	return 0;
+}
+
+int st_ioring_load_weights(void *user, const struct st_weight_span *spans, int n)
+{
+	return load(user, spans, n, NULL);
+}
+
+int st_ioring_load_weights_async(void *user, const struct st_weight_span *spans, int n,
+				 struct st_weight_ready *ready)
+{
+	return load(user, spans, n, ready);
 }

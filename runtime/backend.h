@@ -88,6 +88,11 @@ struct st_op {
 struct st_graph_run {
 	int64_t n_tokens;        /* live rows in activation tensors */
 	int64_t pos0;            /* position of row 0 (KV cache write/read) */
+	/* optional (CPU backend): called before op i runs; a non-zero return
+	 * stops the run with it.  A stage whose weights are still loading in
+	 * the background waits here for each layer's bytes. */
+	int (*before_op)(void *user, int op);
+	void *before_op_user;
 };
 
 enum st_buffer_flags {

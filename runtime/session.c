@@ -178,7 +178,8 @@ int st_session_create(struct st_model *m, const struct st_session_params *params
 				.embed = i == 0, .head = i == n - 1,
 				.n_ctx = s->n_ctx, .max_tokens = s->n_batch,
 				.kv_type = params->kv_type == ST_KV_F16 ? ST_TYPE_F16 : ST_TYPE_F32,
-				.load = params->load_weights, .load_user = params->load_user,
+				.load = params->load_weights, .load_async = params->load_weights_async,
+				.load_user = params->load_user,
 			};
 			rc = st_stage_create(m, &sp, &s->stages[i]);
 			if (rc)

@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +15,26 @@
 
 #define ALIGN 256
 #define HEAD_ROWS 32
+/* O_DIRECT's block: a CPU weight buffer filled by a loader keeps each
+ * tensor at its file offset's phase modulo this (in a page-aligned
+ * buffer), so direct reads land in place instead of going through staging. */
+#define LOAD_PHASE 4096u
+
+/* A background weight load (strata.h st_weight_load_async_fn). */
+struct st_weight_ready {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	uint64_t mark;                   /* every span byte below this file offset is in */
+	atomic_bool all_in;              /* the load finished and succeeded */
+	bool done, cancel;
+	int rc;
+	char msg[512];                   /* the loader's error */
+	st_weight_load_async_fn fn;
+	void *user;
+	struct st_weight_span *ws;
+	int n;
+};
 
 struct st_stage {
 	const struct st_model *m;
@@ -24,6 +46,9 @@ struct st_stage {
 	struct st_tensor_span *spans;
 	uint64_t *span_off;              /* offset of each span in wbuf */
 	int n_spans;
+	/* loading in the background: what each part needs in (file offsets) */
+	struct st_weight_ready *ld;
+	uint64_t *layer_need, embed_need, head_need;
 	uint64_t weight_bytes, kv_bytes;
 	/* activations and cache */
 	struct st_buffer *act, *kv;
@@ -69,8 +94,136 @@ static struct st_tensor wt(const struct st_stage *s, const struct st_weight *w)
 	return t;
 }
 
+static uint64_t weight_end(const struct st_weight *w)
+{
+	return w->file_offset + w->nbytes;       /* checked when the model was opened */
+}
+
+/* What each part of the stage waits for while its weights load. */
+static int loading_needs(struct st_stage *s)
+{
+	const struct st_model *m = s->m;
+	const uint32_t nl = s->p.last_layer - s->p.first_layer + 1;
+	s->layer_need = calloc(nl, sizeof(*s->layer_need));
+	if (!s->layer_need)
+		return st_error(-ENOMEM, "stage: out of memory");
+	for (uint32_t l = 0; l < nl; l++)
+		for (int i = 0; i < ST_LAYER_N_WEIGHTS; i++)
+			s->layer_need[l] = ST_MAX(s->layer_need[l],
+						  weight_end(st_layer_weight(&m->layers[s->p.first_layer + l], i)));
+	s->embed_need = weight_end(&m->tok_embd);
+	s->head_need = ST_MAX(weight_end(&m->output_norm), weight_end(&m->output));
+	return 0;
+}
+
+int st_weight_ready_publish(struct st_weight_ready *r, uint64_t file_offset)
+{
+	int rc = 0;
+	if (!r)
+		return 0;
+	pthread_mutex_lock(&r->mu);
+	if (r->cancel) {
+		rc = -ECANCELED;
+	} else if (file_offset > r->mark) {
+		r->mark = file_offset;
+		pthread_cond_broadcast(&r->cv);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+static void *load_thread(void *arg)
+{
+	struct st_weight_ready *r = arg;
+	int rc = r->fn(r->user, r->ws, r->n, r);
+	pthread_mutex_lock(&r->mu);
+	r->rc = rc > 0 ? -EIO : rc;
+	if (rc)
+		snprintf(r->msg, sizeof(r->msg), "%s", rc > 0 ? "the weight loader returned a positive code"
+							      : st_last_error());
+	else
+		r->mark = UINT64_MAX;
+	r->done = true;
+	atomic_store_explicit(&r->all_in, rc == 0, memory_order_release);
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+/* Wait until every weight byte below file offset `need` is in (no-op once
+ * the background load is done); the loader's error if it failed first. */
+static int stage_wait(struct st_stage *s, uint64_t need)
+{
+	struct st_weight_ready *r = s->ld;
+	int rc = 0;
+	if (!r || atomic_load_explicit(&r->all_in, memory_order_acquire))
+		return 0;
+	pthread_mutex_lock(&r->mu);
+	while (r->mark < need && !r->done)
+		pthread_cond_wait(&r->cv, &r->mu);
+	if (r->mark < need)
+		rc = st_error(r->rc < 0 ? r->rc : -EIO, "stage %u-%u: loading its weights failed: %s",
+			      s->p.first_layer, s->p.last_layer, r->msg);
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+static int wait_layer_op(void *user, int op)
+{
+	struct st_stage *s = user;
+	if (op % ST_STAGE_OPS_PER_LAYER)
+		return 0;
+	return stage_wait(s, s->layer_need[op / ST_STAGE_OPS_PER_LAYER]);
+}
+
+static void loading_stop(struct st_stage *s)
+{
+	struct st_weight_ready *r = s->ld;
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->mu);
+	r->cancel = true;
+	pthread_mutex_unlock(&r->mu);
+	pthread_join(r->thread, NULL);
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->mu);
+	free(r->ws);
+	free(r);
+	s->ld = NULL;
+}
+
+/* Start the loader on its own thread; ws is handed over on success. */
+static int loading_start(struct st_stage *s, struct st_weight_span *ws)
+{
+	struct st_weight_ready *r = calloc(1, sizeof(*r));
+	int rc;
+	if (!r)
+		return st_error(-ENOMEM, "stage: out of memory");
+	rc = loading_needs(s);
+	if (rc) {
+		free(r);
+		return rc;
+	}
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	r->fn = s->p.load_async;
+	r->user = s->p.load_user;
+	r->ws = ws;
+	r->n = s->n_spans;
+	rc = pthread_create(&r->thread, NULL, load_thread, r);
+	if (rc) {
+		pthread_cond_destroy(&r->cv);
+		pthread_mutex_destroy(&r->mu);
+		free(r);
+		return st_error(-rc, "stage: cannot start the weight loading thread: %s", strerror(rc));
+	}
+	s->ld = r;
+	return 0;
+}
+
 /* The caller's loader reads every span into the weight buffer (mapped), or
- * into a host staging copy that is then written to the buffer. */
+ * into a host staging copy that is then written to the buffer.  With
+ * load_async on the CPU backend the reads go on in the background. */
 static int load_weights(struct st_stage *s, uint64_t total)
 {
 	struct st_weight_span *ws = calloc((size_t)s->n_spans, sizeof(*ws));
@@ -92,7 +245,13 @@ static int load_weights(struct st_stage *s, uint64_t total)
 	for (int i = 0; i < s->n_spans; i++)
 		ws[i] = (struct st_weight_span){ s->spans[i].file_offset, s->spans[i].nbytes, dst + s->span_off[i],
 						 s->spans[i].w->name };
-	rc = s->p.load(s->p.load_user, ws, s->n_spans);
+	if (s->p.load_async && !staging && s->be->ops == &st_backend_cpu) {
+		rc = loading_start(s, ws);
+		if (rc == 0)
+			return 0;
+		goto out;
+	}
+	rc = s->p.load ? s->p.load(s->p.load_user, ws, s->n_spans) : s->p.load_async(s->p.load_user, ws, s->n_spans, NULL);
 	if (rc > 0)
 		rc = st_error(-EIO, "stage: weight loader returned %d", rc);
 	if (!rc && staging)
@@ -100,6 +259,42 @@ static int load_weights(struct st_stage *s, uint64_t total)
 out:
 	free(staging);
 	free(ws);
+	return rc;
+}
+
+struct off_idx {
+	uint64_t off;
+	int idx;
+};
+
+static int cmp_off_idx(const void *a, const void *b)
+{
+	const struct off_idx *x = a, *y = b;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Offsets of the spans in a CPU weight buffer that a loader fills: each at
+ * its file offset's phase modulo LOAD_PHASE, in file order, so file-adjacent
+ * tensors stay adjacent (one read) and O_DIRECT lands in place.  Tensor
+ * alignment is then the file's, as when the mapped file is used in place. */
+static int layout_by_phase(struct st_stage *s, uint64_t *total)
+{
+	struct off_idx *o = malloc((size_t)(s->n_spans ? s->n_spans : 1) * sizeof(*o));
+	uint64_t cur = 0;
+	int rc = 0;
+	if (!o)
+		return st_error(-ENOMEM, "stage: out of memory");
+	for (int i = 0; i < s->n_spans; i++)
+		o[i] = (struct off_idx){ s->spans[i].file_offset, i };
+	qsort(o, (size_t)s->n_spans, sizeof(*o), cmp_off_idx);
+	for (int k = 0; k < s->n_spans && !rc; k++) {
+		const int i = o[k].idx;
+		s->span_off[i] = cur + ((s->spans[i].file_offset - cur) & (LOAD_PHASE - 1));
+		if (st_add_overflow_u64(s->span_off[i], s->spans[i].nbytes, &cur))
+			rc = st_error(-EOVERFLOW, "stage: weights overflow");
+	}
+	free(o);
+	*total = cur;
 	return rc;
 }
 
@@ -116,13 +311,19 @@ static int place_weights(struct st_stage *s)
 	if (!s->spans || !s->span_off)
 		return st_error(-ENOMEM, "stage: out of memory");
 	s->n_spans = st_model_spans(m, (int)s->p.first_layer, (int)s->p.last_layer, s->p.embed, s->p.head, s->spans, n);
-	for (int i = 0; i < n; i++) {
-		if (st_align_up_u64(total, ALIGN, &s->span_off[i]) ||
-		    st_add_overflow_u64(s->span_off[i], s->spans[i].nbytes, &total))
-			return st_error(-EOVERFLOW, "stage: weights overflow");
+	if ((s->p.load || s->p.load_async) && s->be->ops == &st_backend_cpu) {
+		rc = layout_by_phase(s, &total);
+		if (rc)
+			return rc;
+	} else {
+		for (int i = 0; i < n; i++) {
+			if (st_align_up_u64(total, ALIGN, &s->span_off[i]) ||
+			    st_add_overflow_u64(s->span_off[i], s->spans[i].nbytes, &total))
+				return st_error(-EOVERFLOW, "stage: weights overflow");
+		}
 	}
 	s->weight_bytes = total;
-	if (s->p.load)
+	if (s->p.load || s->p.load_async)
 		return load_weights(s, total);
 	/* CPU-like backends use the mapped file in place */
 	rc = st_buffer_wrap(s->be, m->map, m->map_size, &s->wbuf);
@@ -298,6 +499,7 @@ void st_stage_destroy(struct st_stage *s)
 {
 	if (!s)
 		return;
+	loading_stop(s);             /* before the buffer the loader writes goes */
 	if (s->be) {
 		st_graph_free(s->be, s->g_layers);
 		st_graph_free(s->be, s->g_embed);
@@ -309,6 +511,7 @@ void st_stage_destroy(struct st_stage *s)
 	}
 	free(s->spans);
 	free(s->span_off);
+	free(s->layer_need);
 	free(s->kc);
 	free(s->vc);
 	free(s->op_times);
@@ -365,7 +568,9 @@ int st_stage_embed(struct st_stage *s, const int32_t *tokens, int64_t n, float *
 		return rc;
 	if (!s->g_embed)
 		return st_error(-EINVAL, "stage %u-%u holds no embedding", s->p.first_layer, s->p.last_layer);
-	rc = st_buffer_write(s->be, s->act, s->ids.offset, tokens, (size_t)n * sizeof(int32_t));
+	rc = stage_wait(s, s->embed_need);
+	if (!rc)
+		rc = st_buffer_write(s->be, s->act, s->ids.offset, tokens, (size_t)n * sizeof(int32_t));
 	if (!rc)
 		rc = st_graph_run(s->be, s->g_embed, &run);
 	if (!rc)
@@ -384,6 +589,10 @@ int st_stage_forward(struct st_stage *s, const float *hidden_in, int64_t n_token
 	if (pos0 < 0 || pos0 + n_tokens > (int64_t)s->p.n_ctx)
 		return st_error(-ENOSPC, "stage: positions %lld..%lld exceed the context of %u", (long long)pos0,
 				(long long)(pos0 + n_tokens - 1), s->p.n_ctx);
+	if (s->ld && !atomic_load_explicit(&s->ld->all_in, memory_order_acquire)) {
+		run.before_op = wait_layer_op;       /* each layer starts when its bytes are in */
+		run.before_op_user = s;
+	}
 	rc = st_buffer_write(s->be, s->act, s->x.offset, hidden_in, (size_t)n_tokens * s->x.nb1);
 	if (!rc)
 		rc = st_graph_run(s->be, s->g_layers, &run);
@@ -401,6 +610,7 @@ int st_stage_head(struct st_stage *s, const float *hidden, int64_t n, float *log
 		return rc;
 	if (!s->g_head)
 		return st_error(-EINVAL, "stage %u-%u holds no output head", s->p.first_layer, s->p.last_layer);
+	rc = stage_wait(s, s->head_need);
 	for (int64_t r = 0; r < n && !rc; r += s->head_in.ne1) {
 		struct st_graph_run run = { .n_tokens = ST_MIN(n - r, s->head_in.ne1), .pos0 = 0 };
 		rc = st_buffer_write(s->be, s->act, s->head_in.offset, (const char *)hidden + (size_t)r * s->head_in.nb1,

@@ -28,6 +28,9 @@ struct st_stage_params {
 	/* optional: read the weights with this instead of the mapping (the
 	 * buffer is allocated, mapped if the backend can, else staged) */
 	st_weight_load_fn load;
+	/* or in the background (strata.h st_weight_load_async_fn): CPU stages
+	 * wait per layer in their first runs; others load synchronously */
+	st_weight_load_async_fn load_async;
 	void *load_user;
 };
 

@@ -201,6 +201,27 @@ struct st_weight_span {
 };
 typedef int (*st_weight_load_fn)(void *user, const struct st_weight_span *spans, int n);
 
+/* Loading in the background (st_session_params.load_weights_async, used
+ * instead of load_weights): a stage on the CPU backend gives its weight
+ * buffer's spans to the loader on a thread of its own, and
+ * st_session_create returns while the bytes arrive.  The loader calls
+ * st_weight_ready_publish(ready, off) whenever every byte of the spans
+ * below file offset `off` is in place (calls may only raise it; returning
+ * 0 means all are in).  The first evaluation runs each layer as soon as
+ * that layer's bytes are in (embedding first, head last), so the time to
+ * the first token is about max(load, eval) instead of their sum.  If the
+ * loader fails (negative code with st_error), the evaluation waiting for
+ * the missing bytes, and every later one, fails with the loader's message.
+ * st_weight_ready_publish returns -ECANCELED once the session is being
+ * destroyed: the loader should stop and return it (destroy waits for it).
+ * Stages on other backends, or whose buffer the host cannot map, call the
+ * same function synchronously with ready = NULL (publishing to NULL is a
+ * no-op returning 0). */
+struct st_weight_ready;
+typedef int (*st_weight_load_async_fn)(void *user, const struct st_weight_span *spans, int n,
+				       struct st_weight_ready *ready);
+int st_weight_ready_publish(struct st_weight_ready *ready, uint64_t file_offset);
+
 struct st_session_params {
 	uint32_t n_ctx;           /* max positions; 0 = min(n_ctx_train, 2048) */
 	uint32_t kv_type;         /* enum st_kv_type; default ST_KV_F32 */
@@ -215,7 +236,8 @@ struct st_session_params {
 				   * (forward_ref) instead of backends/stages */
 	bool profile;             /* record per-op/per-layer times (slower) */
 	st_weight_load_fn load_weights;   /* NULL: use the mapped file */
-	void *load_user;
+	st_weight_load_async_fn load_weights_async;  /* or this: in the background */
+	void *load_user;                  /* for either */
 };
 
 /* Fill *p with the defaults above. */

@@ -18,6 +18,7 @@
 
 #include "gguf.h"
 #include "gguf_spans.h"
+#include "ioring_shrink.h"
 #include "loader.h"
 #include "types.h"
 #include "weights.h"
@@ -524,20 +525,6 @@ static void test_gguf_stage(const char *dir)
 
 /* ---- failure injection ---------------------------------------------------------- */
 
-struct shrink {
-	const char *path;
-	uint64_t to;
-	int calls;
-};
-
-static int shrink_cb(void *user, size_t si, uint64_t off, uint64_t n)
-{
-	struct shrink *s = user;
-	(void)si, (void)off, (void)n;
-	if (s->calls++ == 0 && truncate(s->path, (off_t)s->to) != 0)
-		return -errno;
-	return 0;
-}
 
 static int abort_cb(void *user, size_t si, uint64_t off, uint64_t n)
 {

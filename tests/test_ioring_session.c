@@ -1,0 +1,459 @@
+/* test_ioring_session.c: weights loaded in place into CPU stage buffers
+ * (each tensor at its file offset's 4 KiB phase, so O_DIRECT reads land
+ * there), destinations registered with the ring (READ_FIXED) and the
+ * refused-registration fallback, and the first evaluation overlapping the
+ * load (st_session_params.load_weights_async).  Every path must give
+ * logits bit-identical to strata's mapped file on stories260K; staging
+ * copies must be limited to the unaligned ends of contiguous runs; a file
+ * truncated mid-load, a missing file and a session destroyed while loading
+ * must end in a clear error or a clean stop, never a hang (ASan for
+ * leaks). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "gguf.h"
+#include "gguf_spans.h"
+#include "ioring_shrink.h"
+#include "loader.h"
+#include "model.h"
+#include "strata.h"
+#include "tap.h"
+#include "weights.h"
+
+static const int32_t toks[] = { 1, 403, 407, 261, 378 };
+#define NT ((int)(sizeof toks / sizeof toks[0]))
+
+static char model_path[1024];
+static struct st_model *model;
+static uint32_t n_vocab;
+static float *ref;                /* logits of toks from the mapped file */
+static bool have_uring, have_direct;
+static bool refused_seen;         /* this kernel refused a real registration (announced) */
+
+static char logbuf[8192];
+static void log_cb(enum st_log_level level, const char *msg, void *user)
+{
+	(void)user;
+	if (level >= ST_LOG_INFO && strlen(logbuf) + strlen(msg) + 2 < sizeof logbuf) {
+		strcat(logbuf, msg);
+		strcat(logbuf, "\n");
+	}
+}
+
+/* Evaluate toks in a session made with sp; logits into out (NT x n_vocab). */
+static int run_session(const struct st_session_params *sp, float *out)
+{
+	struct st_session *s = NULL;
+	int r = st_session_create(model, sp, &s);
+	if (r < 0)
+		return r;
+	r = st_session_eval(s, toks, NT, true);
+	for (int t = 0; r == NT && t < NT; t++)
+		memcpy(out + (size_t)t * n_vocab, st_session_logits(s, t), n_vocab * sizeof(float));
+	st_session_destroy(s);
+	return r == NT ? 0 : (r < 0 ? r : -EIO);
+}
+
+/* Contiguous runs in the file of the spans of layers first..last (+ ends):
+ * with the phase layout, staging copies at most a block at each end of one. */
+static int file_runs(int first, int last)
+{
+	const struct st_model_desc *d = st_model_desc(model);
+	struct st_tensor_span sp[256];
+	int n = st_model_spans(model, first, last, first == 0, last == (int)d->n_layer - 1, sp, 256), runs = 0;
+	for (int i = 0; i < n && n <= 256; i++) {
+		bool cont = false;
+		for (int j = 0; j < n; j++)
+			cont |= sp[j].file_offset + sp[j].nbytes == sp[i].file_offset;
+		runs += !cont;
+	}
+	return runs;
+}
+
+struct path_cfg {
+	const char *name;
+	enum st_io_mode mode;
+	unsigned flags;
+	bool uring, direct;
+};
+
+static const struct path_cfg paths[] = {
+	{ "uring+direct (fixed destinations)", ST_IO_URING, 0, true, true },
+	{ "uring+direct, registration refused", ST_IO_URING, ST_LOAD_FAIL_FIXED, true, true },
+	{ "uring+direct, no fixed buffers", ST_IO_URING, ST_LOAD_NO_FIXED, true, true },
+	{ "uring buffered", ST_IO_URING, ST_LOAD_FAIL_DIRECT, true, false },
+	{ "pread", ST_IO_PREAD, 0, false, false },
+	{ "mmap", ST_IO_MMAP, 0, false, false },
+};
+
+static void test_paths(void)
+{
+	static const char *const splits[] = { NULL, "cpu:0-2,cpu:3-4" };
+	float *got = malloc((size_t)NT * n_vocab * sizeof *got);
+	for (size_t pi = 0; got && pi < sizeof paths / sizeof paths[0]; pi++) {
+		const struct path_cfg *pc = &paths[pi];
+		if ((pc->uring && !have_uring) || (pc->direct && !have_direct)) {
+			tap_skip("%s: unavailable here", pc->name);
+			continue;
+		}
+		for (int async = 0; async < 2; async++)
+			for (int sk = 0; sk < 2; sk++) {
+				struct st_ioring_weights w = { .path = model_path };
+				struct st_session_params sp;
+				const int n_stages = sk ? 2 : 1;
+				const int runs = sk ? file_runs(0, 2) + file_runs(3, 4) : file_runs(0, 4);
+				bool same, copies_ok, fixed_ok;
+				int r;
+
+				st_session_params_default(&sp);
+				sp.n_ctx = 64;
+				sp.stages = splits[sk];
+				w.opts.mode = pc->mode;
+				w.opts.flags = pc->flags;
+				if (async)
+					sp.load_weights_async = st_ioring_load_weights_async;
+				else
+					sp.load_weights = st_ioring_load_weights;
+				sp.load_user = &w;
+				logbuf[0] = 0;
+				r = run_session(&sp, got);
+				same = r == 0 && !memcmp(ref, got, (size_t)NT * n_vocab * sizeof *got);
+				copies_ok = !pc->direct || w.stats.bytes_copied <= (uint64_t)runs * 2 * ST_LOAD_ALIGN;
+				/* destinations registered unless refused (the simulation) or
+				 * told not to; a real refusal is announced and tolerated */
+				if (!pc->uring || !pc->direct)
+					fixed_ok = true;
+				else if (pc->flags & (ST_LOAD_FAIL_FIXED | ST_LOAD_NO_FIXED))
+					fixed_ok = !w.stats.fixed_dest && w.stats.bytes_fixed == 0;
+				else {
+					refused_seen |= strstr(logbuf, "registering") != NULL;
+					fixed_ok = (w.stats.fixed_dest && w.stats.bytes_fixed == w.stats.bytes_direct) ||
+						   refused_seen;
+				}
+				ok(same && w.n_loads == n_stages && copies_ok && fixed_ok,
+				   "%s%s, %d stage(s): logits bit-identical to the mapped file (%d loads, %llu bytes, %llu"
+				   " through staging for %d runs, %llu read fixed)%s%s",
+				   pc->name, async ? ", overlapped" : "", n_stages, w.n_loads,
+				   (unsigned long long)w.stats.bytes_spans, (unsigned long long)w.stats.bytes_copied, runs,
+				   (unsigned long long)w.stats.bytes_fixed, r ? ": " : "", r ? st_last_error() : "");
+			}
+	}
+	free(got);
+}
+
+/* The refused registration is announced once, as the loader documents. */
+static void test_fixed_announce(void)
+{
+	struct st_ioring_weights w = { .path = model_path };
+	struct st_session_params sp;
+	float *got = malloc((size_t)NT * n_vocab * sizeof *got);
+	if (!have_uring || !have_direct || !got) {
+		tap_skip("io_uring with O_DIRECT unavailable");
+		free(got);
+		return;
+	}
+	st_session_params_default(&sp);
+	sp.n_ctx = 64;
+	sp.load_weights = st_ioring_load_weights;
+	sp.load_user = &w;
+	w.opts.mode = ST_IO_URING;
+	logbuf[0] = 0;
+	setenv("ST_IO_NO_FIXED", "1", 1);
+	(void)run_session(&sp, got);
+	(void)run_session(&sp, got);
+	unsetenv("ST_IO_NO_FIXED");
+	/* test_paths already announced it once in this process: none again */
+	ok(!w.stats.fixed_dest && w.stats.bytes_fixed == 0 && !strstr(logbuf, "registering") &&
+	   !memcmp(ref, got, (size_t)NT * n_vocab * sizeof *got),
+	   "ST_IO_NO_FIXED=1: plain reads, logits identical, the fallback announced only once per process");
+	free(got);
+}
+
+/* ---- a loader of our own: the stage really waits per layer ---------------- */
+
+struct slow {
+	atomic_bool go, cancelled, finished;
+	int n_published;
+	uint64_t last_mark;
+	bool monotonic;
+};
+
+static int cmp_span_off(const void *a, const void *b)
+{
+	const struct st_weight_span *x = a, *y = b;
+	return x->file_offset < y->file_offset ? -1 : x->file_offset > y->file_offset;
+}
+
+/* pread each span in file order, publishing after each; starts only when
+ * the test says go (after st_session_create returned), so the evaluation
+ * is sure to begin before the bytes are in. */
+static int slow_load(void *user, const struct st_weight_span *spans, int n, struct st_weight_ready *ready)
+{
+	struct slow *sl = user;
+	struct st_weight_span *s = malloc((size_t)(n ? n : 1) * sizeof *s);
+	int fd = open(model_path, O_RDONLY | O_CLOEXEC), rc = 0;
+	if (!s || fd < 0) {
+		free(s);
+		if (fd >= 0)
+			close(fd);
+		return -ENOMEM;
+	}
+	memcpy(s, spans, (size_t)n * sizeof *s);
+	qsort(s, (size_t)n, sizeof *s, cmp_span_off);
+	while (!atomic_load(&sl->go) && !rc) {
+		rc = st_weight_ready_publish(ready, 0);     /* 0 never raises the mark; tells a cancel */
+		usleep(1000);
+	}
+	for (int i = 0; i < n && !rc; i++) {
+		if (pread(fd, s[i].dst, s[i].nbytes, (off_t)s[i].file_offset) != (ssize_t)s[i].nbytes) {
+			rc = -EIO;
+			break;
+		}
+		usleep(500);
+		if (s[i].file_offset + s[i].nbytes < sl->last_mark)
+			sl->monotonic = false;
+		sl->last_mark = s[i].file_offset + s[i].nbytes;
+		rc = st_weight_ready_publish(ready, sl->last_mark);
+		sl->n_published++;
+	}
+	if (rc == -ECANCELED)
+		atomic_store(&sl->cancelled, true);
+	atomic_store(&sl->finished, true);
+	close(fd);
+	free(s);
+	return rc;
+}
+
+static void test_overlap_waits(void)
+{
+	struct slow sl = { .monotonic = true };
+	struct st_session_params sp;
+	struct st_session *s = NULL;
+	bool same = false, done_before;
+	int r;
+
+	st_session_params_default(&sp);
+	sp.n_ctx = 64;
+	sp.load_weights_async = slow_load;
+	sp.load_user = &sl;
+	r = st_session_create(model, &sp, &s);
+	done_before = atomic_load(&sl.finished);
+	atomic_store(&sl.go, true);
+	if (r == 0)
+		r = st_session_eval(s, toks, NT, true);
+	for (int t = 0; r == NT && t < NT; t++)
+		same = !memcmp(ref + (size_t)t * n_vocab, st_session_logits(s, t), n_vocab * sizeof(float)) &&
+		       (t == 0 || same);
+	ok(r == NT && same && !done_before && sl.n_published > 10 && sl.monotonic,
+	   "a loader that starts after session_create: the first evaluation waits layer by layer and its logits"
+	   " are bit-identical (%d watermarks published)", sl.n_published);
+	/* once loaded, later evaluations do not wait */
+	if (r == NT) {
+		st_session_reset(s);
+		r = st_session_eval(s, toks, 1, false);
+		ok(r == 1 && !memcmp(ref, st_session_logits(s, -1), n_vocab * sizeof(float)),
+		   "a second evaluation after the load: same logits");
+	} else {
+		ok(0, "a second evaluation after the load (%s)", st_last_error());
+	}
+	st_session_destroy(s);
+
+	/* destroyed while the loader has not started: it is told to stop */
+	memset(&sl, 0, sizeof sl);
+	s = NULL;
+	r = st_session_create(model, &sp, &s);
+	st_session_destroy(s);
+	ok(r == 0 && atomic_load(&sl.cancelled) && atomic_load(&sl.finished),
+	   "a session destroyed while its weights load: the loader sees -ECANCELED and destroy waits for it");
+}
+
+/* ---- failures with the overlap -------------------------------------------------- */
+
+static int copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+	size_t n;
+	int rc = 0;
+	if (!a || !b)
+		rc = -1;
+	while (!rc && (n = fread(buf, 1, sizeof buf, a)) > 0)
+		if (fwrite(buf, 1, n, b) != n)
+			rc = -1;
+	if (a)
+		fclose(a);
+	if (b && fclose(b) != 0)
+		rc = -1;
+	return rc;
+}
+
+static void test_failures(const char *dir)
+{
+	char copy[1300];
+	struct st_session_params sp;
+
+	snprintf(copy, sizeof copy, "%s/model-copy.gguf", dir);
+	for (int pi = 0; pi < 3; pi++) {
+		static const struct { const char *name; enum st_io_mode mode; unsigned flags; } fp[] = {
+			{ "uring+direct", ST_IO_URING, 0 },
+			{ "uring buffered", ST_IO_URING, ST_LOAD_FAIL_DIRECT },
+			{ "pread", ST_IO_PREAD, 0 },
+		};
+		struct shrink tc = { .path = copy, .to = 300000 };
+		struct st_ioring_weights w = { .path = copy };
+		struct st_session *s = NULL;
+		int r, r2 = 0;
+		if (fp[pi].mode == ST_IO_URING && !have_uring) {
+			tap_skip("%s: io_uring unavailable", fp[pi].name);
+			continue;
+		}
+		if (copy_file(model_path, copy) != 0) {
+			ok(0, "copy %s to %s", model_path, copy);
+			continue;
+		}
+		st_session_params_default(&sp);
+		sp.n_ctx = 64;
+		sp.load_weights_async = st_ioring_load_weights_async;
+		sp.load_user = &w;
+		w.opts.mode = fp[pi].mode;
+		w.opts.flags = fp[pi].flags;
+		w.opts.queue_depth = 2;
+		w.opts.chunk_size = 64 << 10;        /* many reads: the file shrinks under some */
+		w.opts.on_chunk = shrink_cb;
+		w.opts.chunk_user = &tc;
+		r = st_session_create(model, &sp, &s);
+		if (r == 0) {
+			r = st_session_eval(s, toks, NT, true);
+			if (r < 0)
+				r2 = st_session_eval(s, toks, 1, false);
+		}
+		ok(r < 0 && r2 < 0 && strstr(st_last_error(), "loading its weights failed") &&
+		   strstr(st_last_error(), "truncated"),
+		   "%s, overlapped: the file truncated mid-load fails the evaluation, and the next, with the loader's"
+		   " message (%d: %s)", fp[pi].name, r, st_last_error());
+		st_session_destroy(s);
+		unlink(copy);
+	}
+	{
+		struct st_ioring_weights w = { .path = "/nonexistent/model.gguf" };
+		struct st_session *s = NULL;
+		int r;
+		st_session_params_default(&sp);
+		sp.load_weights_async = st_ioring_load_weights_async;
+		sp.load_user = &w;
+		r = st_session_create(model, &sp, &s);
+		if (r == 0)
+			r = st_session_eval(s, toks, 1, false);
+		ok(r < 0 && strstr(st_last_error(), "cannot open"),
+		   "overlapped, the file cannot be opened: the evaluation fails naming it (%s)", st_last_error());
+		st_session_destroy(s);
+	}
+}
+
+/* The loader alone: stage spans laid out by st_load_layout in page-aligned
+ * memory land in place, byte-identical to the file, registered or not. */
+static void test_layout_bytes(void)
+{
+	struct st_gguf *g = NULL;
+	struct st_load_span *spans = NULL;
+	uint64_t *off = NULL, size = 0;
+	size_t n = 0;
+	unsigned char *arena = MAP_FAILED, *want = NULL;
+	int fd = -1;
+
+	if (!have_uring || !have_direct) {
+		tap_skip("io_uring with O_DIRECT unavailable");
+		return;
+	}
+	if (st_gguf_open(model_path, &g) < 0 || st_load_gguf_stage_spans(g, 0, 4, 0, &spans, &n) < 0 ||
+	    !(off = calloc(n, sizeof *off)) || st_load_layout(spans, n, off, &size) < 0 ||
+	    (arena = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED ||
+	    !(want = malloc(size)) || (fd = open(model_path, O_RDONLY)) < 0) {
+		ok(0, "set up the layout test: %s", st_last_error());
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		spans[i].dst = arena + off[i];
+		spans[i].dst_size = spans[i].nbytes;
+	}
+	for (int k = 0; k < 3; k++) {
+		static const unsigned fl[] = { 0, ST_LOAD_FAIL_FIXED, ST_LOAD_NO_FIXED };
+		struct st_load_opts o = { .mode = ST_IO_URING, .flags = fl[k], .chunk_size = 64 << 10 };
+		struct st_load_stats st;
+		bool same = true;
+		int r;
+		memset(arena, 0xA5, size);
+		r = st_load_spans(model_path, spans, n, &o, &st);
+		for (size_t i = 0; r == 0 && i < n && same; i++)
+			same = pread(fd, want, spans[i].nbytes, (off_t)spans[i].file_offset) == (ssize_t)spans[i].nbytes &&
+			       !memcmp(want, spans[i].dst, spans[i].nbytes);
+		ok(r == 0 && same && st.direct && st.bytes_copied <= 2 * ST_LOAD_ALIGN &&
+		   st.bytes_direct + st.bytes_copied == st.bytes_spans &&
+		   (k == 0 ? st.bytes_fixed == st.bytes_direct || refused_seen : st.bytes_fixed == 0),
+		   "layout in place, %s: %zu tensors byte-identical, %llu of %llu bytes through staging, %llu read"
+		   " fixed", k == 0 ? "fixed destinations" : k == 1 ? "registration refused" : "no fixed buffers", n,
+		   (unsigned long long)st.bytes_copied, (unsigned long long)st.bytes_spans,
+		   (unsigned long long)st.bytes_fixed);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(want);
+	if (arena != MAP_FAILED)
+		munmap(arena, size);
+	free(off);
+	free(spans);
+	st_gguf_free(g);
+}
+
+int main(void)
+{
+	const char *mdir = tap_models_dir(), *build = getenv("ST_BUILD_DIR");
+	char dir[1200];
+	struct st_session_params sp;
+	struct st_loader *ld;
+
+	if (!mdir)
+		tap_skip_all("no models dir (ST_MODELS_DIR)");
+	snprintf(model_path, sizeof model_path, "%s/stories260K/stories260K.gguf", mdir);
+	if (access(model_path, R_OK) != 0)
+		tap_skip_all("%s missing", model_path);
+	snprintf(dir, sizeof dir, "%s/ioring-session-XXXXXX", build ? build : ".");
+	if (!mkdtemp(dir))
+		tap_skip_all("cannot create a directory under %s", build ? build : ".");
+	st_set_log(log_cb, NULL, ST_LOG_INFO);
+	if (st_loader_open(model_path, NULL, &ld) == 0) {
+		have_uring = st_loader_mode(ld) == ST_IO_URING;
+		have_direct = st_loader_direct(ld);
+		st_loader_close(ld);
+	}
+	if (!have_uring || !have_direct)
+		diag("io_uring %s, O_DIRECT %s on the models dir: those paths are skipped",
+		     have_uring ? "works" : "unavailable", have_direct ? "works" : "unavailable");
+	if (st_model_open(model_path, &model) < 0)
+		tap_skip_all("cannot open %s: %s", model_path, st_last_error());
+	n_vocab = st_model_desc(model)->n_vocab;
+	ref = malloc((size_t)NT * n_vocab * sizeof *ref);
+	st_session_params_default(&sp);
+	sp.n_ctx = 64;
+	if (!ok(ref && run_session(&sp, ref) == 0, "reference logits from the mapped file"))
+		return tap_done();
+
+	test_paths();
+	test_fixed_announce();
+	test_overlap_waits();
+	test_failures(dir);
+	test_layout_bytes();
+
+	free(ref);
+	st_model_close(model);
+	rmdir(dir);
+	return tap_done();
+}
