@@ -26,7 +26,7 @@ static const char *const CMD = "bench";
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: strata bench -m MODEL [-p 128,512] [-n 64,128] [-t 1,2] [-r REPEATS] [--json]\n"
+		"usage: strata bench -m MODEL [-p 128,512] [-n 64,128] [-d 0,512] [-t 1,2] [-r REPEATS] [--json]\n"
 		"\n"
 		"Measures like llama-bench: ppN = one prompt of N tokens evaluated at once from\n"
 		"an empty context (tokens/s = N / time); tgN = N single-token decode steps from an\n"
@@ -34,10 +34,13 @@ static void usage(FILE *f)
 		"REPEATS times; the median, min and max are printed.  For tg the bandwidth limit\n"
 		"is the weight bytes read per token divided by the memory read bandwidth measured\n"
 		"with the same thread count (bench/stream.c), and the fraction reached is shown.\n"
+		"With -d D (llama-bench's -d) each test starts after a D-token context, evaluated\n"
+		"untimed before each run: 'tg64@d512' is 64 decode steps at positions 512..575.\n"
 		"\n"
 		"  -m, --model MODEL    GGUF model\n"
 		"  -p, --n-prompt LIST  prompt lengths (default 512; 0 = none)\n"
 		"  -n, --n-gen LIST     generation lengths (default 128; 0 = none)\n"
+		"  -d, --n-depth LIST   context depths the tests start at (default 0)\n"
 		"  -t, --threads LIST   thread counts (default: number of cores)\n"
 		"  -r, --repetitions N  measured repeats per test (default 5)\n"
 		"  --stages SPEC        stage string as for 'strata run' (default: all on the CPU)\n"
@@ -92,21 +95,23 @@ static struct stats summarize(double *v, int n)
 	return s;
 }
 
-/* One measurement: tokens/s of a pp (prompt) or tg (decode) test. */
-static int run_once(struct st_session *s, uint32_t n_vocab, bool pp, int n, double *tps)
+/* One measurement: tokens/s of a pp (prompt) or tg (decode) test, after
+ * an untimed context of depth tokens. */
+static int run_once(struct st_session *s, uint32_t n_vocab, bool pp, int n, int depth, double *tps)
 {
-	int32_t *toks = malloc((size_t)n * sizeof(int32_t));
+	int32_t *toks = malloc((size_t)(n + depth) * sizeof(int32_t));
 	if (!toks)
 		return -ENOMEM;
 	uint32_t x = 12345;
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n + depth; i++) {
 		x = x * 1103515245u + 12345u;
 		toks[i] = (int32_t)(3 + (x >> 8) % (n_vocab - 3));
 	}
 	st_session_reset(s);
-	int rc = 0;
+	int rc = depth > 0 ? st_session_eval(s, toks + n, depth, false) : 0;
 	double t0 = st_time_now();
-	if (pp) {
+	if (rc < 0) {
+	} else if (pp) {
 		rc = st_session_eval(s, toks, n, false);
 	} else {
 		for (int i = 0; i < n && rc >= 0; i++)
@@ -156,7 +161,8 @@ int cmd_bench(int argc, char **argv)
 	const char *model = NULL, *stages = NULL, *device = NULL;
 	char stages_buf[4096];
 	int64_t pl[MAX_LIST] = { 512 }, nl[MAX_LIST] = { 128 }, tl[MAX_LIST] = { 0 }, reps = 5, bw_mib = 1024;
-	int np = 1, nn = 1, nt = 1;
+	int64_t dl[MAX_LIST] = { 0 };
+	int np = 1, nn = 1, nt = 1, nd = 1;
 	bool json = false;
 	uint32_t kv = ST_KV_F32;
 	enum st_isa isa = ST_ISA_AUTO;
@@ -187,6 +193,9 @@ int cmd_bench(int argc, char **argv)
 		} else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) {
 			if (parse_list(v, 0, 1 << 20, nl, &nn))
 				return cli_usage_error(CMD, "-n wants a comma list of 0..%d, got '%s'", 1 << 20, v);
+		} else if (!strcmp(a, "-d") || !strcmp(a, "--n-depth")) {
+			if (parse_list(v, 0, 1 << 20, dl, &nd))
+				return cli_usage_error(CMD, "-d wants a comma list of 0..%d, got '%s'", 1 << 20, v);
 		} else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
 			if (parse_list(v, 1, 512, tl, &nt))
 				return cli_usage_error(CMD, "-t wants a comma list of 1..512, got '%s'", v);
@@ -241,6 +250,10 @@ int cmd_bench(int argc, char **argv)
 		max_ctx = ST_MAX(max_ctx, pl[i]);
 	for (int i = 0; i < nn; i++)
 		max_ctx = ST_MAX(max_ctx, nl[i]);
+	int64_t max_depth = 0;
+	for (int i = 0; i < nd; i++)
+		max_depth = ST_MAX(max_depth, dl[i]);
+	max_ctx += max_depth;
 	if (max_ctx > d->n_ctx_train) {
 		st_model_close(m);
 		return cli_fail(CMD, "a test needs %lld positions; the model's context is %u", (long long)max_ctx,
@@ -270,34 +283,39 @@ int cmd_bench(int argc, char **argv)
 			status = cli_fail(CMD, "session: %s", st_last_error());
 			break;
 		}
-		for (int pass = 0; pass < 2 && !status; pass++) {
-			const int cnt = pass == 0 ? np : nn;
+		for (int pass = 0; pass < 2 * nd && !status; pass++) {
+			const int cnt = pass % 2 == 0 ? np : nn;
+			const int depth = (int)dl[pass / 2];
 			for (int k = 0; k < cnt && !status; k++) {
-				const bool pp = pass == 0;
+				const bool pp = pass % 2 == 0;
 				const int n = (int)(pp ? pl[k] : nl[k]);
 				double tps;
+				char test[48];
 				if (n == 0)
 					continue;
-				if (run_once(s, d->n_vocab, pp, n, &tps) < 0) {   /* warm-up */
-					status = cli_fail(CMD, "%s%d: %s", pp ? "pp" : "tg", n, st_last_error());
+				if (depth > 0)
+					snprintf(test, sizeof(test), "%s%d@d%d", pp ? "pp" : "tg", n, depth);
+				else
+					snprintf(test, sizeof(test), "%s%d", pp ? "pp" : "tg", n);
+				if (run_once(s, d->n_vocab, pp, n, depth, &tps) < 0) {   /* warm-up */
+					status = cli_fail(CMD, "%s: %s", test, st_last_error());
 					break;
 				}
 				for (int r = 0; r < reps && !status; r++)
-					if (run_once(s, d->n_vocab, pp, n, &v[r]) < 0)
-						status = cli_fail(CMD, "%s%d: %s", pp ? "pp" : "tg", n, st_last_error());
+					if (run_once(s, d->n_vocab, pp, n, depth, &v[r]) < 0)
+						status = cli_fail(CMD, "%s: %s", test, st_last_error());
 				if (status)
 					break;
 				struct stats st = summarize(v, (int)reps);
 				const double limit = !pp && sr.best_gbs > 0 && per_token ? sr.best_gbs * 1e9 / (double)per_token : 0;
-				char test[32];
-				snprintf(test, sizeof(test), "%s%d", pp ? "pp" : "tg", n);
 				if (json) {
 					printf("{\"test\":\"%s\",\"threads\":%lld,\"tokens_per_s\":{\"median\":%.3f,\"min\":%.3f,\"max\":%.3f},"
 					       "\"model_bytes\":%" PRIu64 ",\"peak_rss_bytes\":%" PRIu64 ",\"repeats\":%lld,"
-					       "\"model\":\"%s\",\"type\":\"%s\",\"cpu_path\":\"%s\",\"read_bw_gbs\":%.3f",
+					       "\"model\":\"%s\",\"type\":\"%s\",\"cpu_path\":\"%s\",\"read_bw_gbs\":%.3f,"
+					       "\"n_depth\":%d,\"kv_type\":\"%s\"",
 					       test, (long long)tl[ti], st.median, st.min, st.max, d->weight_bytes,
 					       peak_rss_bytes(), (long long)reps, model, st_type_name(d->weight_type), isa_name,
-					       sr.best_gbs);
+					       sr.best_gbs, depth, kv == ST_KV_F16 ? "f16" : "f32");
 					if (limit > 0)
 						printf(",\"weight_bytes_per_token\":%" PRIu64 ",\"bw_limit_tokens_per_s\":%.3f,"
 						       "\"fraction_of_limit\":%.4f", per_token, limit, st.median / limit);
