@@ -16,16 +16,6 @@ bool st_ql_type(uint32_t type)
 	return type == ST_TYPE_Q4_1 || type == ST_TYPE_Q5_0 || type == ST_TYPE_Q5_1;
 }
 
-size_t st_ql_block_bytes(uint32_t type)
-{
-	switch (type) {
-	case ST_TYPE_Q4_1: return sizeof(st_block_q4_1);
-	case ST_TYPE_Q5_0: return sizeof(st_block_q5_0);
-	case ST_TYPE_Q5_1: return sizeof(st_block_q5_1);
-	default: return 0;
-	}
-}
-
 static uint32_t ld32(const uint8_t *p)
 {
 	uint32_t v;

@@ -54,8 +54,13 @@ _Static_assert(sizeof(st_block_q5_1) == 24, "q5_1 block");
 
 /* True for Q4_1, Q5_0, Q5_1. */
 bool st_ql_type(uint32_t type);
-/* Bytes per block (0 for other types). */
-size_t st_ql_block_bytes(uint32_t type);
+/* Bytes per block (0 for other types); inline, so kernels instantiated
+ * for one type see a constant. */
+static inline size_t st_ql_block_bytes(uint32_t type)
+{
+	return type == ST_TYPE_Q4_1 ? sizeof(st_block_q4_1) : type == ST_TYPE_Q5_0 ? sizeof(st_block_q5_0) :
+	       type == ST_TYPE_Q5_1 ? sizeof(st_block_q5_1) : 0;
+}
 
 /* Reference conversions (n a multiple of 32), used by the type table:
  * round to nearest as ggml's reference quantizers do. */

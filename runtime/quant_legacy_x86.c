@@ -67,6 +67,11 @@ TGT_VNNI INLINE __m256i dot_vnni(__m256i u, __m256i x)
 /* 8 fp16 values at p + k * stride (k < n), the others 0. */
 TGT_AVX2 INLINE __m256 load_h8(const uint8_t *p, size_t stride, int n)
 {
+	if (n == 8)   /* in registers: a store + wide load would stall store forwarding */
+		return _mm256_cvtph_ps(_mm_setr_epi16((short)rd16(p), (short)rd16(p + stride), (short)rd16(p + 2 * stride),
+						      (short)rd16(p + 3 * stride), (short)rd16(p + 4 * stride),
+						      (short)rd16(p + 5 * stride), (short)rd16(p + 6 * stride),
+						      (short)rd16(p + 7 * stride)));
 	uint16_t h[8] = { 0 };
 	for (int k = 0; k < n; k++)
 		h[k] = rd16(p + (size_t)k * stride);
