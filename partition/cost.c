@@ -76,16 +76,17 @@ int st_pl_evaluate(const struct st_pl_instance *in, const struct st_pl_plan *p, 
 	ev->fits = true;
 	bool have_prefill = in->prompt_tokens > 0;
 	for (int s = 0; s < m; s++)
-		have_prefill = have_prefill && in->devices[p->stage[s].device].prefill_ms;
+		have_prefill = have_prefill && in->devices[p->stage[s].device].n_pf > 0;
 	for (int s = 0; s < m; s++) {
 		const struct st_pl_stage *st = &p->stage[s];
 		const struct st_pl_device *dv = &in->devices[st->device];
 		double ms = dv->overhead_ms, pf = 0;
+		const uint32_t np = in->prompt_tokens;
 		uint64_t bytes = 0;
 		for (int i = st->first; i <= st->last; i++) {
 			ms += st_pl_unit_ms(in, st->device, i);
-			if (dv->prefill_ms)
-				pf += dv->prefill_ms[i];
+			if (np)
+				pf += st_pl_unit_prefill_ms(in, st->device, i, np);
 			/* validate() proved the whole model's total fits in 64 bits. */
 			bytes += in->units[i].weight_bytes +
 				 in->units[i].kv_bytes_per_token * in->context * in->batch;
@@ -107,11 +108,16 @@ int st_pl_evaluate(const struct st_pl_instance *in, const struct st_pl_plan *p, 
 			ev->bottleneck_ms = ms;
 		if (ev->hop_ms[s] > ev->bottleneck_ms)
 			ev->bottleneck_ms = ev->hop_ms[s];
-		ev->prefill_ms += pf * in->prompt_tokens;
-		if (s + 1 < m && in->prompt_tokens)
+		/* The prompt: every token through this stage in one eval (its
+		 * overhead once), the prompt's activations to the next stage, and
+		 * the first output back to the first device. */
+		ev->prefill_ms += pf * np + dv->overhead_ms;
+		if (s + 1 < m && np)
 			ev->prefill_ms += st_pl_link_ms(in, st->device, p->stage[s + 1].device,
-							in->activation_bytes * in->prompt_tokens);
+							in->activation_bytes * np);
 	}
+	if (m > 1)
+		ev->prefill_ms += ev->hop_ms[m - 1];
 	if (!have_prefill)
 		ev->prefill_ms = 0;     /* unknown unless every stage's device has prefill costs */
 	double k = in->batch;

@@ -57,13 +57,37 @@ int st_pl_device_add_ctx(struct st_pl_instance *in, int d, uint32_t context, dou
 	return 0;
 }
 
+int st_pl_device_add_prefill(struct st_pl_instance *in, int d, uint32_t tokens, double **ms)
+{
+	struct st_pl_device *dv = &in->devices[d];
+	if (dv->n_pf >= ST_PL_MAX_CTX_POINTS)
+		return st_error(-E2BIG, "plan: device %s: more than %d prefill points", dv->name, ST_PL_MAX_CTX_POINTS);
+	int k = dv->n_pf;
+	for (int i = 0; i < dv->n_pf; i++)
+		if (dv->pf_tokens[i] == tokens)
+			return st_error(-EINVAL, "plan: device %s: prefill of %u tokens given twice", dv->name, tokens);
+	while (k > 0 && dv->pf_tokens[k - 1] > tokens) {
+		dv->pf_tokens[k] = dv->pf_tokens[k - 1];
+		dv->prefill_ms[k] = dv->prefill_ms[k - 1];
+		k--;
+	}
+	dv->pf_tokens[k] = tokens;
+	dv->prefill_ms[k] = calloc((size_t)in->n_units, sizeof(double));
+	dv->n_pf++;
+	if (!dv->prefill_ms[k])
+		return st_error(-ENOMEM, "plan: out of memory");
+	*ms = dv->prefill_ms[k];
+	return 0;
+}
+
 void st_pl_instance_free(struct st_pl_instance *in)
 {
 	if (in->devices)
 		for (int d = 0; d < in->n_devices; d++) {
 			for (int k = 0; k < in->devices[d].n_ctx; k++)
 				free(in->devices[d].decode_ms[k]);
-			free(in->devices[d].prefill_ms);
+			for (int k = 0; k < in->devices[d].n_pf; k++)
+				free(in->devices[d].prefill_ms[k]);
 		}
 	free(in->devices);
 	free(in->units);
@@ -88,19 +112,18 @@ int st_pl_instance_copy(struct st_pl_instance *dst, const struct st_pl_instance 
 		memcpy(t->host, s->host, sizeof t->host);
 		t->memory_bytes = s->memory_bytes;
 		t->overhead_ms = s->overhead_ms;
+		t->peak_gbs = s->peak_gbs;
 		for (int k = 0; k < s->n_ctx; k++) {
 			double *ms;
 			if ((r = st_pl_device_add_ctx(dst, d, s->ctx[k], &ms)))
 				goto err;
 			memcpy(ms, s->decode_ms[k], L * sizeof *ms);
 		}
-		if (s->prefill_ms) {
-			t->prefill_ms = malloc(L * sizeof(double));
-			if (!t->prefill_ms) {
-				r = st_error(-ENOMEM, "plan: out of memory");
+		for (int k = 0; k < s->n_pf; k++) {
+			double *ms;
+			if ((r = st_pl_device_add_prefill(dst, d, s->pf_tokens[k], &ms)))
 				goto err;
-			}
-			memcpy(t->prefill_ms, s->prefill_ms, L * sizeof(double));
+			memcpy(ms, s->prefill_ms[k], L * sizeof *ms);
 		}
 	}
 	dst->activation_bytes = src->activation_bytes;
@@ -167,11 +190,20 @@ int st_pl_instance_validate(const struct st_pl_instance *in)
 					return st_error(-EINVAL, "plan: device %s: decode ms of unit %d = %g (must be finite, >= 0)",
 							dv->name, i, dv->decode_ms[k][i]);
 		}
-		if (dv->prefill_ms)
+		if (!isfinite(dv->peak_gbs) || dv->peak_gbs < 0 || dv->peak_gbs > 1e9)
+			return st_error(-EINVAL, "plan: device %s: peak_gbs %g (must be finite, >= 0)", dv->name,
+					dv->peak_gbs);
+		for (int k = 0; k < dv->n_pf; k++) {
+			if (k && dv->pf_tokens[k] <= dv->pf_tokens[k - 1])
+				return st_error(-EINVAL, "plan: device %s: prefill points not ascending", dv->name);
+			if (dv->pf_tokens[k] == 0 && dv->n_pf > 1)
+				return st_error(-EINVAL, "plan: device %s: a prefill point without its prompt length "
+							 "(tokens 0) must be the only one", dv->name);
 			for (int i = 0; i < in->n_units; i++)
-				if (!isfinite(dv->prefill_ms[i]) || dv->prefill_ms[i] < 0 || dv->prefill_ms[i] > 1e12)
-					return st_error(-EINVAL, "plan: device %s: prefill ms of unit %d = %g", dv->name, i,
-							dv->prefill_ms[i]);
+				if (!isfinite(dv->prefill_ms[k][i]) || dv->prefill_ms[k][i] < 0 || dv->prefill_ms[k][i] > 1e12)
+					return st_error(-EINVAL, "plan: device %s: prefill ms of unit %d at %u tokens = %g",
+							dv->name, i, dv->pf_tokens[k], dv->prefill_ms[k][i]);
+		}
 		for (int e = 0; e < in->n_devices; e++) {
 			const struct st_pl_link *l = &in->links[d * in->n_devices + e];
 			if (e != d && (!isfinite(l->bandwidth_mbps) || l->bandwidth_mbps <= 0 ||
@@ -198,6 +230,23 @@ double st_pl_unit_ms(const struct st_pl_instance *in, int d, int i)
 	double y0 = dv->decode_ms[k - 1][i], y1 = dv->decode_ms[k][i];
 	double y = y0 + (y1 - y0) * (((double)in->context - x0) / (x1 - x0));
 	return y > 0 ? y : 0;
+}
+
+double st_pl_unit_prefill_ms(const struct st_pl_instance *in, int d, int i, uint32_t n)
+{
+	const struct st_pl_device *dv = &in->devices[d];
+	if (dv->n_pf < 1)
+		return 0;
+	if (dv->n_pf == 1 || n <= dv->pf_tokens[0])
+		return dv->prefill_ms[0][i];
+	if (n >= dv->pf_tokens[dv->n_pf - 1])
+		return dv->prefill_ms[dv->n_pf - 1][i];
+	int k = 1;
+	while (dv->pf_tokens[k] < n)
+		k++;
+	double x0 = dv->pf_tokens[k - 1], x1 = dv->pf_tokens[k];
+	double y0 = dv->prefill_ms[k - 1][i], y1 = dv->prefill_ms[k][i];
+	return y0 + (y1 - y0) * (((double)n - x0) / (x1 - x0));
 }
 
 double st_pl_link_ms(const struct st_pl_instance *in, int from, int to, uint64_t bytes)

@@ -52,9 +52,14 @@ struct st_pl_device {
 	int n_ctx;                      /* decode profiles at these context lengths */
 	uint32_t ctx[ST_PL_MAX_CTX_POINTS];     /* ascending */
 	double *decode_ms[ST_PL_MAX_CTX_POINTS]; /* [n_units] ms per token per unit */
-	double *prefill_ms;             /* [n_units] ms per prompt token, or NULL */
+	int n_pf;                       /* prefill profile points (0: no prefill costs) */
+	uint32_t pf_tokens[ST_PL_MAX_CTX_POINTS];       /* prompt tokens per eval, ascending
+							 * (0: batch not known, a v1 "prefill_ms") */
+	double *prefill_ms[ST_PL_MAX_CTX_POINTS];       /* [n_units] ms per prompt token */
 	double overhead_ms;             /* fixed ms per token per stage on this device
 					 * (dispatch, synchronisation), charged once per stage */
+	double peak_gbs;                /* memory read bandwidth the device sees, 1e9 bytes/s
+					 * (0: unknown); shown, not used by the planners */
 };
 
 struct st_pl_unit {
@@ -83,6 +88,9 @@ int st_pl_instance_alloc(struct st_pl_instance *in, int n_devices, int n_units,
 			 struct st_pl_link def);
 /* Add a decode profile point for device d (sorted in); allocates ms[]. */
 int st_pl_device_add_ctx(struct st_pl_instance *in, int d, uint32_t context, double **ms);
+/* Add a prefill profile point (prompt of `tokens` tokens in one eval) for
+ * device d (sorted in); allocates ms[] (ms per prompt token per unit). */
+int st_pl_device_add_prefill(struct st_pl_instance *in, int d, uint32_t tokens, double **ms);
 void st_pl_instance_free(struct st_pl_instance *in);
 /* Deep copy (dst is overwritten). */
 int st_pl_instance_copy(struct st_pl_instance *dst, const struct st_pl_instance *src);
@@ -95,6 +103,12 @@ int st_pl_device_find(const struct st_pl_instance *in, const char *name);
  * interpolation between profile points, clamped-slope extrapolation
  * (linear beyond the last two points, never below 0). */
 double st_pl_unit_ms(const struct st_pl_instance *in, int d, int i);
+/* ms per prompt token of unit i on device d for a prompt of n tokens:
+ * linear interpolation in n between the profiled prompt lengths, the
+ * nearest point's value outside them (a longer prompt runs in chunks no
+ * faster per token than the longest measured eval); 0 without prefill
+ * costs. */
+double st_pl_unit_prefill_ms(const struct st_pl_instance *in, int d, int i, uint32_t n);
 /* ms to send `bytes` over the link from -> to (0 when from == to). */
 double st_pl_link_ms(const struct st_pl_instance *in, int from, int to, uint64_t bytes);
 
@@ -119,9 +133,11 @@ struct st_pl_eval {
 	double bottleneck_ms;           /* slowest stage or link */
 	double tokens_per_s;            /* with batch sequences in flight */
 	double per_token_ms;            /* max(latency / batch, bottleneck) = 1000 / tokens_per_s */
-	double prefill_ms;              /* prompt_tokens through the pipeline: per-token prefill
-					 * costs x prompt_tokens + hops of prompt_tokens activations
-					 * (0 unless every stage's device has prefill_ms) */
+	double prefill_ms;              /* time to first token for a prompt of prompt_tokens:
+					 * per stage prompt_tokens x the per-token prefill cost at
+					 * that length (st_pl_unit_prefill_ms) + its overhead_ms,
+					 * hops of prompt_tokens activations, the return of one
+					 * output (0 unless every stage's device has prefill costs) */
 	double stage_ms[ST_PL_MAX_DEVICES];
 	double hop_ms[ST_PL_MAX_DEVICES];       /* after stage s; [n-1] is the return */
 	uint64_t mem_bytes[ST_PL_MAX_DEVICES];  /* per stage */

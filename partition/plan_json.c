@@ -160,13 +160,43 @@ static int device_fields(struct st_pl_instance *in, int d, const struct st_json 
 		if (!(dv->overhead_ms >= 0))
 			return st_error(-EINVAL, "%s at %u:%u: must be >= 0", w, v->line, v->col);
 	}
-	if (!dv->prefill_ms && (v = st_json_get(o, "prefill_ms"))) {
-		dv->prefill_ms = calloc((size_t)in->n_units, sizeof(double));
-		if (!dv->prefill_ms)
-			return st_error(-ENOMEM, "plan: out of memory");
-		snprintf(w, sizeof w, "%s.prefill_ms", what);
-		if ((r = get_ms_array(v, w, in->n_units, dv->prefill_ms)))
+	if (!dv->n_pf && st_json_get(o, "prefill_ms") && st_json_get(o, "prefill_ms_at"))
+		return st_error(-EINVAL, "%s: give prefill_ms or prefill_ms_at, not both", what);
+	if (!dv->n_pf && (v = st_json_get(o, "prefill_ms"))) {
+		double *ms;
+		if ((r = st_pl_device_add_prefill(in, d, 0, &ms)))
 			return r;
+		snprintf(w, sizeof w, "%s.prefill_ms", what);
+		if ((r = get_ms_array(v, w, in->n_units, ms)))
+			return r;
+	}
+	if (!dv->n_pf && (v = st_json_get(o, "prefill_ms_at"))) {
+		if (v->type != ST_JSON_ARRAY || v->u.arr.n < 1 || v->u.arr.n > ST_PL_MAX_CTX_POINTS)
+			return st_error(-EINVAL, "%s.prefill_ms_at: expected an array of 1..%d {tokens, ms}", what,
+					ST_PL_MAX_CTX_POINTS);
+		for (size_t k = 0; k < v->u.arr.n; k++) {
+			static const char *const keys[] = { "tokens", "ms", NULL };
+			const struct st_json *pt = &v->u.arr.items[k];
+			uint32_t tokens = 0;
+			double *ms;
+			snprintf(w, sizeof w, "%s.prefill_ms_at[%zu]", what, k);
+			if ((r = only_keys(pt, w, keys)) || (r = get_u32(pt, "tokens", w, &tokens, true)))
+				return r;
+			if (tokens < 1)
+				return st_error(-EINVAL, "%s.tokens: %u (must be >= 1)", w, tokens);
+			if ((r = st_pl_device_add_prefill(in, d, tokens, &ms)))
+				return r;
+			strncat(w, ".ms", sizeof w - strlen(w) - 1);
+			if ((r = get_ms_array(st_json_get(pt, "ms"), w, in->n_units, ms)))
+				return r;
+		}
+	}
+	if (!dv->peak_gbs && (v = st_json_get(o, "peak_gbs"))) {
+		snprintf(w, sizeof w, "%s.peak_gbs", what);
+		if ((r = st_json_f64(v, w, &dv->peak_gbs)))
+			return r;
+		if (!(dv->peak_gbs >= 0))
+			return st_error(-EINVAL, "%s at %u:%u: must be >= 0", w, v->line, v->col);
 	}
 	return 0;
 }
@@ -178,9 +208,10 @@ int st_pl_instance_from_json(const struct st_json *root, struct st_pl_instance *
 	static const char *const model_keys[] = { "name", "units", "activation_bytes", "output_bytes", NULL };
 	static const char *const unit_keys[] = { "name", "weight_bytes", "kv_bytes_per_token", "repeat", NULL };
 	static const char *const dev_keys[] = { "name", "kind", "host", "memory_bytes", "decode_ms",
-						"decode_ms_at", "prefill_ms", "stage_overhead_ms", NULL };
+						"decode_ms_at", "prefill_ms", "prefill_ms_at", "stage_overhead_ms",
+						"peak_gbs", NULL };
 	static const char *const kind_keys[] = { "memory_bytes", "decode_ms", "decode_ms_at", "prefill_ms",
-						 "stage_overhead_ms", NULL };
+						 "prefill_ms_at", "stage_overhead_ms", "peak_gbs", NULL };
 	static const char *const link_keys[] = { "default", "same_host", "pairs", NULL };
 	static const char *const con_keys[] = { "source", "context", "batch", "prompt_tokens", NULL };
 	const struct st_json *v, *model, *units, *devs, *kinds, *links, *con;
@@ -443,10 +474,24 @@ char *st_pl_instance_to_json(const struct st_pl_instance *in, bool pretty)
 			st_jw_object_end(&w);
 		}
 		st_jw_array_end(&w);
-		if (dv->prefill_ms) {
+		if (dv->peak_gbs > 0)
+			st_jw_number(&w, "peak_gbs", dv->peak_gbs);
+		if (dv->n_pf == 1 && dv->pf_tokens[0] == 0) {
 			st_jw_array_begin(&w, "prefill_ms");
 			for (int i = 0; i < in->n_units; i++)
-				st_jw_number(&w, NULL, dv->prefill_ms[i]);
+				st_jw_number(&w, NULL, dv->prefill_ms[0][i]);
+			st_jw_array_end(&w);
+		} else if (dv->n_pf) {
+			st_jw_array_begin(&w, "prefill_ms_at");
+			for (int k = 0; k < dv->n_pf; k++) {
+				st_jw_object_begin(&w, NULL);
+				st_jw_uint(&w, "tokens", dv->pf_tokens[k]);
+				st_jw_array_begin(&w, "ms");
+				for (int i = 0; i < in->n_units; i++)
+					st_jw_number(&w, NULL, dv->prefill_ms[k][i]);
+				st_jw_array_end(&w);
+				st_jw_object_end(&w);
+			}
 			st_jw_array_end(&w);
 		}
 		st_jw_object_end(&w);
@@ -564,8 +609,10 @@ char *st_pl_plan_to_json(const struct st_pl_instance *in, const struct st_pl_pla
 	st_jw_number(&w, "ms_per_token", ev.latency_ms);
 	st_jw_number(&w, "bottleneck_ms", ev.bottleneck_ms);
 	st_jw_number(&w, "tokens_per_s", ev.tokens_per_s);
-	if (ev.prefill_ms > 0)
+	if (ev.prefill_ms > 0) {
 		st_jw_number(&w, "prefill_ms", ev.prefill_ms);
+		st_jw_uint(&w, "prompt_tokens", in->prompt_tokens);
+	}
 	st_jw_uint(&w, "context", in->context);
 	st_jw_uint(&w, "batch", in->batch);
 	st_jw_bool(&w, "fits", ev.fits);

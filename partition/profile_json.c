@@ -34,8 +34,12 @@ int st_pl_instance_from_profiles(const struct st_json *const *profiles, int n, c
 			return st_error(-EINVAL, "profile %d: not a strata-profile document", i);
 		if ((r = st_json_u64(st_json_get(p, "version"), "profile.version", &version)))
 			return r;
-		if (version != 1)
-			return st_error(-EINVAL, "profile %d: version %llu not supported", i, (unsigned long long)version);
+		/* v1: prefill at one prompt length ("prefill_ms"), no bandwidth;
+		 * v2: prefill at several ("prefill_ms_at"), "bandwidth".  Both read. */
+		if (version != 1 && version != 2)
+			return st_error(-EINVAL, "profile %d: version %llu not supported (this strata reads versions 1 and 2; "
+						 "profile again with this strata's `strata profile`)", i,
+					(unsigned long long)version);
 		if (!dev || dev->type != ST_JSON_OBJECT || !st_json_get(dev, "name"))
 			return st_error(-EINVAL, "profile %d: no device.name", i);
 		if (!units || units->type != ST_JSON_ARRAY)
@@ -75,7 +79,9 @@ int st_pl_instance_from_profiles(const struct st_json *const *profiles, int n, c
 	st_jw_array_begin(&w, "devices");
 	for (int i = 0; i < n; i++) {
 		const struct st_json *p = profiles[i], *dev = st_json_get(p, "device");
-		static const char *const copy[] = { "decode_ms", "decode_ms_at", "prefill_ms", "stage_overhead_ms" };
+		static const char *const copy[] = { "decode_ms", "decode_ms_at", "prefill_ms", "prefill_ms_at",
+						    "stage_overhead_ms" };
+		const struct st_json *bw = st_json_get(st_json_get(p, "bandwidth"), "peak_read_gbs");
 		st_jw_object_begin(&w, NULL);
 		st_jw_string(&w, "name", names[i]);
 		if (st_json_get(dev, "host"))
@@ -85,6 +91,8 @@ int st_pl_instance_from_profiles(const struct st_json *const *profiles, int n, c
 		for (size_t k = 0; k < ST_ARRAY_SIZE(copy); k++)
 			if (st_json_get(p, copy[k]))
 				st_jw_value(&w, copy[k], st_json_get(p, copy[k]));
+		if (bw && bw->type == ST_JSON_NUMBER)
+			st_jw_value(&w, "peak_gbs", bw);
 		st_jw_object_end(&w);
 	}
 	st_jw_array_end(&w);

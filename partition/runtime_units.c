@@ -23,12 +23,12 @@ int st_pl_instance_fold_ends(struct st_pl_instance *in)
 				L, L ? in->units[0].name : "");
 	for (int d = 0; d < in->n_devices; d++) {
 		struct st_pl_device *dv = &in->devices[d];
-		double *arrs[ST_PL_MAX_CTX_POINTS + 1];
+		double *arrs[2 * ST_PL_MAX_CTX_POINTS];
 		int na = 0;
 		for (int k = 0; k < dv->n_ctx; k++)
 			arrs[na++] = dv->decode_ms[k];
-		if (dv->prefill_ms)
-			arrs[na++] = dv->prefill_ms;
+		for (int k = 0; k < dv->n_pf; k++)
+			arrs[na++] = dv->prefill_ms[k];
 		for (int a = 0; a < na; a++) {
 			double *ms = arrs[a];
 			ms[1] += ms[0];

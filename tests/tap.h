@@ -84,6 +84,8 @@ static inline int tap_done(void)
 double tap_nmse(const float *ref, const float *got, size_t n);
 /* Index of the largest element (the first on ties). */
 int tap_argmax(const float *x, size_t n);
+/* Median of v[0..n-1] (n >= 1; sorts v in place). */
+double tap_median(double *v, int n);
 
 /* Path to ../shared/models (env ST_MODELS_DIR overrides), or NULL. */
 const char *tap_models_dir(void);

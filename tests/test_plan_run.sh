@@ -131,5 +131,35 @@ run "$STRATA" run -m "$M" -n 8 --plan auto --objective throughput --verbose
 	has "$err" "baseline solo" && has "$err" "predicted vs measured"
 ok $? "run --plan auto again: cached profiles only, --objective throughput, --verbose lists devices and baselines (rc $rc)"
 
+# --plan auto with a device whose profiling fails (ST_PROFILE_FAIL makes
+# `strata profile` fail for the devices it lists): skipped with one warning
+# line naming it and the reason, planning goes on with the others; with no
+# device left, an error.
+bad=$acc
+[ "$bad" = cpu ] && bad=none
+export XDG_CACHE_HOME="$TMP/cache2"
+if [ "$bad" != none ]; then
+	ST_PROFILE_FAIL=$bad run "$STRATA" run -m "$M" -p "Once upon a time" -n 24 --temp 0 --plan auto -t 1
+	warn=$(grep -F "warning: skipping device" <<<"$err")
+	[ $rc -eq 0 ] && [ "$out" = "$ref_text" ] && [ "$(lines "$warn")" -eq 1 ] && has "$warn" "device $bad:" &&
+		has "$warn" "ST_PROFILE_FAIL" && ! has "$(grep -F "plan (latency" <<<"$err")" "$bad" &&
+		! has "$(grep -F -- "--stages" <<<"$err")" "$bad"
+	ok $? "run --plan auto with $bad failing to profile: one warning naming it and the reason, planned and ran without it (rc $rc: $warn)"
+else
+	echo "ok $((n += 1)) # SKIP only the CPU: no second device to lose"
+fi
+all=$(tr '\n' ',' <<<"$devs")
+export XDG_CACHE_HOME="$TMP/cache2b"    # nothing cached
+ST_PROFILE_FAIL=$all run "$STRATA" run -m "$M" -n 4 --plan auto -t 1
+[ $rc -eq 1 ] && has "$err" "no device could be profiled" && [ "$(grep -c "warning: skipping device" <<<"$err")" -eq "$nd" ]
+ok $? "run --plan auto with every device failing: a warning per device, then an error, exit 1 (rc $rc)"
+# a cached version-1 profile is not used: profiled again (version 2)
+export XDG_CACHE_HOME="$TMP/cache3"
+run "$STRATA" profile -m "$M" -d cpu -t 1 --quick --contexts 0,8 --prefill 8
+sed -i 's/"version": 2/"version": 1/' "$out"
+ST_PROFILE_FAIL=$(tr '\n' ',' <<<"$devs" | sed 's/cpu,//') run "$STRATA" run -m "$M" -n 4 --plan auto -t 1
+[ $rc -eq 0 ] && has "$err" "cpu: profiling (--quick)" && grep -q '"version": 2' "$XDG_CACHE_HOME"/strata/profile-*-cpu.json
+ok $? "run --plan auto re-profiles over a cached version-1 profile (rc $rc)"
+
 echo "1..$n"
 [ $failed -eq 0 ]

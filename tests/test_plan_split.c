@@ -63,18 +63,6 @@ const char *__lsan_default_suppressions(void)
 	return "leak:libpocl\nleak:libLLVM\n";
 }
 
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_d);
-	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 struct cand {
 	char name[160];
 	char spec[256];                 /* runtime --stages */
@@ -137,7 +125,7 @@ static int round_ms(struct cand *c, const int32_t *toks, double *out)
 			return -1;
 		t[i] = (st_time_now() - t0) * 1e3;
 	}
-	*out = median(t, NTOK);
+	*out = tap_median(t, NTOK);
 	return 0;
 }
 
@@ -272,7 +260,7 @@ static int attempt(const char *strata, const char *model, const char ids[][16], 
 		struct cand *c = &res->c[k];
 		double v[ROUNDS];
 		memcpy(v, c->round_ms, sizeof v);
-		c->ms = median(v, ROUNDS);
+		c->ms = tap_median(v, ROUNDS);
 		c->lo = v[0];
 		c->hi = v[ROUNDS - 1];
 		c->spread = (v[3] - v[1]) / c->ms;

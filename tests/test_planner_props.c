@@ -40,7 +40,7 @@ static int add_device(const struct st_pl_instance *in, struct st_pl_instance *ou
 			out->devices[d].n_ctx = 1;
 			out->devices[d].ctx[0] = 0;
 			out->devices[d].decode_ms[0] = ms;
-			out->devices[d].prefill_ms = NULL;
+			out->devices[d].n_pf = 0;
 			memcpy(ms, in->devices[d].decode_ms[0], (size_t)L * sizeof *ms);
 		} else {
 			snprintf(out->devices[d].name, ST_PL_NAME, "extra");

@@ -33,3 +33,15 @@ int tap_argmax(const float *x, size_t n)
 			best = i;
 	return (int)best;
 }
+
+static int tap_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+double tap_median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, tap_cmp_double);
+	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}

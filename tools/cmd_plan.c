@@ -34,6 +34,8 @@ static void usage(FILE *f)
 		"                           EdgeShard) or tokens_per_s (most tokens/s with --batch in flight)\n"
 		"      --context N          KV-cache length per sequence (scales attention costs and memory)\n"
 		"      --batch K            sequences in flight (KV memory, tokens/s)\n"
+		"      --prompt N           also predict the time to first token for a prompt of N tokens\n"
+		"                           (prefill costs interpolated between the profiled prompt lengths)\n"
 		"      --source NAME        device that holds the first unit and receives the output\n"
 		"      --no-source          drop the instance's source constraint\n"
 		"      --bandwidth-mbps X   set every link's bandwidth (simulation)\n"
@@ -74,7 +76,9 @@ static void print_plan(const struct st_pl_instance *in, const struct st_pl_plan 
 	printf("  predicted: %.3f ms/token, %.2f tokens/s with %u in flight (bottleneck %.3f ms)",
 	       ev.latency_ms, ev.tokens_per_s, in->batch, ev.bottleneck_ms);
 	if (ev.prefill_ms > 0)
-		printf(", prefill of %u tokens %.1f ms", in->prompt_tokens, ev.prefill_ms);
+		printf(", prompt of %u tokens: time to first token %.1f ms", in->prompt_tokens, ev.prefill_ms);
+	else if (in->prompt_tokens)
+		printf(", prompt of %u tokens: no prefill costs for every stage's device", in->prompt_tokens);
 	printf("\n");
 	if (!st_pl_plan_stages_spec(in, p, spec, sizeof spec))
 		printf("  stages: %s\n", spec);
@@ -86,15 +90,21 @@ static void baseline_row(const struct st_pl_instance *in, const char *name, cons
 {
 	struct st_pl_eval ev;
 	char spec[4096];
+	char ttft[32] = "";
 	if (r) {
-		printf("  %-18s %12s %12s %14s  %-5s  %s\n", name, "-", "-", "-", "no", st_last_error());
+		printf("  %-18s %12s %12s %14s%s  %-5s  %s\n", name, "-", "-", "-", in->prompt_tokens ? "          -" : "",
+		       "no", st_last_error());
 		return;
 	}
 	st_pl_evaluate(in, p, &ev);
 	if (st_pl_plan_stages_spec(in, p, spec, sizeof spec))
 		snprintf(spec, sizeof spec, "(%d stages)", p->n_stages);
-	printf("  %-18s %12.3f %12.2f %14.3f  %-5s  %s\n", name, ev.latency_ms, ev.tokens_per_s, ev.bottleneck_ms,
-	       ev.fits ? "yes" : "OOM", spec);
+	if (in->prompt_tokens && ev.prefill_ms > 0)
+		snprintf(ttft, sizeof ttft, " %10.1f", ev.prefill_ms);
+	else if (in->prompt_tokens)
+		snprintf(ttft, sizeof ttft, " %10s", "?");
+	printf("  %-18s %12.3f %12.2f %14.3f%s  %-5s  %s\n", name, ev.latency_ms, ev.tokens_per_s, ev.bottleneck_ms,
+	       ttft, ev.fits ? "yes" : "OOM", spec);
 }
 
 /* An instance from `strata profile` outputs (comma-separated files). */
@@ -295,7 +305,7 @@ static void measure_report(const struct st_pl_instance *in0, const struct st_pl_
 int cmd_plan(int argc, char **argv)
 {
 	enum { O_OBJ = 1000, O_CTX, O_BATCH, O_SRC, O_NOSRC, O_BW, O_RTT, O_JSON, O_STAGES, O_WINST, O_PROF, O_LINKS,
-	       O_MEASURE };
+	       O_MEASURE, O_PROMPT };
 	static const struct option opts[] = {
 		{ "input", required_argument, NULL, 'i' },     { "objective", required_argument, NULL, O_OBJ },
 		{ "context", required_argument, NULL, O_CTX }, { "batch", required_argument, NULL, O_BATCH },
@@ -305,12 +315,12 @@ int cmd_plan(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },    { "write-instance", required_argument, NULL, O_WINST },
 		{ "profiles", required_argument, NULL, O_PROF }, { "links", required_argument, NULL, O_LINKS },
 		{ "model", required_argument, NULL, 'm' },     { "measure", required_argument, NULL, O_MEASURE },
-		{ "threads", required_argument, NULL, 't' },
+		{ "threads", required_argument, NULL, 't' },   { "prompt", required_argument, NULL, O_PROMPT },
 		{ "help", no_argument, NULL, 'h' },            { NULL, 0, NULL, 0 },
 	};
 	const char *input = NULL, *objective = NULL, *source = NULL, *output = NULL, *winst = NULL;
 	const char *profiles = NULL, *links = NULL, *model = NULL;
-	int64_t context = -1, batch = -1, measure_n = 0;
+	int64_t context = -1, batch = -1, measure_n = 0, prompt = -1;
 	double bw = 0, rtt = -1;
 	bool json = false, stages_only = false, no_source = false;
 	int c;
@@ -337,6 +347,10 @@ int cmd_plan(int argc, char **argv)
 		case O_BATCH:
 			if (!cli_parse_i64(optarg, 1, 1 << 20, &batch))
 				return cli_usage_error("plan", "--batch: expected 1..%d, got '%s'", 1 << 20, optarg);
+			break;
+		case O_PROMPT:
+			if (!cli_parse_i64(optarg, 0, UINT32_MAX, &prompt))
+				return cli_usage_error("plan", "--prompt: expected 0..%u tokens, got '%s'", UINT32_MAX, optarg);
 			break;
 		case O_SRC: source = optarg; break;
 		case O_NOSRC: no_source = true; break;
@@ -391,6 +405,8 @@ int cmd_plan(int argc, char **argv)
 		in.context = (uint32_t)context;
 	if (batch >= 0)
 		in.batch = (uint32_t)batch;
+	if (prompt >= 0)
+		in.prompt_tokens = (uint32_t)prompt;
 	if (no_source)
 		in.source = -1;
 	if (source && (in.source = st_pl_device_find(&in, source)) < 0) {
@@ -449,10 +465,28 @@ int cmd_plan(int argc, char **argv)
 		const char *obj = st_pl_objective_name(in.objective);
 		printf("instance: %d devices, %d units, objective %s, context %u, batch %u, source %s\n", in.n_devices,
 		       in.n_units, obj, in.context, in.batch, in.source >= 0 ? in.devices[in.source].name : "(none)");
+		for (int d = 0; d < in.n_devices; d++) {
+			const struct st_pl_device *dv = &in.devices[d];
+			if (dv->peak_gbs <= 0 && dv->n_pf == 0)
+				continue;
+			printf("  device %-20s", dv->name);
+			if (dv->peak_gbs > 0)
+				printf(" read bandwidth %.2f GB/s", dv->peak_gbs);
+			if (dv->n_pf)
+				printf(", prefill profiled at");
+			for (int k = 0; k < dv->n_pf; k++) {
+				double sum = 0;
+				for (int u = 0; u < in.n_units; u++)
+					sum += dv->prefill_ms[k][u];
+				printf(" %u tokens (%.3f ms/token)", dv->pf_tokens[k], sum);
+			}
+			printf("\n");
+		}
 		printf("plan (%s, exact; planned in %.3f ms, %llu search nodes):\n", obj, dt * 1e3,
 		       (unsigned long long)stats.nodes);
 		print_plan(&in, &p);
-		printf("\ncomparison                   ms/token     tokens/s  bottleneck ms  fits   stages\n");
+		printf("\ncomparison                   ms/token     tokens/s  bottleneck ms%s  fits   stages\n",
+		       in.prompt_tokens ? "    TTFT ms" : "");
 		baseline_row(&in, "strata", &p, 0);
 		for (int b = 0; b < ST_PL_BASE_COUNT; b++) {
 			struct st_pl_plan bp;

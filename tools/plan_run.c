@@ -15,6 +15,7 @@
 #include "json.h"
 #include "plan.h"
 #include "plan_run.h"
+#include "profile.h"
 #include "strata.h"
 #include "util.h"
 
@@ -151,20 +152,22 @@ static void profile_path(const char *model, const struct st_model_desc *md, cons
 		snprintf(dir, sizeof dir, "%s/strata", xdg);
 	else
 		snprintf(dir, sizeof dir, "%s/.cache/strata", home ? home : ".");
-	snprintf(path, size, "%s/profile-%s-%s.json", dir, mname, dev);
+	snprintf(path, size, "%.3000s/profile-%.127s-%.63s.json", dir, mname, dev);
 }
 
 /* A cached profile that describes this model (file size, layers, width)
- * and this device; NULL otherwise. */
+ * and this device, in the current format (version 2: an older profile is
+ * measured again); NULL otherwise. */
 static struct st_json_doc *cached_profile(const char *path, const struct st_model_desc *md, const char *dev)
 {
 	struct st_json_doc *doc = NULL;
 	const char *name;
-	uint64_t fs = 0, nl = 0, ne = 0;
+	uint64_t fs = 0, nl = 0, ne = 0, ver = 0;
 	if (access(path, R_OK) || st_json_parse_file(path, NULL, &doc))
 		return NULL;
 	const struct st_json *r = st_json_root(doc), *pm = st_json_get(r, "model"), *pd = st_json_get(r, "device");
-	if (st_json_u64(st_json_get(pm, "file_size"), "file_size", &fs) ||
+	if (st_json_u64(st_json_get(r, "version"), "version", &ver) || ver != 2 ||
+	    st_json_u64(st_json_get(pm, "file_size"), "file_size", &fs) ||
 	    st_json_u64(st_json_get(pm, "n_layer"), "n_layer", &nl) ||
 	    st_json_u64(st_json_get(pm, "n_embd"), "n_embd", &ne) || st_json_str(st_json_get(pd, "name"), "name", &name) ||
 	    fs != md->file_size || nl != md->n_layer || ne != md->n_embd || strcmp(name, dev)) {
@@ -174,23 +177,14 @@ static struct st_json_doc *cached_profile(const char *path, const struct st_mode
 	return doc;
 }
 
-/* `strata profile --quick` in this process, its stdout (the path) sent to
- * stderr with its progress. */
-static int profile_device(const char *model, const char *dev, const char *path, int threads)
+/* `strata profile --quick` in this process (progress on stderr); 0, or
+ * nonzero with the reason in why. */
+static int profile_device(const char *model, const char *dev, const char *path, int threads, char *why,
+			  size_t wsize)
 {
-	char tbuf[16];
-	snprintf(tbuf, sizeof tbuf, "%d", threads);
-	char *argv[] = { "profile", "-m", (char *)model, "-d", (char *)dev, "--quick", "-t", tbuf, "-o",
-			 (char *)path, NULL };
-	fflush(stdout);
-	int saved = dup(1);
-	if (saved < 0 || dup2(2, 1) < 0)
-		return -1;
-	int rc = cmd_profile(10, argv);
-	fflush(stdout);
-	dup2(saved, 1);
-	close(saved);
-	return rc;
+	struct profile_req rq = { .model = model, .device = dev, .output = path, .threads = threads, .quick = true };
+	char out[4096];
+	return profile_write(&rq, out, sizeof out, why, wsize);
 }
 
 static void print_plan(const struct plan_run *pr, bool verbose)
@@ -236,23 +230,33 @@ static int plan_auto(const char *cmd, const char *model, struct st_model *m, con
 	char ids[ST_PL_MAX_DEVICES][32];
 	struct st_json_doc *docs[ST_PL_MAX_DEVICES] = { NULL };
 	const struct st_json *roots[ST_PL_MAX_DEVICES];
-	int n = device_ids(ids, ST_PL_MAX_DEVICES), rc = 1;
-	for (int d = 0; d < n; d++) {
-		char path[4096];
+	int nd = device_ids(ids, ST_PL_MAX_DEVICES), n = 0, rc = 1;
+	/* A device that cannot be profiled (its backend fails, it cannot hold
+	 * the model...) is left out with a warning; planning goes on with the
+	 * others. */
+	for (int d = 0; d < nd; d++) {
+		char path[4096], why[1024];
 		profile_path(model, md, ids[d], path, sizeof path);
-		docs[d] = cached_profile(path, md, ids[d]);
-		if (docs[d]) {
+		docs[n] = cached_profile(path, md, ids[d]);
+		if (docs[n]) {
 			fprintf(stderr, "strata run: %s: cached profile %s\n", ids[d], path);
 		} else {
 			fprintf(stderr, "strata run: %s: profiling (--quick) into %s\n", ids[d], path);
 			mkdirs(path);
-			if (profile_device(model, ids[d], path, threads) ||
-			    !(docs[d] = cached_profile(path, md, ids[d]))) {
-				cli_fail(cmd, "--plan auto: profiling %s failed", ids[d]);
-				goto out;
+			why[0] = 0;
+			if (profile_device(model, ids[d], path, threads, why, sizeof why) ||
+			    !(docs[n] = cached_profile(path, md, ids[d]))) {
+				fprintf(stderr, "strata run: warning: skipping device %s: profiling failed: %s\n", ids[d],
+					why[0] ? why : "the profile written does not describe this model");
+				continue;
 			}
 		}
-		roots[d] = st_json_root(docs[d]);
+		roots[n] = st_json_root(docs[n]);
+		n++;
+	}
+	if (n == 0) {
+		cli_fail(cmd, "--plan auto: no device could be profiled (%d tried; see the warnings above)", nd);
+		goto out;
 	}
 	if (st_pl_instance_from_profiles(roots, n, NULL, NULL, &pr->in)) {
 		cli_fail(cmd, "--plan auto: %s", st_last_error());
