@@ -12,6 +12,7 @@
 
 #include "backend.h"
 #include "cpu_features.h"
+#include "cpu_fuse.h"
 #include "cpu_kernels.h"
 #include "ops_ref.h"
 #include "util.h"
@@ -34,6 +35,7 @@ struct st_graph {
 	struct st_op *ops;
 	int n_ops;
 	double *op_seconds;
+	int *span;               /* one-token replays: ops run fused from i (cpu_fuse.h) */
 };
 
 static int cpu_device_count(void)
@@ -214,14 +216,20 @@ static int cpu_graph_prepare(struct st_backend *be, const struct st_op *ops, int
 		return st_error(-ENOMEM, "cpu graph: out of memory");
 	g->ops = malloc((size_t)n_ops * sizeof(*g->ops));
 	g->op_seconds = calloc((size_t)n_ops, sizeof(double));
-	if (!g->ops || !g->op_seconds) {
+	g->span = calloc((size_t)n_ops, sizeof(int));
+	if (!g->ops || !g->op_seconds || !g->span) {
 		free(g->ops);
 		free(g->op_seconds);
+		free(g->span);
 		free(g);
 		return st_error(-ENOMEM, "cpu graph: out of memory");
 	}
 	memcpy(g->ops, ops, (size_t)n_ops * sizeof(*ops));
 	g->n_ops = n_ops;
+	/* ST_CPU_NO_FUSE=1: every op on its own (for comparison) */
+	const bool fuse = !getenv("ST_CPU_NO_FUSE");
+	for (int i = 0; i < n_ops; i++)
+		g->span[i] = fuse ? st_cpu_fuse_span(g->ops, n_ops, i) : 1;
 	*out = g;
 	return 0;
 }
@@ -258,16 +266,36 @@ static int cpu_run_op(const struct st_op *op, const struct st_graph_run *run)
 	}
 }
 
+static int cpu_run_fused(struct st_graph *g, int i, const struct st_graph_run *run)
+{
+	struct st_cpu_op_ptrs p[ST_CPU_FUSE_MAX];
+	const int n = g->span[i];
+	for (int k = 0; k < n; k++) {
+		p[k].dst = tptr(&g->ops[i + k].dst);
+		for (int j = 0; j < 3; j++)
+			p[k].src[j] = tptr(&g->ops[i + k].src[j]);
+	}
+	return st_cpu_fuse_run(&g->ops[i], p, n, run);
+}
+
+/* A one-token replay runs fused spans as one step (its time goes to the
+ * span's first op). */
 static int cpu_graph_run(struct st_graph *g, const struct st_graph_run *run)
 {
-	for (int i = 0; i < g->n_ops; i++) {
+	for (int i = 0; i < g->n_ops;) {
+		const int n = run->n_tokens == 1 ? g->span[i] : 1;
 		double t0 = st_time_now();
-		int rc = run->before_op ? run->before_op(run->before_op_user, i) : 0;
+		int rc = 0;
+		for (int k = 0; k < n && !rc; k++)
+			rc = run->before_op ? run->before_op(run->before_op_user, i + k) : 0;
 		if (!rc)
-			rc = cpu_run_op(&g->ops[i], run);
+			rc = n > 1 ? cpu_run_fused(g, i, run) : cpu_run_op(&g->ops[i], run);
 		g->op_seconds[i] = st_time_now() - t0;
+		for (int k = 1; k < n; k++)
+			g->op_seconds[i + k] = 0;
 		if (rc)
 			return rc;
+		i += n;
 	}
 	return 0;
 }
@@ -278,6 +306,7 @@ static void cpu_graph_free(struct st_graph *g)
 		return;
 	free(g->ops);
 	free(g->op_seconds);
+	free(g->span);
 	free(g);
 }
 

@@ -84,6 +84,18 @@ int st_cpu_matmul(uint32_t type, const void *W, int64_t rows, int64_t cols, size
 	return rc;
 }
 
+int st_cpu_matmul_decode(const struct st_mm_part *parts, int n_parts, int64_t cols, const float *x,
+			 int64_t align, bool lockstep, st_mm_epilogue_fn epi, void *user)
+{
+	struct st_matmul_ctx *ctx;
+	pthread_mutex_lock(&g_lock);
+	int rc = ctx_get(&ctx);
+	if (!rc)
+		rc = st_matmul_decode(ctx, parts, n_parts, cols, x, align, lockstep, epi, user);
+	pthread_mutex_unlock(&g_lock);
+	return rc;
+}
+
 int st_cpu_attn(const float *q, int64_t ldq, const void *k, const void *v, uint32_t cache_type,
 		size_t nb_kv, float *out, int64_t ldo, int64_t n_tokens, int64_t pos0,
 		uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim, float scale)

@@ -10,12 +10,18 @@
 #include <stdint.h>
 
 #include "cpu_features.h"
+#include "matmul_decode.h"
 
 /* y[t][r] = sum_c W[r][c] * x[t][c] for t < n_tokens, r < rows.
  * W: rows of `cols` elements of `type`, nb_w bytes apart; x, y F32 with
  * row strides ldx, ldy in floats. */
 int st_cpu_matmul(uint32_t type, const void *W, int64_t rows, int64_t cols, size_t nb_w,
 		  const float *x, int64_t ldx, int64_t n_tokens, float *y, int64_t ldy);
+
+/* st_matmul_decode (matmul_decode.h: one token, parts sharing the input x,
+ * an epilogue per chunk of rows) on the kernels' context. */
+int st_cpu_matmul_decode(const struct st_mm_part *parts, int n_parts, int64_t cols, const float *x,
+			 int64_t align, bool lockstep, st_mm_epilogue_fn epi, void *user);
 
 /* Causal GQA attention (see st_ref_attn). */
 int st_cpu_attn(const float *q, int64_t ldq, const void *k, const void *v, uint32_t cache_type,

@@ -65,6 +65,18 @@ void st_matmul_ctx_destroy(struct st_matmul_ctx *ctx)
 struct st_threadpool *st_matmul_ctx_pool(struct st_matmul_ctx *ctx) { return ctx->pool; }
 enum st_isa st_matmul_ctx_isa(const struct st_matmul_ctx *ctx) { return ctx->isa; }
 
+void *st_matmul_ctx_scratch(struct st_matmul_ctx *ctx, size_t need)
+{
+	if (need > ctx->scratch_size) {
+		void *s = realloc(ctx->scratch, need);
+		if (!s)
+			return NULL;
+		ctx->scratch = s;
+		ctx->scratch_size = need;
+	}
+	return ctx->scratch;
+}
+
 struct mm_task {
 	st_mm_fn fn;
 	st_q8_quantize_fn quantize;
@@ -73,7 +85,7 @@ struct mm_task {
 	int64_t rows, cols, n_tokens, tok_tile;
 	struct st_mm_act act;
 	struct st_q8_act q8;
-	_Atomic int64_t next_chunk;  /* next chunk of chunk_rows rows to hand out */
+	struct st_tp_chunks chunks;  /* chunks of chunk_rows rows (threadpool.h) */
 	int64_t chunk_rows;
 	struct st_q8k_act q8k;   /* K-quant weights */
 	const float *x;
@@ -95,21 +107,17 @@ static void quantize_task(void *p, int ith, int nth)
 	}
 }
 
-/* Rows are handed out in chunks from a shared counter, so a thread the OS
- * preempts does not hold the others up (on a busy machine a static split
- * waits for the slowest thread at every matmul).  Which thread computes a
- * row does not change its bits: the kernels' per-output arithmetic does not
- * depend on the grouping. */
+/* Rows are handed out in chunks (st_tp_chunks: each thread's own share
+ * first, then the others'), so a thread the OS preempts does not hold the
+ * others up (on a busy machine a static split waits for the slowest thread
+ * at every matmul).  Which thread computes a row does not change its bits:
+ * the kernels' per-output arithmetic does not depend on the grouping. */
 static void mm_task_run(void *p, int ith, int nth)
 {
 	struct mm_task *m = p;
-	(void)ith;
 	(void)nth;
-	for (;;) {
-		const int64_t c = atomic_fetch_add_explicit(&m->next_chunk, 1, memory_order_relaxed);
+	for (int64_t c; (c = st_tp_chunks_next(&m->chunks, ith)) >= 0;) {
 		const int64_t r0 = c * m->chunk_rows;
-		if (r0 >= m->rows)
-			return;
 		const int64_t r1 = ST_MIN(m->rows, r0 + m->chunk_rows);
 		for (int64_t t = 0; t < m->n_tokens; t += m->tok_tile) {
 			int64_t nt = ST_MIN(m->tok_tile, m->n_tokens - t);
@@ -175,11 +183,11 @@ int st_matmul(struct st_matmul_ctx *ctx, uint32_t type, const void *w, size_t w_
 	const int64_t nth = st_threadpool_n_threads(ctx->pool);
 	m.chunk_rows = (rows + nth * 16 - 1) / (nth * 16);
 	m.chunk_rows = (m.chunk_rows + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
-	atomic_init(&m.next_chunk, 0);
+	st_tp_chunks_init(&m.chunks, (rows + m.chunk_rows - 1) / m.chunk_rows, (int)nth);
 	if ((double)rows * (double)cols * (double)n_tokens < MT_MIN_WORK)
 		mm_task_run(&m, 0, 1);
 	else
-		st_threadpool_run(ctx->pool, mm_task_run, &m);
+		st_threadpool_run_dynamic(ctx->pool, mm_task_run, &m);
 	return 0;
 }
 
@@ -199,7 +207,7 @@ struct att_task {
 	st_vec_wsum_fn wsum;
 	st_vec_dots_f16_fn dots16;
 	st_vec_wsum_f16_fn wsum16;
-	_Atomic int64_t next_head;
+	struct st_tp_chunks heads;
 };
 
 static void att_task_run(void *p, int ith, int nth)
@@ -209,7 +217,7 @@ static void att_task_run(void *p, int ith, int nth)
 	const int group = a->n_head / a->n_head_kv;
 	(void)nth;
 	/* heads handed out one at a time (see mm_task_run) */
-	for (int64_t h; (h = atomic_fetch_add_explicit(&a->next_head, 1, memory_order_relaxed)) < a->n_head;) {
+	for (int64_t h; (h = st_tp_chunks_next(&a->heads, ith)) >= 0;) {
 		const int64_t kvh = h / group;
 		for (int64_t t = 0; t < a->n_tokens; t++) {
 			const float *qh = a->q + (size_t)t * a->q_stride + (size_t)h * a->head_dim;
@@ -280,10 +288,10 @@ int st_attention_kv(struct st_matmul_ctx *ctx, uint32_t kv_type, const float *q,
 	};
 	st_vec_ops_get(ctx->isa, &a.dots, &a.wsum);
 	st_vec_ops_f16_get(ctx->isa, &a.dots16, &a.wsum16);
-	atomic_init(&a.next_head, 0);
+	st_tp_chunks_init(&a.heads, n_head, nth);
 	if ((double)n_head * (double)head_dim * (double)n_tokens * (double)(pos0 + n_tokens) < MT_MIN_WORK)
 		att_task_run(&a, 0, 1);
 	else
-		st_threadpool_run(ctx->pool, att_task_run, &a);
+		st_threadpool_run_dynamic(ctx->pool, att_task_run, &a);
 	return 0;
 }

@@ -25,6 +25,9 @@ int st_matmul_ctx_create(int n_threads, enum st_isa isa, struct st_matmul_ctx **
 void st_matmul_ctx_destroy(struct st_matmul_ctx *ctx);
 struct st_threadpool *st_matmul_ctx_pool(struct st_matmul_ctx *ctx);
 enum st_isa st_matmul_ctx_isa(const struct st_matmul_ctx *ctx);
+/* The activation scratch of ctx, grown to at least need bytes (NULL: out of
+ * memory).  Valid until the next call that uses ctx. */
+void *st_matmul_ctx_scratch(struct st_matmul_ctx *ctx, size_t need);
 
 /* W: rows x cols of `type` (F32 F16 BF16 Q8_0 Q4_0), rows w_stride bytes
  * apart; x: n_tokens rows of cols floats, x_stride floats apart; y: n_tokens
