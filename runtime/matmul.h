@@ -29,7 +29,7 @@ enum st_isa st_matmul_ctx_isa(const struct st_matmul_ctx *ctx);
  * memory).  Valid until the next call that uses ctx. */
 void *st_matmul_ctx_scratch(struct st_matmul_ctx *ctx, size_t need);
 
-/* W: rows x cols of `type` (F32 F16 BF16 Q8_0 Q4_0), rows w_stride bytes
+/* W: rows x cols of `type` (st_mm_type_supported), rows w_stride bytes
  * apart; x: n_tokens rows of cols floats, x_stride floats apart; y: n_tokens
  * rows, y_stride floats apart.  Returns 0 or -errno (-ENOTSUP type, -EINVAL
  * shapes, -ENOMEM scratch). */

@@ -16,7 +16,9 @@
  *     term_b = (dw_b * dx_b) * (float)isum_b                  (two f32 muls)
  *     lane[b % 8] += term_b                                   (f32, in b order)
  *     y = ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7))
- * (no fused multiply-add anywhere in that chain). */
+ * (no fused multiply-add anywhere in that chain).  Q4_1, Q5_0 and Q5_1
+ * weights use the same activations with the rule of quant_legacy.h (which
+ * adds the minimum's term m * dx * sum(qx) per block). */
 #ifndef ST_QUANT_DOT_H
 #define ST_QUANT_DOT_H
 
@@ -75,7 +77,8 @@ typedef void (*st_mm_fn)(const void *w, size_t w_stride, int64_t cols, int64_t n
 /* True for weight types dotted against Q8 activations. */
 bool st_mm_type_is_quant(uint32_t type);
 /* True for weight types the matmul kernels handle (F32 F16 BF16 Q8_0 Q4_0,
- * and the K-quants of kquant.h, dotted against Q8_K activations). */
+ * Q4_1 Q5_0 Q5_1, and the K-quants of kquant.h, dotted against Q8_K
+ * activations). */
 bool st_mm_type_supported(uint32_t type);
 /* Kernel for (isa, type), or NULL when the path is not compiled in or the
  * type is not handled by it (callers then use the scalar path). */
