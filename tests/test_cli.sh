@@ -64,7 +64,7 @@ check_help() {  # cmd options...
 }
 check_help run -m -p -n --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n --seed -t --ctx --kv-type --stages --verbose
 check_help info -m --tensors
-check_help mkmodel --shape --type --seed --layers --dim --ff --heads --kv-heads --vocab --ctx tiny stories260k tinyllama-1.1b llama2-7b llama3-8b custom q4_0 q8_0 bf16 f16
+check_help mkmodel --shape --type --seed --layers --dim --ff --heads --kv-heads --vocab --ctx tiny stories260k tinyllama-1.1b llama2-7b llama3-8b custom q4_0 q4_1 q5_0 q5_1 q8_0 bf16 f16
 check_help perplexity -m -f --ctx --chunks --json "2..N"
 
 # ---- bad arguments ------------------------------------------------------
@@ -116,7 +116,7 @@ expect_fail 2 "mkmodel: heads not dividing dim" "$STRATA" mkmodel "$TMP/x.gguf" 
 expect_fail 1 "mkmodel: unwritable path" "$STRATA" mkmodel /nonexistent-dir/x.gguf
 
 # ---- mkmodel + info for every type ------------------------------------------
-for ty in f32 f16 bf16 q8_0 q4_0; do
+for ty in f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1; do
 	run "$STRATA" mkmodel "$TMP/tiny_$ty.gguf" --shape tiny --type "$ty" --seed 3
 	ok $rc "mkmodel tiny $ty"
 	run "$STRATA" info -m "$TMP/tiny_$ty.gguf" --tensors
@@ -134,7 +134,7 @@ done
 # offsets, sizes that match the types, data inside the file.
 PYCHECK='
 import struct, sys
-BS = {0: (1, 4), 1: (1, 2), 2: (32, 18), 8: (32, 34), 30: (1, 2)}
+BS = {0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34), 30: (1, 2)}
 f = open(sys.argv[1], "rb").read()
 o = 0
 def rd(fmt):
@@ -184,12 +184,12 @@ assert dict((t[0], t[1]) for t in ts)["token_embd.weight"] == [kv["llama.embeddi
 print("%d keys, %d tensors, data %d..%d of %d bytes" % (nkv, nt, data, end, len(f)))
 '
 if command -v python3 >/dev/null; then
-	for ty in f32 f16 bf16 q8_0 q4_0; do
+	for ty in f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1; do
 		res=$(python3 -c "$PYCHECK" "$TMP/tiny_$ty.gguf" 2>&1)
 		ok $? "an independent Python GGUF reader accepts tiny $ty: $(echo "$res" | tail -1)"
 	done
 else
-	for ty in f32 f16 bf16 q8_0 q4_0; do skip "no python3"; done
+	for ty in f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1; do skip "no python3"; done
 fi
 
 run "$STRATA" mkmodel "$TMP/s260.gguf" --shape stories260k --type q4_0
