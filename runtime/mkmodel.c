@@ -116,8 +116,8 @@ static void add(struct st_mkmodel_tensor *t, uint32_t *n, const char *name, int 
 	x->ne[1] = ne1;
 	x->n_dims = ne1 > 1 || kind != K_NORM ? 2 : 1;
 	tr = st_type_traits(type);
-	if (ne0 % tr->block_size && tr->block_size == 256 && ne0 % 32 == 0)
-		type = ST_TYPE_Q8_0;      /* K-quant rows that are not whole blocks of 256 */
+	if (ne0 % tr->block_size && tr->block_size == 256 && ne0 % 32 == 0)   /* llama.cpp's fallback */
+		type = type == ST_TYPE_Q4_K ? ST_TYPE_Q5_0 : type == ST_TYPE_Q5_K ? ST_TYPE_Q5_1 : ST_TYPE_Q8_0;
 	tr = st_type_traits(type);
 	if (kind == K_NORM || ne0 % tr->block_size)
 		type = ST_TYPE_F32;       /* norms, and rows that are not whole blocks */

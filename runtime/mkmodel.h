@@ -12,9 +12,9 @@
  * type (stories260k's ffn_down rows are 172 long, not a multiple of 32) is
  * stored in F32 instead, as llama.cpp's quantizer falls back when a row
  * does not fit the block size.  K-quant matrices (blocks of 256) whose rows
- * are not a multiple of 256 fall back to Q8_0 when the rows are whole
- * blocks of 32, else to F32 (llama.cpp falls back to Q5_0/Q5_1/Q8_0 there;
- * strata has no Q5_0/Q5_1, so Q8_0 keeps at least the precision).
+ * are not a multiple of 256 fall back as llama.cpp's quantizer does when the
+ * rows are whole blocks of 32 (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0),
+ * else to F32.
  *
  * Mixes (mix != ST_MKMODEL_MIX_NONE, type = the base Q4_K or Q5_K), as
  * llama.cpp's Q4_K_M and Q5_K_M: output.weight is Q6_K; attn_v and ffn_down

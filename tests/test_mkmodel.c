@@ -57,7 +57,8 @@ static uint32_t get_u32(const struct st_gguf *g, const char *k)
 /* The type a tensor must have, from the rules as documented (llama.cpp's
  * quantizer): norms F32; _M mixes put output.weight, and attn_v/ffn_down of
  * the "more bits" layers, in Q6_K; rows that are not whole blocks fall back
- * to Q8_0 (K-quants, rows of whole 32-blocks) or F32. */
+ * (K-quants, rows of whole 32-blocks) to Q5_0 (Q4_K), Q5_1 (Q5_K) or Q8_0
+ * (Q6_K), else to F32. */
 static uint32_t expect_type(const struct st_mkmodel_params *p, const char *name, uint32_t layer,
 			    uint64_t ne0, bool norm)
 {
@@ -71,8 +72,10 @@ static uint32_t expect_type(const struct st_mkmodel_params *p, const char *name,
 			t = ST_TYPE_Q6_K;
 	}
 	bs = st_type_traits(t)->block_size;
-	if (ne0 % bs)
-		t = bs == 256 && ne0 % 32 == 0 ? ST_TYPE_Q8_0 : ST_TYPE_F32;
+	if (ne0 % bs && bs == 256 && ne0 % 32 == 0)
+		t = t == ST_TYPE_Q4_K ? ST_TYPE_Q5_0 : t == ST_TYPE_Q5_K ? ST_TYPE_Q5_1 : ST_TYPE_Q8_0;
+	else if (ne0 % bs)
+		t = ST_TYPE_F32;
 	return t;
 }
 
@@ -350,7 +353,7 @@ int main(void)
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		one_type("tiny", types[i], 42);
 	/* K-quants on a shape whose rows are whole 256-blocks (dim 256, ff
-	 * 512), plus tiny (rows of 64: the Q8_0 fallback), and the _M mixes */
+	 * 512), plus tiny (rows of 64: the Q5_0 fallback), and the _M mixes */
 	{
 		static const char *const kt[] = { "q4_K", "q5_K", "q6_K", "q4_k_m", "q5_k_m" };
 		struct st_mkmodel_params p;

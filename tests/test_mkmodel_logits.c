@@ -22,7 +22,7 @@
  * ran).
  *
  * K-quants run on a dim-256/ff-512 shape (rows of whole 256-blocks; on tiny
- * they would all fall back to q8_0).  Measured over the same seeds: q6_K
+ * they would all fall back to q5_0/q5_1/q8_0).  Measured over the same seeds: q6_K
  * 1.7e-3..2.0e-3, q5_K 6.4e-3..7.4e-3, q4_K 0.024..0.028, q4_K_M
  * 0.018..0.022, q5_K_M 5.4e-3..6.1e-3: each step of one bit less is ~4x
  * (the step size doubles), as for q8_0 -> q6_K (2 bits, ~7x with the
