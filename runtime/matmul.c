@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "attn_f16.h"
+#include "gemm.h"
 #include "kquant.h"
 #include "quant_dot.h"
 #include "util.h"
@@ -88,6 +89,7 @@ struct mm_task {
 	struct st_tp_chunks chunks;  /* chunks of chunk_rows rows (threadpool.h) */
 	int64_t chunk_rows;
 	struct st_q8k_act q8k;   /* K-quant weights */
+	struct st_gemm_act ga;   /* packed for the prompt GEMM (gemm.h), when m.act.g */
 	const float *x;
 	size_t x_stride;
 	float *y;
@@ -98,6 +100,16 @@ static void quantize_task(void *p, int ith, int nth)
 {
 	struct mm_task *m = p;
 	int64_t t0, t1;
+	if (m->act.g) {   /* whole groups per thread: quantize, then pack */
+		int64_t g0, g1;
+		st_threadpool_split(m->ga.n_groups, 1, ith, nth, &g0, &g1);
+		for (int64_t g = g0; g < g1; g++) {
+			for (int64_t t = g * ST_GEMM_TG; t < ST_MIN(m->n_tokens, (g + 1) * ST_GEMM_TG); t++)
+				m->quantize(&m->q8, t, m->x + (size_t)t * m->x_stride);
+			st_gemm_act_pack(&m->ga, &m->q8, g);
+		}
+		return;
+	}
 	st_threadpool_split(m->n_tokens, 1, ith, nth, &t0, &t1);
 	for (int64_t t = t0; t < t1; t++) {
 		if (m->act.qk)
@@ -154,9 +166,14 @@ int st_matmul(struct st_matmul_ctx *ctx, uint32_t type, const void *w, size_t w_
 		m.fn = st_mm_kernel(ST_ISA_SCALAR, type);
 	m.act.f = x;
 	m.act.f_stride = x_stride;
+	/* prompts: the register-blocked GEMM where the path has one */
+	st_mm_fn gemm = quant && !kq && n_tokens >= ST_GEMM_MIN_TOKENS ? st_gemm_kernel(ctx->isa, type) : NULL;
 	if (quant) {
-		size_t need;
+		size_t need, gneed = 0;
 		int rc = kq ? st_q8k_act_bytes(cols, n_tokens, &need) : st_q8_act_bytes(cols, n_tokens, &need);
+		if (!rc && gemm && !(rc = st_gemm_act_bytes(cols, n_tokens, &gneed)) &&
+		    st_add_overflow_size(need, gneed, &need))
+			rc = -EOVERFLOW;
 		if (rc)
 			return st_error(rc, "matmul: activation scratch for %lld x %lld overflows",
 					(long long)cols, (long long)n_tokens);
@@ -172,6 +189,12 @@ int st_matmul(struct st_matmul_ctx *ctx, uint32_t type, const void *w, size_t w_
 			m.act.qk = &m.q8k;
 		} else {
 			st_q8_act_init(&m.q8, ctx->scratch, cols, n_tokens);
+		}
+		if (gemm) {
+			st_gemm_act_init(&m.ga, (uint8_t *)ctx->scratch + (need - gneed), cols, n_tokens);
+			m.act.g = &m.ga;
+			m.fn = gemm;
+			m.tok_tile = st_gemm_tok_tile(cols);
 		}
 		if (n_tokens > 1)
 			st_threadpool_run(ctx->pool, quantize_task, &m);

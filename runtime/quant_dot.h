@@ -58,6 +58,7 @@ st_q8_quantize_fn st_q8_quantizer_x86(enum st_isa isa);
 st_q8_quantize_fn st_q8_quantizer_arm(enum st_isa isa);
 
 struct st_q8k_act;
+struct st_gemm_act;
 
 /* Activations as a kernel sees them. */
 struct st_mm_act {
@@ -65,6 +66,7 @@ struct st_mm_act {
 	size_t f_stride;         /* floats between token rows */
 	const struct st_q8_act *q; /* quantized rows (quantized weights) */
 	const struct st_q8k_act *qk; /* Q8_K rows (K-quant weights, kquant.h) */
+	const struct st_gemm_act *g; /* packed Q8 rows (prompt GEMM kernels, gemm.h) */
 };
 
 /* Kernel: rows [0, nr) of W (starting at w) against tokens [t0, t0+nt);

@@ -13,6 +13,7 @@ if ! $cc -std=c11 -ffp-contract=off -O2 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-
 	"$r/threadpool.c" "$r/quant_dot.c" "$r/matmul.c" "$r/simd_x86.c" "$r/simd_arm.c" "$r/attn_f16.c" \
 	"$r/kquant.c" "$r/kquant_dot.c" "$r/kquant_x86.c" "$r/kquant_arm.c" "$r/kquant_arm_row4.c" \
 	"$r/quant_legacy.c" "$r/quant_legacy_x86.c" "$r/quant_legacy_arm.c" \
+	"$r/gemm.c" "$r/gemm_x86.c" \
 	-lm -lpthread > "$tmp/cc.log" 2>&1; then
 	echo "1..1"
 	echo "not ok 1 - cross-compile the kernel test for aarch64"
