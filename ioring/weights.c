@@ -28,17 +28,26 @@ static int load(struct st_ioring_weights *w, const struct st_weight_span *spans,
 		return st_error(-EINVAL, "ioring weights: no model path");
 	if (n < 0 || (n > 0 && !spans))
 		return st_error(-EINVAL, "ioring weights: %d spans", n);
+	ret = st_ioring_upload_weights(w, spans, n);     /* spans into device buffers (upload.c) */
+	if (ret < 0)
+		return ret;
 	ls = calloc(n ? (size_t)n : 1, sizeof *ls);
 	if (!ls)
 		return st_error(-ENOMEM, "ioring weights: out of memory for %d spans", n);
+	size_t m = 0;
 	for (int i = 0; i < n; i++)
-		ls[i] = (struct st_load_span){ .file_offset = spans[i].file_offset, .nbytes = spans[i].nbytes,
-					       .dst = spans[i].dst, .dst_size = spans[i].nbytes,
-					       .name = spans[i].name };
+		if (spans[i].dst || !spans[i].buf)
+			ls[m++] = (struct st_load_span){ .file_offset = spans[i].file_offset, .nbytes = spans[i].nbytes,
+							 .dst = spans[i].dst, .dst_size = spans[i].nbytes,
+							 .name = spans[i].name };
+	if (m == 0 && n > 0) {
+		free(ls);
+		return 0;
+	}
 	o = w->opts;
 	o.on_ready = ready ? publish : NULL;
 	o.ready_user = ready;
-	ret = st_load_spans(w->path, ls, (size_t)n, &o, &st);
+	ret = st_load_spans(w->path, ls, m, &o, &st);
 	free(ls);
 	if (ret < 0)
 		return ret;

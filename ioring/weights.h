@@ -19,6 +19,7 @@
 #define ST_IORING_WEIGHTS_H
 
 #include "loader.h"
+#include "upload.h"
 #include "strata.h"
 
 struct st_ioring_weights {
@@ -29,6 +30,10 @@ struct st_ioring_weights {
 	 * background add theirs when they finish; read after the first eval) */
 	struct st_load_stats stats;
 	int n_loads;
+	/* stages with device-local weights (st_session_params.load_device):
+	 * streamed uploads, upload.h; totals over those stages */
+	struct st_upload_opts upload;
+	struct st_upload_stats upload_stats;
 };
 
 /* st_weight_load_fn: user = struct st_ioring_weights *. */
@@ -36,5 +41,9 @@ int st_ioring_load_weights(void *user, const struct st_weight_span *spans, int n
 /* st_weight_load_async_fn: the same, publishing the watermark to ready. */
 int st_ioring_load_weights_async(void *user, const struct st_weight_span *spans, int n,
 				 struct st_weight_ready *ready);
+
+/* upload.c: the spans with dst NULL (device buffers) of a load, streamed
+ * with st_ioring_upload (the others are left to the caller). */
+int st_ioring_upload_weights(struct st_ioring_weights *w, const struct st_weight_span *spans, int n);
 
 #endif

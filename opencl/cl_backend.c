@@ -159,6 +159,10 @@ static int clb_buffer_alloc(struct st_backend *base, size_t size, unsigned flags
 	}
 	b->be = be;
 	b->size = size;
+	/* weights that are not asked to be host-visible stay in device memory
+	 * on devices with memory of their own (filled by buffer_write or a
+	 * streamed upload); mapping them would copy them all at unmap */
+	b->device_local = (flags & ST_BUF_WEIGHTS) && !(flags & ST_BUF_HOST_VISIBLE) && !be->unified;
 	*out = (struct st_buffer *)b;
 	return 0;
 }
@@ -219,14 +223,17 @@ int st_cl_unmap_all(struct st_cl_backend *be)
 /* Map a whole buffer for the host to fill (weights read straight into it by
  * the io_uring loader).  The mapping lasts until the buffer is next used by
  * a kernel, a write or a read, which unmap it first: on host-memory devices
- * that is free, elsewhere the unmap is the upload.  NULL on failure (the
- * caller then stages through host memory). */
+ * that is free, elsewhere the unmap is the upload.  NULL on failure, and
+ * for device-local weights (the caller then stages through host memory or
+ * streams them with upload_submit). */
 static void *clb_buffer_map(struct st_buffer *buf)
 {
 	struct st_cl_buffer *b = (struct st_cl_buffer *)buf;
 	cl_int err;
 	if (b->mapped)
 		return b->mapped;
+	if (b->device_local)
+		return NULL;
 	b->mapped = clEnqueueMapBuffer(b->be->queue, b->mem, CL_TRUE, CL_MAP_WRITE, 0, b->size, 0, NULL, NULL, &err);
 	if (!b->mapped) {
 		st_log(ST_LOG_INFO, "opencl: cannot map a %zu-byte buffer (%s)", b->size, st_cl_strerror(err));
@@ -304,4 +311,8 @@ const struct st_backend_ops st_backend_opencl = {
 	.graph_free = st_cl_graph_free,
 	.synchronize = clb_synchronize,
 	.graph_op_times = st_cl_graph_op_times,
+	.upload_open = st_cl_upload_open,
+	.upload_submit = st_cl_upload_submit,
+	.upload_wait = st_cl_upload_wait,
+	.upload_close = st_cl_upload_close,
 };

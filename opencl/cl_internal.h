@@ -30,6 +30,7 @@ struct st_cl_buffer {
 	cl_mem mem;
 	size_t size;
 	void *mapped;                  /* host mapping from buffer_map, or NULL */
+	bool device_local;             /* weights in device memory: buffer_map declines */
 	struct st_cl_buffer *next_mapped;   /* the backend's list of mapped buffers */
 };
 
@@ -43,6 +44,12 @@ int st_cl_fail(cl_int err, const char *what);
 /* cl_backend.c: unmap every buffer buffer_map mapped (OpenCL forbids
  * kernels and transfers on a mapped buffer). */
 int st_cl_unmap_all(struct st_cl_backend *be);
+
+/* cl_upload.c: streamed uploads (backend.h upload_*) */
+int st_cl_upload_open(struct st_backend *be, size_t slot_size, int n_slots, void **slots, struct st_upload **out);
+int st_cl_upload_submit(struct st_upload *u, int slot, struct st_buffer *dst, const struct st_upload_region *r, int n);
+int st_cl_upload_wait(struct st_upload *u, int slot);
+void st_cl_upload_close(struct st_upload *u);
 
 /* cl_graph.c */
 int st_cl_graph_prepare(struct st_backend *be, const struct st_op *ops, int n_ops, struct st_graph **out);

@@ -183,6 +183,55 @@ int st_graph_op_times(struct st_backend *be, struct st_graph *g, double *seconds
 	return be->ops->graph_op_times(g, seconds, n_ops);
 }
 
+int st_upload_open(struct st_backend *be, size_t slot_size, int n_slots, void **slots, struct st_upload **out)
+{
+	*out = NULL;
+	if (!be->ops->upload_open)
+		return -ENOTSUP;        /* optional: the caller writes with buffer_write */
+	if (slot_size == 0 || slot_size % ST_UPLOAD_ALIGN || n_slots < 1 || n_slots > ST_UPLOAD_MAX_SLOTS ||
+	    slot_size > (SIZE_MAX - ST_UPLOAD_ALIGN) / (size_t)n_slots)
+		return st_error(-EINVAL, "upload_open: %d slots of %zu bytes (1..%d slots, multiples of %u bytes)",
+				n_slots, slot_size, ST_UPLOAD_MAX_SLOTS, ST_UPLOAD_ALIGN);
+	return be->ops->upload_open(be, slot_size, n_slots, slots, out);
+}
+
+int st_upload_submit(struct st_backend *be, struct st_upload *u, int slot, struct st_buffer *dst,
+		     const struct st_upload_region *r, int n)
+{
+	if (!be->ops->upload_submit)
+		return st_error(-ENOTSUP, "backend %s: no upload_submit", be->ops->name);
+	if (n < 0 || (n > 0 && !r))
+		return st_error(-EINVAL, "upload_submit: %d regions", n);
+	return be->ops->upload_submit(u, slot, dst, r, n);
+}
+
+int st_upload_wait(struct st_backend *be, struct st_upload *u, int slot)
+{
+	if (!be->ops->upload_wait)
+		return st_error(-ENOTSUP, "backend %s: no upload_wait", be->ops->name);
+	return be->ops->upload_wait(u, slot);
+}
+
+void st_upload_close(struct st_backend *be, struct st_upload *u)
+{
+	if (u && be->ops->upload_close)
+		be->ops->upload_close(u);
+}
+
+int st_upload_check_regions(const struct st_upload_region *r, int n, size_t slot_size, size_t dst_size,
+			    const char *who)
+{
+	for (int i = 0; i < n; i++) {
+		size_t s_end, d_end;
+		if (r[i].size == 0 || st_add_overflow_size(r[i].src_offset, r[i].size, &s_end) || s_end > slot_size ||
+		    st_add_overflow_size(r[i].dst_offset, r[i].size, &d_end) || d_end > dst_size)
+			return st_error(-EINVAL, "%s upload: region %d (%zu bytes from slot offset %zu to %zu) is outside the "
+					"%zu-byte slot or the %zu-byte buffer", who, i, r[i].size, r[i].src_offset,
+					r[i].dst_offset, slot_size, dst_size);
+	}
+	return 0;
+}
+
 int st_tensor_check_bounds(const struct st_tensor *t, size_t buf_size, const char *what)
 {
 	uint64_t row, end;

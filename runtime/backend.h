@@ -21,6 +21,7 @@
 struct st_backend;          /* one opened device */
 struct st_buffer;           /* memory on that device */
 struct st_graph;            /* a prepared op list */
+struct st_upload;           /* staging slots of a streamed upload (upload_open) */
 
 enum st_device_type { ST_DEVICE_CPU, ST_DEVICE_INTEGRATED, ST_DEVICE_DISCRETE, ST_DEVICE_OTHER };
 
@@ -95,6 +96,14 @@ struct st_graph_run {
 	void *before_op_user;
 };
 
+/* One copy of a streamed upload: size bytes at src_offset of a staging
+ * slot go to dst_offset of the destination buffer. */
+struct st_upload_region {
+	size_t src_offset, dst_offset, size;
+};
+#define ST_UPLOAD_ALIGN 4096u        /* slot addresses and sizes (O_DIRECT reads land in them) */
+#define ST_UPLOAD_MAX_SLOTS 16
+
 enum st_buffer_flags {
 	ST_BUF_HOST_VISIBLE = 1u << 0,  /* must be mappable (staging, weights loaded in place) */
 	ST_BUF_WEIGHTS      = 1u << 1,  /* read-only weights */
@@ -122,6 +131,21 @@ struct st_backend_ops {
 	int (*synchronize)(struct st_backend *be);   /* optional */
 	/* optional: per-op times of the last run, in seconds (n_ops entries) */
 	int (*graph_op_times)(struct st_graph *g, double *seconds, int n_ops);
+	/* optional: streamed uploads into device-local buffers (ioring/upload.c
+	 * reads chunk k+1 from the file while the device copies chunk k).
+	 * upload_open: n_slots staging slots of slot_size bytes in host memory
+	 * the device copies from fast (Vulkan: a host-visible buffer; OpenCL: a
+	 * CL_MEM_ALLOC_HOST_PTR buffer mapped once), their host addresses
+	 * (ST_UPLOAD_ALIGN-aligned) in slots[].  upload_submit: start copying
+	 * regions of a slot into dst and return at once; the slot must not be
+	 * written until upload_wait(slot) returns.  upload_wait: wait for the
+	 * slot's last copy (0 at once if none; the copy's error otherwise).
+	 * upload_close: waits for every copy in flight, then frees the slots. */
+	int (*upload_open)(struct st_backend *be, size_t slot_size, int n_slots, void **slots, struct st_upload **out);
+	int (*upload_submit)(struct st_upload *u, int slot, struct st_buffer *dst, const struct st_upload_region *r,
+			     int n);
+	int (*upload_wait)(struct st_upload *u, int slot);
+	void (*upload_close)(struct st_upload *u);
 };
 
 /* Every backend's object starts with this header. */
@@ -157,6 +181,18 @@ void st_graph_free(struct st_backend *be, struct st_graph *g);
 int st_backend_synchronize(struct st_backend *be);
 /* Per-op seconds of the last run; -ENOTSUP when the backend does not time. */
 int st_graph_op_times(struct st_backend *be, struct st_graph *g, double *seconds, int n_ops);
+/* Streamed uploads (ops upload_*): -ENOTSUP when the backend has none (the
+ * caller then writes with st_buffer_write).  slot_size is a multiple of
+ * ST_UPLOAD_ALIGN, n_slots 1..ST_UPLOAD_MAX_SLOTS. */
+int st_upload_open(struct st_backend *be, size_t slot_size, int n_slots, void **slots, struct st_upload **out);
+int st_upload_submit(struct st_backend *be, struct st_upload *u, int slot, struct st_buffer *dst,
+		     const struct st_upload_region *r, int n);
+int st_upload_wait(struct st_backend *be, struct st_upload *u, int slot);
+void st_upload_close(struct st_backend *be, struct st_upload *u);
+/* For backends' upload_submit: do the n regions lie inside a slot of
+ * slot_size bytes and a destination of dst_size bytes? */
+int st_upload_check_regions(const struct st_upload_region *r, int n, size_t slot_size, size_t dst_size,
+			    const char *who);
 /* For backends' graph_prepare: does t lie inside a buffer of buf_size bytes? */
 int st_tensor_check_bounds(const struct st_tensor *t, size_t buf_size, const char *what);
 

@@ -231,11 +231,14 @@ static int load_weights(struct st_stage *s, uint64_t total)
 	int rc;
 	if (!ws)
 		return st_error(-ENOMEM, "stage: out of memory");
-	rc = st_buffer_alloc(s->be, (size_t)total, ST_BUF_WEIGHTS | ST_BUF_HOST_VISIBLE, &s->wbuf);
+	/* load_device: device-local where the backend has such memory, and
+	 * the loader writes it through the backend (dst NULL) */
+	rc = st_buffer_alloc(s->be, (size_t)total, ST_BUF_WEIGHTS | (s->p.load_device ? 0 : ST_BUF_HOST_VISIBLE),
+			     &s->wbuf);
 	if (rc)
 		goto out;
 	dst = st_buffer_map(s->be, s->wbuf);
-	if (!dst) {
+	if (!dst && !s->p.load_device) {
 		dst = staging = malloc(total ? (size_t)total : 1);
 		if (!staging) {
 			rc = st_error(-ENOMEM, "stage: no memory to stage %llu bytes of weights", (unsigned long long)total);
@@ -243,8 +246,9 @@ static int load_weights(struct st_stage *s, uint64_t total)
 		}
 	}
 	for (int i = 0; i < s->n_spans; i++)
-		ws[i] = (struct st_weight_span){ s->spans[i].file_offset, s->spans[i].nbytes, dst + s->span_off[i],
-						 s->spans[i].w->name };
+		ws[i] = (struct st_weight_span){ s->spans[i].file_offset, s->spans[i].nbytes,
+						 dst ? dst + s->span_off[i] : NULL, s->spans[i].w->name,
+						 s->be, s->wbuf, s->span_off[i] };
 	if (s->p.load_async && !staging && s->be->ops == &st_backend_cpu) {
 		rc = loading_start(s, ws);
 		if (rc == 0)

@@ -32,6 +32,7 @@ struct st_stage_params {
 	 * wait per layer in their first runs; others load synchronously */
 	st_weight_load_async_fn load_async;
 	void *load_user;
+	bool load_device;       /* the loader takes device buffers (strata.h st_weight_span.buf) */
 };
 
 struct st_stage;

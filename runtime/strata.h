@@ -193,11 +193,20 @@ enum st_kv_type { ST_KV_F32 = 0, ST_KV_F16 = 1 };
  * [file_offset, file_offset + nbytes) of the model file into dst, for n
  * spans (e.g. with the io_uring span loader, ioring/loader.h).  Returns 0
  * or a negative code (with st_error), which fails st_session_create. */
+struct st_backend;
+struct st_buffer;
 struct st_weight_span {
 	uint64_t file_offset;
 	uint64_t nbytes;
 	void *dst;
 	const char *name;         /* tensor name, for messages */
+	/* With st_session_params.load_device, a stage whose weight buffer is
+	 * device memory the host cannot map (discrete GPUs) passes dst = NULL
+	 * and the destination here: offset buf_offset of buffer buf of backend
+	 * be (runtime/backend.h; ioring/upload.h streams the bytes there). */
+	struct st_backend *be;
+	struct st_buffer *buf;
+	uint64_t buf_offset;
 };
 typedef int (*st_weight_load_fn)(void *user, const struct st_weight_span *spans, int n);
 
@@ -238,6 +247,10 @@ struct st_session_params {
 	st_weight_load_fn load_weights;   /* NULL: use the mapped file */
 	st_weight_load_async_fn load_weights_async;  /* or this: in the background */
 	void *load_user;                  /* for either */
+	bool load_device;                 /* the loader also fills device memory
+					   * (spans with dst NULL): accelerator
+					   * stages then keep their weights in
+					   * device-local buffers, not host memory */
 };
 
 /* Fill *p with the defaults above. */

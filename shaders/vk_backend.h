@@ -11,9 +11,12 @@
  *   memory   unified (integrated GPU, CPU driver, BAR covering VRAM): one
  *            host-visible device-local heap written in place, and mapped
  *            model files imported without a copy (VK_EXT_external_memory_host);
- *            else device-local buffers through a staging buffer.
- *            ST_VULKAN_FORCE_STAGING=1 takes the staging path,
- *            ST_VULKAN_NO_HOST_IMPORT=1 copies the weights.
+ *            else device-local buffers through a staging buffer, and weights
+ *            loaded by the session's loader (load_device) streamed into
+ *            them: upload_* ops, vk_upload.c, ioring/upload.h.
+ *            ST_VULKAN_FORCE_STAGING=1 takes the staging path (device-local
+ *            weights on any device), ST_VULKAN_NO_HOST_IMPORT=1 copies the
+ *            weights.
  *   kernels  CPU drivers (lavapipe): a matmul row / attention head per
  *            invocation, no reductions; GPUs: a workgroup per row / head with
  *            subgroupAdd reductions (shared-memory fallback).

@@ -626,4 +626,8 @@ const struct st_backend_ops st_backend_vulkan = {
 	.graph_free = st_vk_graph_free,
 	.synchronize = st_vk_synchronize,
 	.graph_op_times = st_vk_graph_op_times,
+	.upload_open = st_vk_upload_open,
+	.upload_submit = st_vk_upload_submit,
+	.upload_wait = st_vk_upload_wait,
+	.upload_close = st_vk_upload_close,
 };

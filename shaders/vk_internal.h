@@ -171,6 +171,12 @@ int st_vk_buffer_write(struct st_buffer *buf, size_t offset, const void *src, si
 int st_vk_buffer_read(struct st_buffer *buf, size_t offset, void *dst, size_t n);
 int st_vk_memory_init(struct st_vk_backend *be);
 
+/* vk_upload.c: streamed uploads (backend.h upload_*) */
+int st_vk_upload_open(struct st_backend *be, size_t slot_size, int n_slots, void **slots, struct st_upload **out);
+int st_vk_upload_submit(struct st_upload *u, int slot, struct st_buffer *dst, const struct st_upload_region *r, int n);
+int st_vk_upload_wait(struct st_upload *u, int slot);
+void st_vk_upload_close(struct st_upload *u);
+
 /* vk_pipeline.c */
 int st_vk_pipeline_init(struct st_vk_backend *be);
 void st_vk_pipeline_fini(struct st_vk_backend *be);

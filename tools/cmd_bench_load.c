@@ -8,9 +8,11 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_upload.h"
 #include "cli.h"
 #include "gguf.h"
 #include "gguf_spans.h"
@@ -36,7 +38,9 @@ static void usage(FILE *f)
 		"  --stage FIRST-LAST    layer range (blk.FIRST .. blk.LAST)\n"
 		"  --blocks-only         only blk.N tensors (no embeddings or output head)\n"
 		"  --cold                drop the file's page cache before each run\n"
-		"                        (posix_fadvise DONTNEED; also /proc/sys/vm/drop_caches as root)\n"
+		"                        (posix_fadvise DONTNEED, checked with mincore; as root\n"
+		"                        /proc/sys/vm/drop_caches only if pages stayed, or with\n"
+		"                        ST_BENCH_DROP_ALL=1)\n"
 		"  --repeat N            runs (default 1); each is printed\n"
 		"  --qd N                reads in flight (default %u)\n"
 		"  --chunk BYTES         bytes per read, power of two (default %u)\n"
@@ -52,10 +56,15 @@ static void usage(FILE *f)
 		"                        strata's own mapped path), evaluate BOS, take the argmax\n"
 		"  --overlap             with --ttft: load in the background, each layer of the\n"
 		"                        first evaluation starting when its bytes are in\n"
+		"  --device D            into a device-local buffer of D (vulkan0, opencl0; forced\n"
+		"                        on host-memory drivers), streamed through staging slots\n"
+		"  --upload MODE         with --device: overlap (read chunk k+1 while the device\n"
+		"                        copies chunk k), serial (wait for each copy) or read-all\n"
+		"  --slots N, --slot-size BYTES   with --device: staging slots (default %u of %u)\n"
 		"  --json                one JSON object per run on stdout\n"
 		"  -v, --verbose         log fallbacks and details (INFO)\n"
 		"  -h, --help            this text\n",
-		ST_LOAD_DEFAULT_QD, ST_LOAD_DEFAULT_CHUNK);
+		ST_LOAD_DEFAULT_QD, ST_LOAD_DEFAULT_CHUNK, ST_UPLOAD_DEFAULT_SLOTS, ST_UPLOAD_DEFAULT_SLOT);
 }
 
 static void log_stderr(enum st_log_level level, const char *msg, void *user)
@@ -97,17 +106,52 @@ static bool take(int argc, char **argv, int *i, const char *name, const char **v
 }
 
 /* Drop the file's cached pages (and, as root, the whole page cache). */
+/* Pages of the file the page cache holds (mincore), or -1. */
+static double resident_fraction(int fd)
+{
+	struct stat sb;
+	size_t len, np, res = 0;
+	unsigned char *vec;
+	void *map;
+	const size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	if (fstat(fd, &sb) != 0 || sb.st_size <= 0)
+		return -1;
+	len = (size_t)sb.st_size;
+	np = (len + pg - 1) / pg;
+	map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return -1;
+	vec = malloc(np);
+	if (vec && mincore(map, len, vec) == 0)
+		for (size_t i = 0; i < np; i++)
+			res += vec[i] & 1;
+	else
+		res = np;
+	free(vec);
+	munmap(map, len);
+	return (double)res / (double)np;
+}
+
+/* Drop the file's cached pages; the whole page cache too (as root) only
+ * when that did not empty it, or with ST_BENCH_DROP_ALL=1 (dropping
+ * everything also makes other programs on the machine cold). */
 static void drop_cache(const char *path, bool *dropped_all)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	const char *all = getenv("ST_BENCH_DROP_ALL");
+	bool need_all = !(all && !strcmp(all, "0")) && all && *all;
 	FILE *f;
 	sync();
 	if (fd >= 0) {
 		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		if (resident_fraction(fd) > 0.001)
+			need_all = true;
 		close(fd);
+	} else {
+		need_all = true;
 	}
 	*dropped_all = false;
-	if (geteuid() == 0 && (f = fopen("/proc/sys/vm/drop_caches", "w"))) {
+	if (need_all && geteuid() == 0 && (f = fopen("/proc/sys/vm/drop_caches", "w"))) {
 		*dropped_all = fputs("3\n", f) >= 0;
 		*dropped_all = (fclose(f) == 0) && *dropped_all;
 	}
@@ -260,6 +304,7 @@ int cmd_bench_load(int argc, char **argv)
 	bool overlap = false;
 	int64_t repeat = 1, qd = 0, chunk = 0, first = -1, last = -1;
 	struct st_load_opts o = { 0 };
+	struct bench_upload dev = { 0 };
 	struct st_gguf *g = NULL;
 	struct st_load_span *spans = NULL;
 	uint64_t *dst_off = NULL, arena_size = 0;
@@ -315,6 +360,9 @@ int cmd_bench_load(int argc, char **argv)
 			o.flags |= ST_LOAD_NO_FIXED;
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
 			verbose = true;
+		} else if ((r = bench_upload_take(argc, argv, &i, &dev)) != 0) {
+			if (r < 0)
+				return 2;
 		} else {
 			return cli_usage_error(CMD, "unknown argument '%s'", a);
 		}
@@ -392,6 +440,10 @@ int cmd_bench_load(int argc, char **argv)
 	}
 	if (verify && load_hashes(verify, spans, n))
 		goto out;
+	if (dev.device) {
+		ret = bench_upload_run(&dev, model, spans, dst_off, n, arena_size, &o, repeat, cold, json, drop_cache);
+		goto out;
+	}
 	if (!json && isatty(2)) {
 		o.progress = progress_tty;
 		o.progress_interval_s = 0.25;
