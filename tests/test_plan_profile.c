@@ -19,7 +19,7 @@
  *    estimate taken from the wrong mix or the wrong context);
  *  - the time to first token the cost model predicts from the full profile
  *    for a prompt of 64 tokens (between the profiled 32 and 128) against a
- *    plain session's prefill of 64 tokens in this process (median of 5),
+ *    plain session's prefill of 64 tokens in this process (median of 3),
  *    within 35%.
  * A missed bound repeats the attempt (profiles and measurement) up to 3
  * times; the output says which attempt passed.  Two full profiles are taken
@@ -346,13 +346,13 @@ static void attempt(const char *strata, const char *model, const char *dir, cons
 		st_session_params_default(&sp);
 		sp.n_threads = 1;
 		sp.stages = "cpu:0-11";
-		double t[5];
+		double t[3];
 		int32_t toks[PROMPT];
 		int r = st_model_open(model, &m);
 		r = r ? r : st_session_create(m, &sp, &s);
 		for (int i = 0; i < PROMPT; i++)
 			toks[i] = (int32_t)((i * 7919u + 1u) % 512u);
-		for (int i = 0; i < 6 && r >= 0; i++) {   /* the first is a warm-up */
+		for (int i = 0; i < 4 && r >= 0; i++) {   /* the first is a warm-up */
 			st_session_reset(s);
 			double t0 = st_time_now();
 			r = st_session_eval(s, toks, PROMPT, false);
@@ -362,7 +362,7 @@ static void attempt(const char *strata, const char *model, const char *dir, cons
 		if (r < 0)
 			snprintf(res->why, sizeof res->why, "prefill: %s", st_last_error());
 		else
-			res->meas = tap_median(t, 5);
+			res->meas = tap_median(t, 3);
 		if (s)
 			st_session_destroy(s);
 		st_model_close(m);

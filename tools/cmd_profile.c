@@ -289,8 +289,10 @@ static int measure(struct st_model *pm, const char *device, int threads, uint32_
 				e = st_session_eval(ps, toks + ctx[0], 1, false) < 0;
 				double dt = (st_time_now() - w0) * 1e3;
 				e = e || st_session_truncate(ps, ctx[0]) < 0;
-				if (r > 0)      /* the first is a warm-up */
-					(k ? a2 : a1)[r - 1] = dt;
+				if (r > 0 && k)         /* the first is a warm-up */
+					a2[r - 1] = dt;
+				else if (r > 0)
+					a1[r - 1] = dt;
 			}
 		st_session_destroy(p1);
 		st_session_destroy(p2);
