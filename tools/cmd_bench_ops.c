@@ -464,8 +464,10 @@ int cmd_bench_ops(int argc, char **argv)
 		return cli_usage_error(CMD, "unknown --shape '%s' (tinyllama-1.1b, llama2-7b, stories260k)", shape_name);
 	int wtype = st_type_from_name(type_name);
 	if (wtype < 0 || !(wtype == ST_TYPE_F32 || wtype == ST_TYPE_F16 || wtype == ST_TYPE_BF16 || wtype == ST_TYPE_Q8_0 ||
-			   wtype == ST_TYPE_Q4_0 || wtype == ST_TYPE_Q4_K || wtype == ST_TYPE_Q5_K || wtype == ST_TYPE_Q6_K))
-		return cli_usage_error(CMD, "unknown --type '%s' (f32, f16, bf16, q8_0, q4_0, q4_K, q5_K, q6_K)", type_name);
+			   wtype == ST_TYPE_Q4_0 || wtype == ST_TYPE_Q4_K || wtype == ST_TYPE_Q5_K || wtype == ST_TYPE_Q6_K ||
+			   wtype == ST_TYPE_Q4_1 || wtype == ST_TYPE_Q5_0 || wtype == ST_TYPE_Q5_1))
+		return cli_usage_error(CMD, "unknown --type '%s' (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, "
+				       "q6_K)", type_name);
 	const struct st_backend_ops *ops;
 	int index;
 	if (parse_device(device, &ops, &index))
