@@ -120,8 +120,8 @@ ok $? "run --plan with a missing file: one line, exit 1 (rc $rc)"
 # --plan auto: profile every device (cached), plan, run, predicted vs measured
 run "$STRATA" run -m "$M" -p "Once upon a time" -n 24 --temp 0 --plan auto -t 1
 [ $rc -eq 0 ] && [ "$out" = "$ref_text" ] && has "$err" "profiling (--quick)" && has "$err" "plan (latency" &&
-	has "$err" "predicted vs measured" && has "$err" "per token: predicted"
-ok $? "run --plan auto: profiles, plans, same text, predicted vs measured (rc $rc)"
+	has "$err" "predicted vs measured" && has "$err" "per token: predicted" && has "$err" "ms to the first token"
+ok $? "run --plan auto: profiles, plans, same text, predicted vs measured per token and for the prompt (rc $rc)"
 grep -F "strata run:   " "$TMP/err" | sed 's/^/# /'
 np=$(ls "$XDG_CACHE_HOME"/strata/profile-*.json 2>/dev/null | wc -l)
 nd=$(wc -w <<<"$devs")

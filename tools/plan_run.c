@@ -121,6 +121,8 @@ struct plan_run {
 	double t0;
 	uint32_t pos0;
 	bool started;
+	uint64_t prompt_tokens;         /* the prompt's eval, from the stage statistics */
+	double prompt_ms;
 };
 
 static int mkdirs(const char *path)
@@ -387,6 +389,18 @@ const char *plan_run_stages(const struct plan_run *pr)
 
 void plan_run_begin(struct plan_run *pr, struct st_session *s)
 {
+	/* what the prompt's eval cost, before the statistics restart */
+	struct st_stage_stats ss;
+	double emb = 0, head = 0;
+	pr->prompt_ms = 0;
+	pr->prompt_tokens = 0;
+	for (int k = 0; k < st_session_n_stages(s) && !st_session_stage_stats(s, k, &ss); k++) {
+		pr->prompt_ms += ss.seconds * 1e3;
+		if (k == 0)
+			pr->prompt_tokens = ss.n_tokens;
+	}
+	if (!st_session_head_times(s, &emb, &head))
+		pr->prompt_ms += (emb + head) * 1e3;
 	st_session_stats_reset(s);
 	pr->pos0 = st_session_pos(s);
 	pr->t0 = st_time_now();
@@ -443,6 +457,15 @@ void plan_run_report(struct plan_run *pr, struct st_session *s)
 	fprintf(stderr, "strata run:   per token: predicted %.4f ms (hops %.4f), measured %.4f ms in the stages "
 		"(ratio %.2f), %.4f ms wall time with sampling and output (ratio %.2f)\n", pt, hops, in_stages,
 		pt > 0 ? in_stages / pt : 0.0, mt, pt > 0 ? mt / pt : 0.0);
+	if (pr->have_instance && pr->prompt_tokens > 0) {
+		/* the prompt: time to first token from the profiles' prefill costs */
+		pr->in.prompt_tokens = (uint32_t)pr->prompt_tokens;
+		st_pl_evaluate(&pr->in, &pr->plan, &ev);
+		if (ev.prefill_ms > 0)
+			fprintf(stderr, "strata run:   prompt of %llu tokens: predicted %.4f ms to the first token, measured "
+				"%.4f ms in the stages (ratio %.2f)\n", (unsigned long long)pr->prompt_tokens, ev.prefill_ms,
+				pr->prompt_ms, pr->prompt_ms / ev.prefill_ms);
+	}
 }
 
 void plan_run_free(struct plan_run *pr)
