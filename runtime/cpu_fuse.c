@@ -210,6 +210,8 @@ int st_cpu_fuse_run(const struct st_op *ops, const struct st_cpu_op_ptrs *ptrs, 
 	struct match m = { 0 };
 	struct fuse f;
 	int n_rope = 0, k = 0;
+	float rope_theta = 0;
+	uint32_t rope_dim = 0;
 
 	if (run->n_tokens != 1 || n < 1 || n > ST_CPU_FUSE_MAX)
 		return st_error(-EINVAL, "cpu fuse: %d ops for %lld tokens (1 token, 1..%d ops)", n,
@@ -240,8 +242,13 @@ int st_cpu_fuse_run(const struct st_op *ops, const struct st_cpu_op_ptrs *ptrs, 
 			e->y = ptrs[i].dst;
 			e->head_dim = op->p.rope.head_dim;
 			e->pairs = rd / 2;
+			/* Q and K share theta and rope_dim: one table */
+			if (n_rope && rope_theta == op->p.rope.theta && rope_dim == rd) {
+				e->cs = f.cs[n_rope - 1];
+				break;
+			}
 			if (n_rope == 2)
-				return st_error(-EINVAL, "cpu fuse: more than two RoPE ops in one step");
+				return st_error(-EINVAL, "cpu fuse: more than two RoPE tables in one step");
 			double *cs = f.cs[n_rope++];
 			const double pos = (double)run->pos0;
 			for (uint32_t j = 0; j < rd / 2; j++) {
@@ -252,6 +259,8 @@ int st_cpu_fuse_run(const struct st_op *ops, const struct st_cpu_op_ptrs *ptrs, 
 				cs[2 * j + 1] = sin(a);
 			}
 			e->cs = cs;
+			rope_theta = op->p.rope.theta;
+			rope_dim = rd;
 			break;
 		}
 		case ST_OP_KV_STORE:
