@@ -89,6 +89,30 @@ st_mm_fn st_ql_mm_kernel(enum st_isa isa, uint32_t type);
 st_mm_fn st_ql_mm_kernel_x86(enum st_isa isa, uint32_t type);
 st_mm_fn st_ql_mm_kernel_arm(enum st_isa isa, uint32_t type);
 
+/* Defines a path's type-generic kernel prefix_mm(type, w, w_stride, nr, a,
+ * t0, nt, y, ldy) (target attribute TGT) over its row kernel
+ * rowfn(type, wrow, a->q, t0, n, y, ldy) for n <= 4 tokens: tiles of 4
+ * tokens, the rest in one tile of a constant size, so loops unroll. */
+#define ST_QL_MM_DRIVER(prefix, TGT, rowfn) \
+	TGT static inline __attribute__((always_inline)) void prefix##_mm(uint32_t type, const void *w, size_t ws, \
+									int64_t nr, const struct st_mm_act *a, \
+									int64_t t0, int64_t nt, float *y, size_t ldy) \
+	{ \
+		for (int64_t r = 0; r < nr; r++) { \
+			const uint8_t *wr = (const uint8_t *)w + (size_t)r * ws; \
+			int64_t t = 0; \
+			for (; t + 4 <= nt; t += 4) \
+				rowfn(type, wr, a->q, t0 + t, 4, y + (size_t)t * ldy + (size_t)r, ldy); \
+			float *yt = y + (size_t)t * ldy + (size_t)r; \
+			switch (nt - t) { \
+			case 3: rowfn(type, wr, a->q, t0 + t, 3, yt, ldy); break; \
+			case 2: rowfn(type, wr, a->q, t0 + t, 2, yt, ldy); break; \
+			case 1: rowfn(type, wr, a->q, t0 + t, 1, yt, ldy); break; \
+			default: break; \
+			} \
+		} \
+	}
+
 /* Defines a path's three st_mm_fn entries prefix_mm_q4_1/_q5_0/_q5_1 (with
  * target attribute TGT) over its type-generic kernel
  * mm(type, w, w_stride, nr, a, t0, nt, y, ldy). */

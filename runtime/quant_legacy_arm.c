@@ -13,7 +13,7 @@
 
 #define INLINE static inline __attribute__((always_inline))
 #define TGT_DOT __attribute__((target("arch=armv8.2-a+dotprod")))
-#define QT 4
+#define QT 4   /* ST_QL_MM_DRIVER's token tile */
 
 /* Quants of one block, elements 0-15 in *w0 and 16-31 in *w1. */
 INLINE void ql_unpack(uint32_t type, const uint8_t *blk, int8x16_t *w0, int8x16_t *w1)
@@ -107,25 +107,15 @@ TGT INLINE void prefix##_ql_row(uint32_t type, const uint8_t *w, const struct st
 		float32x2_t s2 = vadd_f32(vget_low_f32(s4), vget_high_f32(s4)); \
 		y[(size_t)t * ldy] = vget_lane_f32(s2, 0) + vget_lane_f32(s2, 1); \
 	} \
-} \
-TGT INLINE void prefix##_ql_mm(uint32_t type, const void *w, size_t ws, int64_t nr, const struct st_mm_act *a, \
-			       int64_t t0, int64_t nt, float *y, size_t ldy) \
-{ \
-	for (int64_t r = 0; r < nr; r++) { \
-		const uint8_t *wr = (const uint8_t *)w + (size_t)r * ws; \
-		int64_t t = 0; \
-		for (; t + QT <= nt; t += QT) \
-			prefix##_ql_row(type, wr, a->q, t0 + t, QT, y + (size_t)t * ldy + (size_t)r, ldy); \
-		for (; t < nt; t++) \
-			prefix##_ql_row(type, wr, a->q, t0 + t, 1, y + (size_t)t * ldy + (size_t)r, ldy); \
-	} \
 }
 
 #define NOTGT
 DEF_QL_ROW(neon, NOTGT, ql_isum_neon)
 DEF_QL_ROW(dot, TGT_DOT, ql_isum_dot)
-ST_QL_MM_ENTRIES(neon, NOTGT, neon_ql_mm)
-ST_QL_MM_ENTRIES(dot, TGT_DOT, dot_ql_mm)
+ST_QL_MM_DRIVER(neon, NOTGT, neon_ql_row)
+ST_QL_MM_DRIVER(dot, TGT_DOT, dot_ql_row)
+ST_QL_MM_ENTRIES(neon, NOTGT, neon_mm)
+ST_QL_MM_ENTRIES(dot, TGT_DOT, dot_mm)
 
 st_mm_fn st_ql_mm_kernel_arm(enum st_isa isa, uint32_t type)
 {

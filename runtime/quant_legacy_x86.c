@@ -23,7 +23,7 @@
 #define TGT_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 #define INLINE static inline __attribute__((always_inline))
 
-#define QT 4   /* tokens per micro-tile (one weight unpack serves QT tokens) */
+#define QT 4   /* tokens per micro-tile (one weight unpack serves QT tokens; ST_QL_MM_DRIVER's 4) */
 
 static inline uint16_t rd16(const uint8_t *p)
 {
@@ -174,28 +174,14 @@ TGT INLINE void prefix##_row(uint32_t type, const uint8_t *w, const struct st_q8
 		prefix##_group(type, w + (size_t)b * bsz, (int)(a->nb - b), a, t0, nt, b, acc); \
 	for (int t = 0; t < nt; t++) \
 		y[(size_t)t * ldy] = lanes_sum(acc[t]); \
-} \
-TGT INLINE void prefix##_mm(uint32_t type, const void *w, size_t ws, int64_t nr, const struct st_mm_act *a, \
-			    int64_t t0, int64_t nt, float *y, size_t ldy) \
-{ \
-	for (int64_t r = 0; r < nr; r++) { \
-		const uint8_t *wr = (const uint8_t *)w + (size_t)r * ws; \
-		int64_t t = 0; \
-		for (; t + QT <= nt; t += QT) \
-			prefix##_row(type, wr, a->q, t0 + t, QT, y + (size_t)t * ldy + (size_t)r, ldy); \
-		float *yt = y + (size_t)t * ldy + (size_t)r; \
-		switch (nt - t) {   /* constant tile sizes, so the loops unroll */ \
-		case 3: prefix##_row(type, wr, a->q, t0 + t, 3, yt, ldy); break; \
-		case 2: prefix##_row(type, wr, a->q, t0 + t, 2, yt, ldy); break; \
-		case 1: prefix##_row(type, wr, a->q, t0 + t, 1, yt, ldy); break; \
-		default: break; \
-		} \
-	} \
 }
 
 DEF_QL(avx2, TGT_AVX2, hibits_avx2, dot_avx2)
 DEF_QL(avx512, TGT_AVX512, hibits_avx512, dot_avx2)
 DEF_QL(vnni, TGT_VNNI, hibits_avx512, dot_vnni)
+ST_QL_MM_DRIVER(avx2, TGT_AVX2, avx2_row)
+ST_QL_MM_DRIVER(avx512, TGT_AVX512, avx512_row)
+ST_QL_MM_DRIVER(vnni, TGT_VNNI, vnni_row)
 ST_QL_MM_ENTRIES(avx2, TGT_AVX2, avx2_mm)
 ST_QL_MM_ENTRIES(avx512, TGT_AVX512, avx512_mm)
 ST_QL_MM_ENTRIES(vnni, TGT_VNNI, vnni_mm)
