@@ -16,24 +16,6 @@ bool st_ql_type(uint32_t type)
 	return type == ST_TYPE_Q4_1 || type == ST_TYPE_Q5_0 || type == ST_TYPE_Q5_1;
 }
 
-static uint32_t ld32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;   /* GGUF is little-endian, like every target here */
-}
-
-void st_ql_block_unpack(uint32_t type, const void *blk, uint8_t q[QK])
-{
-	const uint8_t *b = blk;
-	const uint8_t *qs = b + st_ql_block_bytes(type) - QK / 2;   /* qs is the last field */
-	const uint32_t qh = type == ST_TYPE_Q4_1 ? 0 : ld32(qs - 4);
-	for (int j = 0; j < QK / 2; j++) {
-		q[j] = (uint8_t)((qs[j] & 0x0F) | (((qh >> j) & 1) << 4));
-		q[j + QK / 2] = (uint8_t)((qs[j] >> 4) | (((qh >> (j + QK / 2)) & 1) << 4));
-	}
-}
-
 /* ---- dequantization ------------------------------------------------------ */
 
 static void to_float(uint32_t type, const void *src, float *y, int64_t n)

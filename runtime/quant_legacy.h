@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "cpu_features.h"
 #include "quant_dot.h"
@@ -72,7 +73,17 @@ void st_ql_q5_0_from_float(const float *src, void *dst, int64_t n);
 void st_ql_q5_1_from_float(const float *src, void *dst, int64_t n);
 
 /* The 32 quants of one block in element order (0..15 or 0..31). */
-void st_ql_block_unpack(uint32_t type, const void *blk, uint8_t q[ST_QK_LEGACY]);
+static inline void st_ql_block_unpack(uint32_t type, const void *blk, uint8_t q[ST_QK_LEGACY])
+{
+	const uint8_t *qs = (const uint8_t *)blk + st_ql_block_bytes(type) - ST_QK_LEGACY / 2;   /* the last field */
+	uint32_t qh = 0;
+	if (type != ST_TYPE_Q4_1)
+		memcpy(&qh, qs - 4, 4);   /* little-endian, as GGUF and every target here */
+	for (int j = 0; j < ST_QK_LEGACY / 2; j++) {
+		q[j] = (uint8_t)((qs[j] & 0x0F) | (((qh >> j) & 1) << 4));
+		q[j + ST_QK_LEGACY / 2] = (uint8_t)((qs[j] >> 4) | (((qh >> (j + ST_QK_LEGACY / 2)) & 1) << 4));
+	}
+}
 /* Offset of the fp16 minimum in a block (Q4_1/Q5_1), 0 for Q5_0. */
 static inline size_t st_ql_min_offset(uint32_t type)
 {
