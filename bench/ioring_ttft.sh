@@ -5,7 +5,8 @@
 #   bench/ioring_ttft_summary.py < ttft.jsonl
 # MODE: mmap (strata's mapped file), uring, pread, each optionally with
 # +overlap (load in the background, per-layer waits), +nofixed (no
-# registered buffers), +nothp (no MADV_HUGEPAGE on the CPU weight buffer).
+# registered buffers), +fixeddest (destinations registered too), +thp
+# (MADV_HUGEPAGE on the CPU weight buffer).
 # Default modes: mmap uring uring+overlap pread pread+overlap.
 set -u
 S=$1; M=$2; N=$3; shift 3
@@ -18,7 +19,8 @@ for ((r = 0; r < N; r++)); do
 		envs=(ST_BENCH=1)
 		[[ $m == *+overlap* ]] && args+=(--overlap)
 		[[ $m == *+nofixed* ]] && args+=(--no-fixed)
-		[[ $m == *+nothp* ]] && envs+=(ST_CPU_NO_THP=1)
+		[[ $m == *+fixeddest* ]] && args+=(--fixed-dest)
+		[[ $m == *+thp* ]] && envs+=(ST_CPU_THP=1)
 		load=$(cut -d' ' -f1 /proc/loadavg)
 		out=$(env "${envs[@]}" "$S" bench-load -m "$M" --ttft --cold --json "${args[@]}") || continue
 		echo "${out%\}},\"mode\":\"$m\",\"round\":$r,\"loadavg\":$load}"

@@ -596,6 +596,45 @@ static double cached_fraction(const struct st_loader *ld, const struct st_load_s
 	return total ? (double)resident / (double)total : -1;
 }
 
+int st_load_cached_fraction(const char *path, uint64_t offset, uint64_t len, double *fraction)
+{
+	const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	struct stat sb;
+	uint64_t lo, hi, np, res = 0;
+	unsigned char *vec = NULL;
+	void *map;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret = 0;
+	*fraction = 0;
+	if (fd < 0)
+		return st_error(-errno, "cached fraction: cannot open %s: %s", path, strerror(errno));
+	if (fstat(fd, &sb) != 0 || sb.st_size < 0) {
+		ret = st_error(-EIO, "cached fraction: fstat %s failed", path);
+		goto out;
+	}
+	lo = offset & ~(page - 1);
+	hi = len ? ST_MIN(offset + len, (uint64_t)sb.st_size) : (uint64_t)sb.st_size;
+	if (offset > (uint64_t)sb.st_size || hi <= lo)
+		goto out;
+	np = (hi - lo + page - 1) / page;
+	map = mmap(NULL, hi - lo, PROT_READ, MAP_SHARED, fd, (off_t)lo);
+	if (map == MAP_FAILED) {
+		ret = st_error(-errno, "cached fraction: mmap %s: %s", path, strerror(errno));
+		goto out;
+	}
+	vec = malloc(np);
+	if (!vec || mincore(map, hi - lo, vec) != 0)
+		ret = st_error(vec ? -errno : -ENOMEM, "cached fraction: mincore on %s failed", path);
+	for (uint64_t i = 0; !ret && i < np; i++)
+		res += vec[i] & 1;
+	if (!ret)
+		*fraction = (double)res / (double)np;
+	free(vec);
+	munmap(map, hi - lo);
+out:
+	close(fd);
+	return ret;
+}
+
 /* ST_IO_AUTO with O_DIRECT: when the page cache already holds (nearly) all
  * the bytes, reading around it would go back to the disk; read through it. */
 static int maybe_use_cache(struct st_loader *ld, const struct st_load_span *spans, size_t n, bool *switched)

@@ -3,11 +3,11 @@
  * A span is (file offset, length, destination): the tensors of one stage.
  * The loader reads them with io_uring where it can: O_DIRECT when the file
  * system allows it (probed by trying), aligned staging chunks (allocated on
- * demand, as many as a load has staged reads, at most queue_depth) and the
- * destinations registered with the ring as fixed buffers (READ_FIXED; the
- * destinations in windows of >= 8 MiB registered as the reads reach them;
- * a refused registration, e.g. RLIMIT_MEMLOCK, means plain reads,
- * announced once), many reads in flight (spans adjacent in the file and in
+ * demand, as many as a load has staged reads, at most queue_depth)
+ * registered with the ring as fixed buffers, and with ST_LOAD_FIXED_DEST
+ * the destinations too (READ_FIXED; in windows of >= 8 MiB registered as
+ * the reads reach them); a refused registration, e.g. RLIMIT_MEMLOCK,
+ * means plain reads, announced once; many reads in flight (spans adjacent in the file and in
  * memory coalesce), completions reaped with io_uring_wait_cqe (no
  * spinning).  Buffered io_uring reads are flagged
  * IOSQE_ASYNC so io-wq workers copy cached pages in parallel.  O_DIRECT needs
@@ -84,6 +84,10 @@ enum st_load_flags {
 					     * io-wq workers copy in parallel) */
 	ST_LOAD_FAIL_FIXED      = 1u << 7,  /* tests: registering buffers with the ring
 					     * is refused (as ST_IO_NO_FIXED=1) */
+	ST_LOAD_FIXED_DEST      = 1u << 8,  /* register the destinations too (READ_FIXED).
+					     * Off by default: measured 1.7-4x slower on
+					     * this VM (long-term pinning of fresh
+					     * anonymous memory; BENCHMARKS.md) */
 };
 
 /* Simulated completion results, for tests of the retry paths: every
@@ -141,7 +145,7 @@ struct st_load_stats {
 	enum st_io_mode mode;       /* the path used (after fallbacks) */
 	bool direct;                /* O_DIRECT */
 	bool fixed_buffers;         /* staging registered with the ring */
-	bool fixed_dest;            /* destinations registered too (READ_FIXED) */
+	bool fixed_dest;            /* destinations registered too (ST_LOAD_FIXED_DEST) */
 	uint64_t bytes_fixed;       /* read with READ_FIXED into registered destinations */
 	uint64_t bytes_spans;       /* sum of the span lengths */
 	uint64_t bytes_read;        /* bytes the file returned (incl. 4 KiB padding) */
@@ -177,6 +181,11 @@ int st_load_spans(const char *path, const struct st_load_span *spans, size_t n,
  * ST_LOAD_ALIGN-aligned) and the arena size; order of spans is free. */
 int st_load_layout(const struct st_load_span *spans, size_t n, uint64_t *dst_offset,
 		   uint64_t *arena_size);
+
+/* Fraction (0..1) of the pages of bytes [offset, offset + len) of path (len
+ * 0: to the end) that the page cache holds, by mincore on a mapping that
+ * is never touched; a negative errno if it cannot tell. */
+int st_load_cached_fraction(const char *path, uint64_t offset, uint64_t len, double *fraction);
 
 /* ---- integrity ----------------------------------------------------------
  * st_hash64 is XXH64 (seed as given; the loader uses seed 0). */

@@ -3,12 +3,15 @@
  * One ring of queue_depth entries.  Reads go straight into the
  * destinations where the plan allows it; the others use staging chunks,
  * allocated on demand (as many as the plan has staged reads, at most
- * queue_depth).  Both are registered with the ring as fixed buffers when
- * the kernel lets us (READ_FIXED: no page pinning per read): a sparse
- * table per load, the staging chunks first, then the destinations in
- * windows of a few MiB, each registered when the first read into it is
- * submitted, so pinning (and first-touch faulting) of destination memory
- * goes on while earlier reads are in flight instead of all up front.  A
+ * queue_depth).  They are registered with the ring as fixed buffers when
+ * the kernel lets us (READ_FIXED: no page pinning per read), and with
+ * ST_LOAD_FIXED_DEST the destinations too: a sparse table per load, the
+ * staging chunks first, then the destinations in windows of a few MiB,
+ * each registered when the first read into it is submitted, so pinning
+ * (and first-touch faulting) of destination memory goes on while earlier
+ * reads are in flight instead of all up front.  (Not the default: here
+ * long-term pinning of fresh anonymous memory made loads 1.7-4x slower
+ * than pinning per read.)  A
  * refused registration (RLIMIT_MEMLOCK, memory the kernel cannot pin,
  * ST_IO_NO_FIXED=1 / ST_LOAD_FAIL_FIXED) means plain reads, announced once.
  * The engine keeps queue_depth reads in flight, submits in batches and
@@ -166,20 +169,20 @@ static int fixed_setup(struct st_loader *ld, const struct ld_plan *p, uint32_t n
 	if (ld->opts.flags & ST_LOAD_NO_FIXED)
 		return 0;
 	if (fixed_refused(ld)) {
-		if (n_stg || p->n_staged < p->n_pieces)
+		if (n_stg || (ld->opts.flags & ST_LOAD_FIXED_DEST && p->n_staged < p->n_pieces))
 			announce_no_fixed(ld, "staging and destination memory", -ENOMEM);
 		return 0;
 	}
-	if (windows_plan(p, LD_MAX_REG - n_stg, fs) < 0)
+	if (ld->opts.flags & ST_LOAD_FIXED_DEST && windows_plan(p, LD_MAX_REG - n_stg, fs) < 0)
 		return st_error(-ENOMEM, "loader: out of memory");
 	if (!n_stg && !fs->n_win)
 		return 0;
 	ret = io_uring_register_buffers_sparse(&ld->ring, n_stg + fs->n_win);
 	if (ret < 0) {
 		/* older kernels: one table of the staging chunks only */
-		fs->n_win = 0;
-		if (p->n_staged < p->n_pieces)
+		if (fs->n_win)
 			announce_no_fixed(ld, "destination memory (sparse buffer table)", ret);
+		fs->n_win = 0;
 		if (!n_stg)
 			return 0;
 		iov = calloc(n_stg, sizeof *iov);

@@ -70,6 +70,12 @@ static int load(struct st_ioring_weights *w, const struct st_weight_span *spans,
 	return 0;
 }
 
+bool st_ioring_weights_prefer_loader(const char *path)
+{
+	double f;
+	return st_load_cached_fraction(path, 0, 0, &f) == 0 && f < 0.5;
+}
+
 int st_ioring_load_weights(void *user, const struct st_weight_span *spans, int n)
 {
 	return load(user, spans, n, NULL);

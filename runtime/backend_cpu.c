@@ -95,8 +95,10 @@ static int cpu_buffer_alloc(struct st_backend *be, size_t size, unsigned flags, 
 		}
 		b->map_len = (size_t)asz;
 #ifdef MADV_HUGEPAGE
-		/* weights: fewer faults and TLB misses; ST_CPU_NO_THP=1 for comparison */
-		if (flags & ST_BUF_WEIGHTS && asz >= ((uint64_t)32 << 20) && !getenv("ST_CPU_NO_THP"))
+		/* ST_CPU_THP=1: transparent huge pages for weights.  Off by
+		 * default: on the benchmark VM, faulting fresh 2 MiB pages made
+		 * loading 1.1 GiB 3-4x slower (BENCHMARKS.md "Weight loading") */
+		if (flags & ST_BUF_WEIGHTS && asz >= ((uint64_t)32 << 20) && getenv("ST_CPU_THP"))
 			(void)madvise(b->ptr, (size_t)asz, MADV_HUGEPAGE);
 #endif
 	} else {

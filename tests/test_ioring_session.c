@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "gguf.h"
@@ -85,8 +86,9 @@ struct path_cfg {
 };
 
 static const struct path_cfg paths[] = {
-	{ "uring+direct (fixed destinations)", ST_IO_URING, 0, true, true },
-	{ "uring+direct, registration refused", ST_IO_URING, ST_LOAD_FAIL_FIXED, true, true },
+	{ "uring+direct", ST_IO_URING, 0, true, true },
+	{ "uring+direct, fixed destinations", ST_IO_URING, ST_LOAD_FIXED_DEST, true, true },
+	{ "uring+direct, fixed destinations refused", ST_IO_URING, ST_LOAD_FIXED_DEST | ST_LOAD_FAIL_FIXED, true, true },
 	{ "uring+direct, no fixed buffers", ST_IO_URING, ST_LOAD_NO_FIXED, true, true },
 	{ "uring buffered", ST_IO_URING, ST_LOAD_FAIL_DIRECT, true, false },
 	{ "pread", ST_IO_PREAD, 0, false, false },
@@ -130,7 +132,7 @@ static void test_paths(void)
 				 * told not to; a real refusal is announced and tolerated */
 				if (!pc->uring || !pc->direct)
 					fixed_ok = true;
-				else if (pc->flags & (ST_LOAD_FAIL_FIXED | ST_LOAD_NO_FIXED))
+				else if (pc->flags & (ST_LOAD_FAIL_FIXED | ST_LOAD_NO_FIXED) || !(pc->flags & ST_LOAD_FIXED_DEST))
 					fixed_ok = !w.stats.fixed_dest && w.stats.bytes_fixed == 0;
 				else {
 					refused_seen |= strstr(logbuf, "registering") != NULL;
@@ -164,6 +166,7 @@ static void test_fixed_announce(void)
 	sp.load_weights = st_ioring_load_weights;
 	sp.load_user = &w;
 	w.opts.mode = ST_IO_URING;
+	w.opts.flags = ST_LOAD_FIXED_DEST;
 	logbuf[0] = 0;
 	setenv("ST_IO_NO_FIXED", "1", 1);
 	(void)run_session(&sp, got);
@@ -357,6 +360,68 @@ static void test_failures(const char *dir)
 	}
 }
 
+/* Residency (mincore) and the `--io auto` choice it drives. */
+static void test_cached_fraction(const char *dir)
+{
+	char copy[1300], buf[65536];
+	double cold = -1, warm = -1;
+	bool pref_cold, pref_warm;
+	int fd;
+	snprintf(copy, sizeof copy, "%s/cached.gguf", dir);
+	if (copy_file(model_path, copy) != 0 || (fd = open(copy, O_RDONLY)) < 0) {
+		ok(0, "copy %s", model_path);
+		return;
+	}
+	fsync(fd);
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	(void)st_load_cached_fraction(copy, 0, 0, &cold);
+	pref_cold = st_ioring_weights_prefer_loader(copy);
+	while (read(fd, buf, sizeof buf) > 0)
+		;
+	(void)st_load_cached_fraction(copy, 0, 0, &warm);
+	pref_warm = st_ioring_weights_prefer_loader(copy);
+	close(fd);
+	if (cold > 0.5)
+		diag("the page cache kept %.0f%% of the file after POSIX_FADV_DONTNEED (tmpfs?)", 100 * cold);
+	ok(warm == 1.0 && !pref_warm && (cold > 0.5 || (cold < 0.1 && pref_cold)),
+	   "st_load_cached_fraction: %.2f after DONTNEED, %.2f after reading; auto prefers the loader only when cold",
+	   cold, warm);
+	ok(st_load_cached_fraction("/nonexistent/x", 0, 0, &cold) < 0, "a missing file: an error, not a fraction");
+	unlink(copy);
+}
+
+/* `strata run --io`: the same story whatever the weight path; a bad mode
+ * is a usage error. */
+static void test_run_io(void)
+{
+	static const char *const modes[] = { "mmap", "uring", "pread", "auto" };
+	const char *build = getenv("ST_BUILD_DIR");
+	char strata[1200], cmd[4000], out[4][2048];
+	int rc;
+	snprintf(strata, sizeof strata, "%s/tools/strata", build ? build : ".");
+	if (!build || access(strata, X_OK) != 0) {
+		tap_skip("strata not built (ST_BUILD_DIR)");
+		tap_skip("strata not built (ST_BUILD_DIR)");
+		return;
+	}
+	for (int i = 0; i < 4; i++) {
+		FILE *f;
+		size_t n;
+		snprintf(cmd, sizeof cmd, "'%s' run -m '%s' -p 'Once upon a time' -n 24 --temp 0 --io %s 2>/dev/null",
+			 strata, model_path, modes[i]);
+		f = popen(cmd, "r");
+		n = f ? fread(out[i], 1, sizeof out[i] - 1, f) : 0;
+		out[i][n] = 0;
+		if (f)
+			pclose(f);
+	}
+	ok(strlen(out[0]) > 30 && !strcmp(out[0], out[1]) && !strcmp(out[0], out[2]) && !strcmp(out[0], out[3]),
+	   "strata run --io mmap|uring|pread|auto: the same text (%zu bytes, '%.30s...')", strlen(out[0]), out[0]);
+	snprintf(cmd, sizeof cmd, "'%s' run -m '%s' --io dma >/dev/null 2>&1", strata, model_path);
+	rc = system(cmd);
+	ok(WIFEXITED(rc) && WEXITSTATUS(rc) == 2, "strata run --io dma: usage error (exit 2)");
+}
+
 /* The loader alone: stage spans laid out by st_load_layout in page-aligned
  * memory land in place, byte-identical to the file, registered or not. */
 static void test_layout_bytes(void)
@@ -384,7 +449,7 @@ static void test_layout_bytes(void)
 		spans[i].dst_size = spans[i].nbytes;
 	}
 	for (int k = 0; k < 3; k++) {
-		static const unsigned fl[] = { 0, ST_LOAD_FAIL_FIXED, ST_LOAD_NO_FIXED };
+		static const unsigned fl[] = { ST_LOAD_FIXED_DEST, ST_LOAD_FIXED_DEST | ST_LOAD_FAIL_FIXED, ST_LOAD_NO_FIXED };
 		struct st_load_opts o = { .mode = ST_IO_URING, .flags = fl[k], .chunk_size = 64 << 10 };
 		struct st_load_stats st;
 		bool same = true;
@@ -450,6 +515,8 @@ int main(void)
 	test_fixed_announce();
 	test_overlap_waits();
 	test_failures(dir);
+	test_cached_fraction(dir);
+	test_run_io();
 	test_layout_bytes();
 
 	free(ref);

@@ -47,6 +47,7 @@ static void usage(FILE *f)
 		"  --no-direct           no O_DIRECT (buffered io_uring)\n"
 		"  --pread-direct        pread with O_DIRECT\n"
 		"  --no-fixed            do not register staging buffers with the ring\n"
+		"  --fixed-dest          register the destination memory too (READ_FIXED)\n"
 		"  --inline-buffered     buffered io_uring reads copy at submission (no io-wq)\n"
 		"  --prefault            touch the destination memory before timing\n"
 		"  --save-hashes FILE    write each tensor's XXH64 to FILE after loading\n"
@@ -105,33 +106,6 @@ static bool take(int argc, char **argv, int *i, const char *name, const char **v
 	return true;
 }
 
-/* Drop the file's cached pages (and, as root, the whole page cache). */
-/* Pages of the file the page cache holds (mincore), or -1. */
-static double resident_fraction(int fd)
-{
-	struct stat sb;
-	size_t len, np, res = 0;
-	unsigned char *vec;
-	void *map;
-	const size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	if (fstat(fd, &sb) != 0 || sb.st_size <= 0)
-		return -1;
-	len = (size_t)sb.st_size;
-	np = (len + pg - 1) / pg;
-	map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED)
-		return -1;
-	vec = malloc(np);
-	if (vec && mincore(map, len, vec) == 0)
-		for (size_t i = 0; i < np; i++)
-			res += vec[i] & 1;
-	else
-		res = np;
-	free(vec);
-	munmap(map, len);
-	return (double)res / (double)np;
-}
-
 /* Drop the file's cached pages; the whole page cache too (as root) only
  * when that did not empty it, or with ST_BENCH_DROP_ALL=1 (dropping
  * everything also makes other programs on the machine cold). */
@@ -139,14 +113,15 @@ static void drop_cache(const char *path, bool *dropped_all)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	const char *all = getenv("ST_BENCH_DROP_ALL");
-	bool need_all = !(all && !strcmp(all, "0")) && all && *all;
+	bool need_all = all && *all && strcmp(all, "0") != 0;
 	FILE *f;
 	sync();
 	if (fd >= 0) {
+		double left = 1;
 		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-		if (resident_fraction(fd) > 0.001)
-			need_all = true;
 		close(fd);
+		if (st_load_cached_fraction(path, 0, 0, &left) < 0 || left > 0.001)
+			need_all = true;
 	} else {
 		need_all = true;
 	}
@@ -358,6 +333,8 @@ int cmd_bench_load(int argc, char **argv)
 			o.flags |= ST_LOAD_INLINE_BUFFERED;
 		} else if (!strcmp(a, "--no-fixed")) {
 			o.flags |= ST_LOAD_NO_FIXED;
+		} else if (!strcmp(a, "--fixed-dest")) {
+			o.flags |= ST_LOAD_FIXED_DEST;
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
 			verbose = true;
 		} else if ((r = bench_upload_take(argc, argv, &i, &dev)) != 0) {

@@ -8,6 +8,7 @@
 #include "plan_run.h"
 #include "strata.h"
 #include "util.h"
+#include "weights.h"
 
 static const char *const CMD = "run";
 
@@ -35,6 +36,11 @@ static void usage(FILE *f)
 		"  -t, --threads N         CPU threads (default: all cores)\n"
 		"  --ctx N                 context size in tokens (default: min(trained, 2048))\n"
 		"  --kv-type f32|f16       KV cache element type (default f32)\n"
+		"  --io mmap|auto|uring|pread  how CPU stages get their weights: mmap = the mapped\n"
+		"                          file in place (default); uring/pread = read into their own\n"
+		"                          memory in the background, the first token's layers\n"
+		"                          starting as their bytes arrive; auto = uring when the\n"
+		"                          file is not in the page cache and every stage is a CPU one\n"
 		"  --stages SPEC           layers per device, e.g. cpu:0-4 or cpu:0-1,vulkan0:2-4\n"
 		"                          (default: all layers on the CPU)\n"
 		"  --device D              all layers on device D (cpu, vulkan0, opencl0, ...:\n"
@@ -62,6 +68,7 @@ struct run_opts {
 	int64_t n_predict, top_k, repeat_last_n, seed, threads, ctx;
 	double temp, top_p, min_p, repeat_penalty;
 	uint32_t kv_type;
+	const char *io;                                 /* weights of CPU stages */
 	bool verbose;
 };
 
@@ -83,6 +90,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
 	o->threads = 0;
 	o->ctx = 0;
 	o->kv_type = ST_KV_F32;
+	o->io = "mmap";
 	o->verbose = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -140,6 +148,14 @@ static int parse(int argc, char **argv, struct run_opts *o)
 			  : !strcmp(a, "--plan") || !strncmp(a, "--plan=", 7) ? &o->plan : &o->objective) = v;
 			continue;
 		}
+		if (TAKE("--io")) {
+			if (r < 0)
+				return 2;
+			if (strcmp(v, "mmap") && strcmp(v, "auto") && strcmp(v, "uring") && strcmp(v, "pread"))
+				return cli_usage_error(CMD, "--io '%s' is not mmap, auto, uring or pread", v);
+			o->io = v;
+			continue;
+		}
 		if (TAKE("--kv-type")) {
 			if (r < 0)
 				return 2;
@@ -179,6 +195,21 @@ static int parse(int argc, char **argv, struct run_opts *o)
 	return -1;      /* parsed, go on */
 }
 
+/* Whether CPU stages read their weights with the loader (--io), and how. */
+static bool use_loader(const struct run_opts *o, const char *stages, struct st_ioring_weights *w)
+{
+	bool all_cpu = true;
+	for (const char *p = stages; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : "")
+		all_cpu &= !strncmp(p, "cpu", 3);
+	if (!strcmp(o->io, "mmap") || !all_cpu)
+		return false;
+	if (!strcmp(o->io, "auto") && !st_ioring_weights_prefer_loader(o->model))
+		return false;
+	w->path = o->model;
+	w->opts.mode = strcmp(o->io, "pread") ? ST_IO_AUTO : ST_IO_PREAD;
+	return true;
+}
+
 /* Write out what is complete of the pending bytes, holding back the start
  * of an incomplete UTF-8 sequence. */
 static void emit(char *pend, size_t *n, bool flush_all)
@@ -203,6 +234,7 @@ int cmd_run(int argc, char **argv)
 	struct st_session_params sp;
 	struct st_sampler_params pp;
 	struct plan_run *plan = NULL;
+	struct st_ioring_weights w = { 0 };
 	char stages[4096];
 	int32_t *toks = NULL;
 	int n_prompt, n_gen = 0, rc, ret = 1;
@@ -240,6 +272,13 @@ int cmd_run(int argc, char **argv)
 	}
 	ret = 1;
 	sp.stages = stages;
+	if (use_loader(&o, stages, &w)) {
+		sp.load_weights_async = st_ioring_load_weights_async;
+		sp.load_user = &w;
+		if (o.verbose)
+			fprintf(stderr, "strata %s: CPU stages read their weights in the background (--io %s)\n", CMD,
+				o.io);
+	}
 	if (st_session_create(m, &sp, &s) < 0) {
 		cli_fail(CMD, "%s", st_last_error());
 		goto out;
