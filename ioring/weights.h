@@ -45,7 +45,7 @@ int st_ioring_load_weights_async(void *user, const struct st_weight_span *spans,
 /* `--io auto` for sessions whose stages are all on the CPU: true when the
  * page cache holds less than half of the model file, where reading it
  * with the loader gave an equal or shorter time to the first token than
- * mapping it in place (1.4x on a 1.1B file, a tie on a 7B one); a cached
+ * mapping it in place (1.1-1.3x on a 1.1B file, a tie on a 7B one); a cached
  * file is best used in place (no read, no second copy).  BENCHMARKS.md
  * "Weight loading". */
 bool st_ioring_weights_prefer_loader(const char *path);
