@@ -10,6 +10,10 @@
  *    overlapped and serial, io_uring and pread: the buffer downloaded again
  *    holds exactly the file's bytes where the spans go and the fill pattern
  *    elsewhere (compared with bytes read by plain pread);
+ *  - order: with a backend whose copies land only when waited for, the
+ *    bytes are still exact (no slot is refilled before its copy is done),
+ *    every chunk after the first is read while an earlier copy is in flight
+ *    (with 2-3 slots; none with 1 slot or serial);
  *  - failure: a span past the end of the file, and the file truncated
  *    while the upload streams (after its first chunk): a clear error, no
  *    hang, nothing left in flight (ASan's leak check);
@@ -216,6 +220,159 @@ static void bytes_on(const char *backend, bool want_streamed)
 	st_backend_close(be);
 }
 
+/* A backend whose copies are asynchronous for real: upload_submit only
+ * records the regions, and the bytes move when upload_wait (or close) is
+ * called, as a DMA engine's would have by then.  A slot refilled before
+ * its copy was waited for would upload the wrong bytes; the event log
+ * shows whether chunk k+1 was read and submitted while chunk k's copy was
+ * still outstanding (the overlap) or not (serial). */
+struct st_buffer {
+	unsigned char *p;
+	size_t size;
+};
+struct st_upload {
+	unsigned char *slots;
+	size_t slot_size;
+	int n_slots;
+	struct st_buffer *dst[ST_UPLOAD_MAX_SLOTS];
+	struct st_upload_region *r[ST_UPLOAD_MAX_SLOTS];
+	int n[ST_UPLOAD_MAX_SLOTS];
+};
+static struct {
+	int submits, overlapped, reuse_busy, max_outstanding, outstanding;
+} g_fake;
+
+static const struct st_backend_ops fake_ops;
+static int fake_count(void) { return 1; }
+static int fake_open(int index, struct st_backend **out)
+{
+	(void)index;
+	*out = calloc(1, sizeof(struct st_backend));
+	if (!*out)
+		return -ENOMEM;
+	(*out)->ops = &fake_ops;
+	return 0;
+}
+static void fake_close(struct st_backend *be) { free(be); }
+static int fake_alloc(struct st_backend *be, size_t size, unsigned flags, struct st_buffer **out)
+{
+	(void)be, (void)flags;
+	struct st_buffer *b = calloc(1, sizeof(*b));
+	if (!b || !(b->p = malloc(size))) {
+		free(b);
+		return -ENOMEM;
+	}
+	b->size = size;
+	*out = b;
+	return 0;
+}
+static void fake_free(struct st_buffer *b)
+{
+	if (b)
+		free(b->p);
+	free(b);
+}
+static int fake_write(struct st_buffer *b, size_t off, const void *src, size_t n)
+{
+	memcpy(b->p + off, src, n);
+	return 0;
+}
+static int fake_read(struct st_buffer *b, size_t off, void *dst, size_t n)
+{
+	memcpy(dst, b->p + off, n);
+	return 0;
+}
+static int fake_upload_open(struct st_backend *be, size_t slot_size, int n_slots, void **slots, struct st_upload **out)
+{
+	(void)be;
+	struct st_upload *u = calloc(1, sizeof(*u));
+	if (!u || posix_memalign((void **)&u->slots, ST_UPLOAD_ALIGN, slot_size * (size_t)n_slots)) {
+		free(u);
+		return -ENOMEM;
+	}
+	u->slot_size = slot_size;
+	u->n_slots = n_slots;
+	for (int i = 0; i < n_slots; i++)
+		slots[i] = u->slots + (size_t)i * slot_size;
+	*out = u;
+	return 0;
+}
+static int fake_upload_wait(struct st_upload *u, int slot)
+{
+	if (!u->r[slot])
+		return 0;
+	for (int i = 0; i < u->n[slot]; i++)
+		memcpy(u->dst[slot]->p + u->r[slot][i].dst_offset,
+		       u->slots + (size_t)slot * u->slot_size + u->r[slot][i].src_offset, u->r[slot][i].size);
+	free(u->r[slot]);
+	u->r[slot] = NULL;
+	g_fake.outstanding--;
+	return 0;
+}
+static int fake_upload_submit(struct st_upload *u, int slot, struct st_buffer *dst, const struct st_upload_region *r,
+			      int n)
+{
+	if (u->r[slot]) {
+		g_fake.reuse_busy++;            /* the caller must have waited */
+		fake_upload_wait(u, slot);
+	}
+	if (!(u->r[slot] = malloc((size_t)n * sizeof(*r))))
+		return -ENOMEM;
+	memcpy(u->r[slot], r, (size_t)n * sizeof(*r));
+	u->n[slot] = n;
+	u->dst[slot] = dst;
+	if (g_fake.outstanding > 0)
+		g_fake.overlapped++;            /* an earlier copy is still in flight */
+	g_fake.outstanding++;
+	g_fake.max_outstanding = g_fake.outstanding > g_fake.max_outstanding ? g_fake.outstanding : g_fake.max_outstanding;
+	g_fake.submits++;
+	return 0;
+}
+static void fake_upload_close(struct st_upload *u)
+{
+	for (int i = 0; i < u->n_slots; i++)
+		fake_upload_wait(u, i);
+	free(u->slots);
+	free(u);
+}
+static const struct st_backend_ops fake_ops = {
+	.name = "fake-dma", .device_count = fake_count, .open = fake_open, .close = fake_close,
+	.buffer_alloc = fake_alloc, .buffer_free = fake_free, .buffer_write = fake_write, .buffer_read = fake_read,
+	.upload_open = fake_upload_open, .upload_submit = fake_upload_submit, .upload_wait = fake_upload_wait,
+	.upload_close = fake_upload_close,
+};
+
+/* The pipeline's order and slot reuse, with copies that finish late. */
+static void ordering(void)
+{
+	struct st_backend *be = NULL;
+	struct st_buffer *buf = NULL;
+	struct st_loader *ld = NULL;
+	if (!ok(st_backend_open(&fake_ops, 0, &be) == 0 && st_buffer_alloc(be, BUF_SIZE, ST_BUF_WEIGHTS, &buf) == 0 &&
+		st_loader_open(g_path, NULL, &ld) == 0, "deferred-copy backend and loader"))
+		return;
+	for (uint32_t ns = 1; ns <= 3; ns++)
+		for (int serial = 0; serial < 2; serial++) {
+			struct st_upload_opts uo = { .slot_size = 16384, .n_slots = ns, .serial = serial };
+			struct st_upload_stats st;
+			memset(&g_fake, 0, sizeof g_fake);
+			int rc = fill(be, buf);
+			rc = rc ? rc : st_ioring_upload(ld, be, buf, spans, N_SPANS, &uo, &st);
+			const bool want_overlap = ns > 1 && !serial;
+			ok(rc == 0 && check_buffer(be, buf, "deferred copies") && g_fake.reuse_busy == 0 &&
+			   g_fake.outstanding == 0 && st.streamed,
+			   "deferred copies, %u slot(s)%s: bytes exact, no slot refilled before its copy was waited for", ns,
+			   serial ? ", serial" : "");
+			ok(want_overlap ? g_fake.overlapped == g_fake.submits - 1 && g_fake.max_outstanding == (int)ns
+					: g_fake.overlapped == 0 && g_fake.max_outstanding == 1,
+			   "%u slot(s)%s: %d of %d chunks read while an earlier copy was in flight, at most %d in flight",
+			   ns, serial ? ", serial" : "", g_fake.overlapped, g_fake.submits, g_fake.max_outstanding);
+		}
+	st_loader_close(ld);
+	st_buffer_free(be, buf);
+	st_backend_close(be);
+}
+
 /* stories260K: device-local weights streamed by the session's loader give
  * logits bit-identical to host-visible weights on the same device. */
 enum { N_PROMPT = 7, N_GEN = 6 };
@@ -324,6 +481,7 @@ int main(void)
 	bytes_on("vulkan", true);
 	bytes_on("opencl", true);
 	bytes_on("cpu", false);
+	ordering();
 	unlink(g_path);
 	free(g_file);
 
