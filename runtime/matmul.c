@@ -104,9 +104,16 @@ static void quantize_task(void *p, int ith, int nth)
 		int64_t g0, g1;
 		st_threadpool_split(m->ga.n_groups, 1, ith, nth, &g0, &g1);
 		for (int64_t g = g0; g < g1; g++) {
-			for (int64_t t = g * ST_GEMM_TG; t < ST_MIN(m->n_tokens, (g + 1) * ST_GEMM_TG); t++)
-				m->quantize(&m->q8, t, m->x + (size_t)t * m->x_stride);
-			st_gemm_act_pack(&m->ga, &m->q8, g);
+			for (int64_t t = g * ST_GEMM_TG; t < ST_MIN(m->n_tokens, (g + 1) * ST_GEMM_TG); t++) {
+				if (m->act.qk)
+					st_q8k_act_quantize(&m->q8k, t, m->x + (size_t)t * m->x_stride);
+				else
+					m->quantize(&m->q8, t, m->x + (size_t)t * m->x_stride);
+			}
+			if (m->act.qk)
+				st_gemm_act_pack_k(&m->ga, &m->q8k, g);
+			else
+				st_gemm_act_pack(&m->ga, &m->q8, g);
 		}
 		return;
 	}
@@ -167,11 +174,11 @@ int st_matmul(struct st_matmul_ctx *ctx, uint32_t type, const void *w, size_t w_
 	m.act.f = x;
 	m.act.f_stride = x_stride;
 	/* prompts: the register-blocked GEMM where the path has one */
-	st_mm_fn gemm = quant && !kq && n_tokens >= ST_GEMM_MIN_TOKENS ? st_gemm_kernel(ctx->isa, type) : NULL;
+	st_mm_fn gemm = quant && n_tokens >= ST_GEMM_MIN_TOKENS ? st_gemm_kernel(ctx->isa, type) : NULL;
 	if (quant) {
 		size_t need, gneed = 0;
 		int rc = kq ? st_q8k_act_bytes(cols, n_tokens, &need) : st_q8_act_bytes(cols, n_tokens, &need);
-		if (!rc && gemm && !(rc = st_gemm_act_bytes(cols, n_tokens, &gneed)) &&
+		if (!rc && gemm && !(rc = st_gemm_act_bytes(cols, n_tokens, kq ? ST_QK_K : 32, &gneed)) &&
 		    st_add_overflow_size(need, gneed, &need))
 			rc = -EOVERFLOW;
 		if (rc)
@@ -191,7 +198,7 @@ int st_matmul(struct st_matmul_ctx *ctx, uint32_t type, const void *w, size_t w_
 			st_q8_act_init(&m.q8, ctx->scratch, cols, n_tokens);
 		}
 		if (gemm) {
-			st_gemm_act_init(&m.ga, (uint8_t *)ctx->scratch + (need - gneed), cols, n_tokens);
+			st_gemm_act_init(&m.ga, (uint8_t *)ctx->scratch + (need - gneed), cols, n_tokens, kq ? ST_QK_K : 32);
 			m.act.g = &m.ga;
 			m.fn = gemm;
 			m.tok_tile = st_gemm_tok_tile(cols);
