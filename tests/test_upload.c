@@ -19,7 +19,9 @@
  *    hang, nothing left in flight (ASan's leak check);
  *  - stories260K on vulkan0 / opencl0 with device-local weights streamed
  *    by the session's loader: logits bit-identical to the same device with
- *    the weights in host-visible memory, for prefill and decode.
+ *    the weights in host-visible memory, for prefill and decode; and
+ *    `strata run --device D --io uring` (streamed) prints the same text as
+ *    --io mmap.
  * With ST_VULKAN_VALIDATION=1 (the *_validation test) the layer must report
  * no error. */
 #include <errno.h>
@@ -467,6 +469,36 @@ out:
 	free(dev);
 }
 
+/* strata run --device D --io uring streams the weights into device-local
+ * memory and generates the same text as --io mmap (the mapped file copied
+ * with buffer_write). */
+static void cli_on(const char *model, const char *dev)
+{
+	const char *bdir = getenv("ST_BUILD_DIR");
+	char cmd[2048], out[2][4096];
+	const struct st_backend_ops *ops = st_backend_find(strncmp(dev, "vulkan", 6) ? "opencl" : "vulkan");
+
+	if (!bdir || !ops || st_backend_device_count(ops) == 0) {
+		tap_skip("strata run --device %s --io uring: no build dir (ST_BUILD_DIR) or no device", dev);
+		return;
+	}
+	for (int k = 0; k < 2; k++) {
+		snprintf(cmd, sizeof cmd, "'%s/tools/strata' run -m '%s' --device %s --io %s -p 'Once upon a time' -n 24 "
+			 "--temp 0 --verbose 2>&1", bdir, model, dev, k ? "uring" : "mmap");
+		FILE *f = popen(cmd, "r");
+		size_t n = f ? fread(out[k], 1, sizeof out[k] - 1, f) : 0;
+		out[k][n] = 0;
+		if (f)
+			pclose(f);
+	}
+	/* the text is the line that starts with the prompt */
+	const char *t0 = strstr(out[0], "Once upon a time"), *t1 = strstr(out[1], "Once upon a time");
+	size_t l0 = t0 ? strcspn(t0, "\n") : 0, l1 = t1 ? strcspn(t1, "\n") : 0;
+	ok(t0 && t1 && l0 > 40 && l0 == l1 && !memcmp(t0, t1, l0) && strstr(out[1], "upload: 3 staging slots"),
+	   "strata run --device %s --io uring: streamed into device memory, same text as --io mmap (%.*s)", dev,
+	   (int)l1, t1 ? t1 : "");
+}
+
 int main(void)
 {
 	const char *dir = tap_models_dir();
@@ -494,6 +526,8 @@ int main(void)
 		if (ok(st_model_open(path, &m) == 0, "open %s", path)) {
 			model_on(m, "vulkan");
 			model_on(m, "opencl");
+			cli_on(path, "vulkan0");
+			cli_on(path, "opencl0");
 			st_model_close(m);
 		} else {
 			diag("%s", st_last_error());

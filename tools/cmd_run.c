@@ -40,7 +40,10 @@ static void usage(FILE *f)
 		"                          file in place (default); uring/pread = read into their own\n"
 		"                          memory in the background, the first token's layers\n"
 		"                          starting as their bytes arrive; auto = uring when the\n"
-		"                          file is not in the page cache and every stage is a CPU one\n"
+		"                          file is not in the page cache and every stage is a CPU one;\n"
+		"                          uring/pread also load accelerator stages, into device-local\n"
+		"                          memory where the device has it (streamed: chunk k+1 read\n"
+		"                          while chunk k is copied)\n"
 		"  --stages SPEC           layers per device, e.g. cpu:0-4 or cpu:0-1,vulkan0:2-4\n"
 		"                          (default: all layers on the CPU)\n"
 		"  --device D              all layers on device D (cpu, vulkan0, opencl0, ...:\n"
@@ -201,7 +204,9 @@ static bool use_loader(const struct run_opts *o, const char *stages, struct st_i
 	bool all_cpu = true;
 	for (const char *p = stages; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : "")
 		all_cpu &= !strncmp(p, "cpu", 3);
-	if (!strcmp(o->io, "mmap") || !all_cpu)
+	/* accelerator stages only when asked (--io uring|pread): streamed into
+	 * their device-local buffers (st_session_params.load_device) */
+	if (!strcmp(o->io, "mmap") || (!all_cpu && !strcmp(o->io, "auto")))
 		return false;
 	if (!strcmp(o->io, "auto") && !st_ioring_weights_prefer_loader(o->model))
 		return false;
@@ -275,9 +280,10 @@ int cmd_run(int argc, char **argv)
 	if (use_loader(&o, stages, &w)) {
 		sp.load_weights_async = st_ioring_load_weights_async;
 		sp.load_user = &w;
+		sp.load_device = true;
 		if (o.verbose)
-			fprintf(stderr, "strata %s: CPU stages read their weights in the background (--io %s)\n", CMD,
-				o.io);
+			fprintf(stderr, "strata %s: stages read their weights with the loader (--io %s): CPU ones in "
+				"the background, accelerators' into device memory\n", CMD, o.io);
 	}
 	if (st_session_create(m, &sp, &s) < 0) {
 		cli_fail(CMD, "%s", st_last_error());
