@@ -43,6 +43,10 @@ struct match {
 	int n_mm;
 	bool lockstep;
 	uint32_t head_dim;       /* 0: no RoPE yet */
+	/* tensors written by accepted ADD / KV_STORE epilogues, and the matmul part each follows */
+	const struct st_tensor *wr[ST_CPU_FUSE_MAX];
+	int wr_part[ST_CPU_FUSE_MAX];
+	int n_wr;
 };
 
 static int part_of(const struct match *m, const struct st_tensor *t)
@@ -60,6 +64,21 @@ static bool clobbers_input(const struct match *m, const struct st_tensor *t)
 		if (overlap(t, &m->mm[p]->src[1]))
 			return true;
 	return false;
+}
+
+/* Epilogues of different parts run on different threads at the same time (the span is not
+ * lockstep), so two of them must not write the same rows: x += W1 h; x += W2 h would lose
+ * updates. Records t as written by part p when it is safe. */
+static bool write_ok(struct match *m, const struct st_tensor *t, int p)
+{
+	for (int k = 0; k < m->n_wr; k++)
+		if (m->wr_part[k] != p && overlap(t, m->wr[k]))
+			return false;
+	if (m->n_wr == ST_CPU_FUSE_MAX)
+		return false;
+	m->wr[m->n_wr] = t;
+	m->wr_part[m->n_wr++] = p;
+	return true;
 }
 
 /* Can op run on chunks of rows after the matmuls in m? (may set lockstep) */
@@ -81,7 +100,7 @@ static bool epilogue_ok(struct match *m, const struct st_op *op)
 		p = part_of(m, &op->src[0]);
 		return p >= 0 && (op->dst.type == ST_TYPE_F32 || op->dst.type == ST_TYPE_F16) &&
 		       op->dst.ne0 == m->mm[p]->src[0].ne1 && !clobbers_input(m, &op->dst) &&
-		       part_of(m, &op->dst) < 0;
+		       part_of(m, &op->dst) < 0 && write_ok(m, &op->dst, p);
 	case ST_OP_SWIGLU:
 		p = part_of(m, &op->src[0]);
 		q = part_of(m, &op->src[1]);
@@ -101,7 +120,7 @@ static bool epilogue_ok(struct match *m, const struct st_op *op)
 			x = &op->src[1];
 		}
 		return p >= 0 && part_of(m, x) < 0 && same(&op->dst, x) && f32_rows(x) &&
-		       x->ne0 == m->mm[p]->src[0].ne1 && !clobbers_input(m, x);
+		       x->ne0 == m->mm[p]->src[0].ne1 && !clobbers_input(m, x) && write_ok(m, x, p);
 	}
 	default:
 		return false;

@@ -108,6 +108,11 @@ static void spans(void)
 	/* matmuls reading different inputs stay apart */
 	struct st_op e[2] = { op2(ST_OP_MATMUL, q, wq, xb), op2(ST_OP_MATMUL, hb, w1, x) };
 	ok(st_cpu_fuse_span(e, 2, 0) == 1, "matmuls with different inputs are not fused");
+	/* two parts adding into the same tensor: their chunks run on different threads at once */
+	struct st_op f[4] = { op2(ST_OP_MATMUL, q, wq, xb), op2(ST_OP_MATMUL, att, wq, xb), op2(ST_OP_ADD, x, x, q),
+			      op2(ST_OP_ADD, x, x, att) };
+	ok(st_cpu_fuse_span(f, 4, 0) == 3, "a second part's add into the same tensor is not fused (span %d, want 3)",
+	   st_cpu_fuse_span(f, 4, 0));
 }
 
 /* ---- whole models ---------------------------------------------------- */
