@@ -14,17 +14,7 @@ fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/st_cli_XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 
-n=0
-failed=0
-ok() {  # ok COND_EXIT_CODE DESCRIPTION
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-	fi
-}
+. "$(dirname "$0")/tap.sh"
 skip() {
 	n=$((n + 1))
 	echo "ok $n # SKIP $1"
@@ -295,5 +285,4 @@ else
 	skip "shared models dir absent: no perplexity"
 fi
 
-echo "1..$n"
-[ $failed -eq 0 ]
+tap_done

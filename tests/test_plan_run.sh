@@ -27,17 +27,7 @@ export XDG_CACHE_HOME="$TMP/cache"
 printf 'leak:libpocl\nleak:libLLVM\n' >"$TMP/lsan.supp"
 export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$TMP/lsan.supp"
 
-n=0
-failed=0
-ok() {  # ok COND_EXIT_CODE DESCRIPTION
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-	fi
-}
+. "$(dirname "$0")/tap.sh"
 diag() { echo "# $*"; }
 run() {
 	"$@" >"$TMP/out" 2>"$TMP/err"
@@ -161,5 +151,4 @@ ST_PROFILE_FAIL=$(tr '\n' ',' <<<"$devs" | sed 's/cpu,//') run "$STRATA" run -m 
 [ $rc -eq 0 ] && has "$err" "cpu: profiling (--quick)" && grep -q '"version": 2' "$XDG_CACHE_HOME"/strata/profile-*-cpu.json
 ok $? "run --plan auto re-profiles over a cached version-1 profile (rc $rc)"
 
-echo "1..$n"
-[ $failed -eq 0 ]
+tap_done
