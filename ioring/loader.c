@@ -316,7 +316,9 @@ int ld_on_result(struct st_loader *ld, const struct ld_plan *p, const struct ld_
 
 	/* tests: simulate what real devices do now and then */
 	if (o->fault == ST_LOAD_FAULT_EFAULT_DIRECT) {
-		if (pc->dst && res >= 0)
+		/* from the fault_every-th completion on (0: from the first) */
+		bool armed = !o->fault_every || ++ld->n_results >= o->fault_every;
+		if (pc->dst && res >= 0 && armed)
 			res = -EFAULT;
 	} else if (o->fault && o->fault_every && ++ld->n_results % o->fault_every == 0) {
 		if (o->fault == ST_LOAD_FAULT_EAGAIN)
@@ -523,7 +525,7 @@ static atomic_flag announced_efault = ATOMIC_FLAG_INIT;
 static int plan_for(struct st_loader *ld, const struct st_load_span *spans, size_t n, bool staged_only,
 		    struct ld_plan *p)
 {
-	int ret = ld_plan_build(spans, n, ld->align, ld->chunk, staged_only, p);
+	int ret = ld_plan_build(spans, n, ld->align, ld->chunk, staged_only, ld->ready_mark, p);
 	ld->ready_prefix = 0;
 	if (ret < 0 || !ld->opts.on_ready || ld->opts.flags & ST_LOAD_VERIFY)
 		return ret;
@@ -698,10 +700,10 @@ int st_loader_read(struct st_loader *ld, const struct st_load_span *spans, size_
 	 * io_uring_submit; in io-wq workers the copies run in parallel */
 	ld->async_buffered = !ld->direct && !(ld->opts.flags & ST_LOAD_INLINE_BUFFERED);
 #endif
+	ld->ready_mark = 0;
 	ret = plan_for(ld, spans, n, false, &plan);
 	if (ret < 0)
 		goto restore;
-	ld->ready_mark = 0;
 	ld->spans = spans;
 	ld->n_spans = n;
 	ld->st = stats;
@@ -712,16 +714,26 @@ int st_loader_read(struct st_loader *ld, const struct st_load_span *spans, size_
 
 	ret = run_engine(ld, &plan);
 	if (ret == -EFAULT && ld->direct && plan.n_staged < plan.n_pieces) {
-		/* the destinations refuse O_DIRECT: once more, all through staging */
+		/* The destinations refuse O_DIRECT: once more through staging,
+		 * from the published watermark on (0 without on_ready).  The
+		 * bytes below it are in place and a consumer may be reading
+		 * them on another thread: they are not written again. */
+		uint64_t from = ld->ready_mark, direct_below = 0, left = 0;
 		if (!atomic_flag_test_and_set(&announced_efault))
 			st_log(ST_LOG_INFO, "O_DIRECT into the destination memory failed (EFAULT): "
 			       "staging every read from %s", ld->path);
+		for (size_t i = 0; i < plan.n_pieces && plan.pieces[i].off < from; i++)
+			if (plan.pieces[i].dst)
+				direct_below += plan.pieces[i].len;
 		ld_plan_free(&plan);
 		ret = plan_for(ld, spans, n, true, &plan);
 		if (ret < 0)
 			goto restore;
-		ld->done = 0;
-		stats->bytes_direct = stats->bytes_copied = 0;
+		for (size_t i = 0; i < plan.n_needs; i++)
+			left += plan.needs[i].y - plan.needs[i].x;
+		ld->done = plan.total - left;
+		stats->bytes_direct = ST_MIN(direct_below, ld->done);
+		stats->bytes_copied = ld->done - stats->bytes_direct;
 		ret = run_engine(ld, &plan);
 	}
 	stats->seconds = st_time_now() - ld->t0;

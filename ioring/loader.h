@@ -30,8 +30,11 @@
  *
  * If O_DIRECT reads into the destinations fail with EFAULT (memory the
  * kernel cannot pin, e.g. some mapped device memory) the load restarts once
- * with every read going through staging (announced once); chunk callbacks
- * may then report a range a second time.
+ * with every read going through staging (announced once), from the
+ * watermark published so far (on_ready; from the start without it): no
+ * byte below a published mark is ever written again, since a consumer may
+ * be reading it on another thread.  Chunk callbacks may report a range
+ * above the mark a second time.
  *
  * Errors name the span, its offsets and the numbers: a span past the end of
  * the file (truncated file), the file ending while loading (it shrank), a
@@ -99,7 +102,8 @@ enum st_load_fault {
 	ST_LOAD_FAULT_EINTR,
 	ST_LOAD_FAULT_EFAULT_DIRECT,    /* every read straight into a destination
 					 * fails with -EFAULT (memory O_DIRECT cannot
-					 * target); fault_every is ignored */
+					 * target), from the fault_every-th completion
+					 * on (0: from the first) */
 };
 
 /* Progress: bytes of the spans placed so far. */

@@ -43,6 +43,7 @@ struct ld_plan {
 	uint64_t *needs_maxy;       /* prefix maximum of needs[].y */
 	unsigned char *done;        /* per piece, for the watermark (on_ready) */
 	uint64_t total;             /* sum of span lengths */
+	uint64_t from;              /* staged_only: span bytes below it are not read */
 };
 
 struct st_loader {
@@ -77,9 +78,13 @@ struct st_loader {
 
 /* loader_plan.c */
 /* staged_only: no read straight into a destination (memory that O_DIRECT
- * cannot target, e.g. some mapped device memory). */
+ * cannot target, e.g. some mapped device memory); then only the span bytes
+ * at file offsets >= from are planned (the EFAULT restart: the bytes below
+ * the published watermark are in place and may be read by a consumer
+ * already, so they are not written again).  p->total stays the sum of all
+ * span lengths. */
 int ld_plan_build(const struct st_load_span *spans, size_t n, uint32_t align, uint32_t chunk,
-		  bool staged_only, struct ld_plan *p);
+		  bool staged_only, uint64_t from, struct ld_plan *p);
 void ld_plan_free(struct ld_plan *p);
 /* First need that may intersect [a, ...). */
 size_t ld_need_lower(const struct ld_plan *p, uint64_t a);

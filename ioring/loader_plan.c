@@ -117,7 +117,7 @@ static int push_needs(struct ld_plan *p, size_t k0, size_t k1, uint64_t x, uint6
 {
 	for (size_t j = k0; j <= k1; j++) {
 		const struct st_load_span *s = &p->spans[p->order[j]];
-		uint64_t ix = ST_MAX(x, s->file_offset), iy = ST_MIN(y, s->file_offset + s->nbytes);
+		uint64_t ix = ST_MAX(ST_MAX(x, s->file_offset), p->from), iy = ST_MIN(y, s->file_offset + s->nbytes);
 		if (s->file_offset >= y)
 			break;
 		if (iy > ix && push_need(p, ix, iy, p->order[j]))
@@ -127,13 +127,14 @@ static int push_needs(struct ld_plan *p, size_t k0, size_t k1, uint64_t x, uint6
 }
 
 int ld_plan_build(const struct st_load_span *spans, size_t n, uint32_t align, uint32_t chunk,
-		  bool staged_only, struct ld_plan *p)
+		  bool staged_only, uint64_t from, struct ld_plan *p)
 {
 	const uint64_t A = align;
 	struct off_idx *order = NULL;
 
 	memset(p, 0, sizeof *p);
 	p->spans = spans;
+	p->from = staged_only ? from : 0;
 	order = malloc((n ? n : 1) * sizeof *order);
 	p->order = malloc((n ? n : 1) * sizeof *p->order);
 	if (!order || !p->order)

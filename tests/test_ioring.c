@@ -10,7 +10,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
@@ -663,6 +665,111 @@ static void test_failures(const char *dir, const char *file)
 	free(buf);
 }
 
+/* ---- the watermark under the EFAULT restart and ST_LOAD_VERIFY ---------------- */
+
+/* The destination of a one-span load, mapped at file offset 0's phase: the
+ * on_ready hook write-protects every page below each mark it is given, a
+ * SIGSEGV handler counts writes that hit them (and lifts the protection so
+ * the load can go on): a byte below a published mark written again is a
+ * write a consumer on another thread could race with. */
+static unsigned char *wm_arena;
+static size_t wm_size;
+static volatile sig_atomic_t wm_writes;
+
+static void wm_segv(int sig, siginfo_t *si, void *uc)
+{
+	unsigned char *a = si->si_addr;
+	(void)uc;
+	if (!wm_arena || a < wm_arena || a >= wm_arena + wm_size) {
+		signal(sig, SIG_DFL);           /* a real crash: let it happen */
+		return;
+	}
+	wm_writes++;
+	mprotect(wm_arena, wm_size, PROT_READ | PROT_WRITE);
+}
+
+struct wm_ready {
+	uint64_t end;                   /* file offset where the span ends */
+	uint64_t first, last;           /* marks seen */
+	uint64_t before_fault;          /* the mark the reads before the fault give */
+	int calls, lower, hit;
+};
+
+static int wm_ready_cb(void *user, uint64_t mark)
+{
+	struct wm_ready *r = user;
+	uint64_t below = mark < r->end ? mark : r->end;
+	if (r->calls && mark < r->last)
+		r->lower++;
+	if (!r->calls)
+		r->first = mark;
+	r->calls++;
+	r->last = mark;
+	r->hit += mark == r->before_fault;
+	below &= ~(uint64_t)(ST_LOAD_ALIGN - 1);        /* whole pages (arena = file offset 0) */
+	if (below)
+		mprotect(wm_arena, below, PROT_READ);
+	return 0;
+}
+
+static void test_efault_watermark(const char *file)
+{
+	const uint64_t off = 100, len = 600000;
+	struct sigaction sa, old;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = wm_segv;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, &old);
+	wm_size = (size_t)((off + len + ST_LOAD_ALIGN - 1) & ~(uint64_t)(ST_LOAD_ALIGN - 1));
+	for (size_t pi = 0; pi < 4; pi += 3) {
+		/* one read in flight: the staged head and three 16 KiB reads
+		 * straight into the destination complete, the fifth completion
+		 * (a direct read) fails with EFAULT */
+		struct st_load_opts o = { .mode = paths[pi].mode, .flags = paths[pi].flags, .queue_depth = 1,
+			.chunk_size = 16384, .fault = ST_LOAD_FAULT_EFAULT_DIRECT, .fault_every = 5 };
+		struct wm_ready r = { .end = off + len, .before_fault = 4096 + 3 * 16384 };
+		struct st_load_stats st;
+		struct st_load_span s;
+		uint64_t bad = UINT64_MAX;
+		int ret;
+
+		if (path_skip(&paths[pi]))
+			continue;
+		wm_arena = mmap(NULL, wm_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (wm_arena == MAP_FAILED) {
+			wm_arena = NULL;
+			ok(0, "%s: mmap of the destination", paths[pi].name);
+			continue;
+		}
+		wm_writes = 0;
+		s = (struct st_load_span){ off, len, wm_arena + off, len, 0, "blk.0.ffn_down.weight" };
+		o.on_ready = wm_ready_cb;
+		o.ready_user = &r;
+		ret = st_load_spans(file, &s, 1, &o, &st);
+		mprotect(wm_arena, wm_size, PROT_READ | PROT_WRITE);
+		for (uint64_t k = 0; k < len && bad == UINT64_MAX; k++)
+			if (wm_arena[off + k] != pat(off + k))
+				bad = k;
+		ok(ret == 0 && bad == UINT64_MAX && st.direct,
+		   "%s: EFAULT after 4 reads with on_ready: restarted, bytes identical to the file (%s, first bad byte %lld)",
+		   paths[pi].name, ret ? st_last_error() : "ok", bad == UINT64_MAX ? -1LL : (long long)bad);
+		ok(wm_writes == 0 && r.first == 4096 && r.hit == 1 && r.last == UINT64_MAX && r.lower == 0,
+		   "%s: no byte below a published mark written again (%d writes; marks from %llu, %s %llu before the fault, %d calls, %d lower)",
+		   paths[pi].name, (int)wm_writes, (unsigned long long)r.first, r.hit ? "reached" : "NOT",
+		   (unsigned long long)r.before_fault, r.calls, r.lower);
+		ok(st.bytes_direct >= 3 * 16384 && st.bytes_direct + st.bytes_copied == st.bytes_spans &&
+		   st.bytes_read < len + 4 * 16384,
+		   "%s: the reads before the fault are kept (direct %llu copied %llu read %llu of %llu)",
+		   paths[pi].name, (unsigned long long)st.bytes_direct, (unsigned long long)st.bytes_copied,
+		   (unsigned long long)st.bytes_read, (unsigned long long)len);
+		munmap(wm_arena, wm_size);
+		wm_arena = NULL;
+	}
+	sigaction(SIGSEGV, &old, NULL);
+}
+
 /* io_uring unavailable: forced by flag and by the environment; announced once */
 static void test_fallback_announce(const char *file)
 {
@@ -989,6 +1096,7 @@ int main(void)
 	test_session_hook();
 	test_command(disk);
 	test_failures(disk, file);
+	test_efault_watermark(file);
 	unlink(file);
 	rmdir(disk);
 
