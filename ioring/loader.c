@@ -369,8 +369,44 @@ static void report_progress(struct st_loader *ld, bool final)
 	o->progress(o->progress_user, ld->done, ld->st->bytes_spans, now - ld->t0);
 }
 
+/* span.hash check of spans[i]; the message of st_load_verify. */
+static int verify_span(const struct st_load_span *spans, size_t i)
+{
+	const struct st_load_span *s = &spans[i];
+	uint64_t h = s->nbytes ? st_hash64(s->dst, (size_t)s->nbytes, 0) : st_hash64("", 0, 0);
+	if (h != s->hash)
+		return st_error(-EBADMSG,
+				"verify: span %zu (%s) at file offset %llu, %llu bytes: hash %016llx, expected %016llx",
+				i, span_name(s), (unsigned long long)s->file_offset, (unsigned long long)s->nbytes,
+				(unsigned long long)h, (unsigned long long)s->hash);
+	return 0;
+}
+
+/* ST_LOAD_VERIFY with on_ready: check the spans (in file order) that lie
+ * wholly below raw, the complete prefix; *mark: where the verified bytes
+ * end (the first span not checked yet starts there, or raw). */
+static int verify_below(struct st_loader *ld, const struct ld_plan *p, uint64_t raw, uint64_t *mark)
+{
+	while (ld->verified < p->n_order) {
+		size_t si = p->order[ld->verified];
+		const struct st_load_span *s = &p->spans[si];
+		int ret;
+		if (s->file_offset + s->nbytes > raw)
+			break;
+		ret = verify_span(p->spans, si);
+		if (ret < 0)
+			return ret;
+		ld->verified++;
+	}
+	*mark = ld->verified < p->n_order ? ST_MIN(raw, p->spans[p->order[ld->verified]].file_offset) : raw;
+	return 0;
+}
+
 /* The complete prefix of the pieces (sorted by offset) moved: every span
- * byte below the first unfinished piece is in place. */
+ * byte below the first unfinished piece is in place.  With ST_LOAD_VERIFY
+ * the consumer's mark stops at the first span not verified yet, and while
+ * it stays there on_ready is called again with it unchanged, so a cancel
+ * (its return value) is noticed while bytes arrive. */
 static int advance_ready(struct st_loader *ld, const struct ld_plan *p, const struct ld_piece *pc)
 {
 	uint64_t mark;
@@ -379,8 +415,17 @@ static int advance_ready(struct st_loader *ld, const struct ld_plan *p, const st
 	while (ld->ready_prefix < p->n_pieces && p->done[ld->ready_prefix])
 		ld->ready_prefix++;
 	mark = ld->ready_prefix < p->n_pieces ? p->pieces[ld->ready_prefix].off : UINT64_MAX;
-	if (mark <= ld->ready_mark)
+	if (ld->opts.flags & ST_LOAD_VERIFY) {
+		if (mark <= ld->raw_mark)
+			return 0;
+		ld->raw_mark = mark;
+		ret = verify_below(ld, p, mark, &mark);
+		if (ret < 0)
+			return ret;
+		mark = ST_MAX(mark, ld->ready_mark);
+	} else if (mark <= ld->ready_mark) {
 		return 0;
+	}
 	ld->ready_mark = mark;
 	ret = ld->opts.on_ready(ld->opts.ready_user, mark);
 	if (ret)
@@ -527,7 +572,7 @@ static int plan_for(struct st_loader *ld, const struct st_load_span *spans, size
 {
 	int ret = ld_plan_build(spans, n, ld->align, ld->chunk, staged_only, ld->ready_mark, p);
 	ld->ready_prefix = 0;
-	if (ret < 0 || !ld->opts.on_ready || ld->opts.flags & ST_LOAD_VERIFY)
+	if (ret < 0 || !ld->opts.on_ready)
 		return ret;
 	p->done = calloc(p->n_pieces ? p->n_pieces : 1, 1);
 	if (!p->done) {
@@ -700,7 +745,8 @@ int st_loader_read(struct st_loader *ld, const struct st_load_span *spans, size_
 	 * io_uring_submit; in io-wq workers the copies run in parallel */
 	ld->async_buffered = !ld->direct && !(ld->opts.flags & ST_LOAD_INLINE_BUFFERED);
 #endif
-	ld->ready_mark = 0;
+	ld->ready_mark = ld->raw_mark = 0;
+	ld->verified = 0;
 	ret = plan_for(ld, spans, n, false, &plan);
 	if (ret < 0)
 		goto restore;
@@ -732,6 +778,15 @@ int st_loader_read(struct st_loader *ld, const struct st_load_span *spans, size_
 		for (size_t i = 0; i < plan.n_needs; i++)
 			left += plan.needs[i].y - plan.needs[i].x;
 		ld->done = plan.total - left;
+		ld->raw_mark = from;
+		/* spans checked by ST_LOAD_VERIFY that reach past `from` are read again */
+		for (size_t k = 0; k < ld->verified; k++) {
+			const struct st_load_span *s = &spans[plan.order[k]];
+			if (s->file_offset + s->nbytes > from) {
+				ld->verified = k;
+				break;
+			}
+		}
 		stats->bytes_direct = ST_MIN(direct_below, ld->done);
 		stats->bytes_copied = ld->done - stats->bytes_direct;
 		ret = run_engine(ld, &plan);
@@ -739,8 +794,13 @@ int st_loader_read(struct st_loader *ld, const struct st_load_span *spans, size_
 	stats->seconds = st_time_now() - ld->t0;
 	if (ret == 0)
 		report_progress(ld, true);
-	if (ret == 0 && ld->opts.flags & ST_LOAD_VERIFY)
-		ret = st_load_verify(spans, n);
+	if (ret == 0 && ld->opts.flags & ST_LOAD_VERIFY) {
+		/* with on_ready the non-empty spans were checked as they completed */
+		bool checked = plan.done && ld->verified == plan.n_order;
+		for (size_t i = 0; i < n && ret == 0; i++)
+			if (!checked || !spans[i].nbytes)
+				ret = verify_span(spans, i);
+	}
 	ld_plan_free(&plan);
 	ld->spans = NULL;
 	ld->st = NULL;

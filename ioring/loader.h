@@ -115,12 +115,20 @@ typedef void (*st_load_progress_fn)(void *user, uint64_t done, uint64_t total, d
 typedef int (*st_load_chunk_fn)(void *user, size_t span_index, uint64_t span_offset, uint64_t nbytes);
 /* Watermark hook: every byte of the spans below file offset `mark` is in
  * place (reads finish out of order; this is the complete prefix).  Called
- * on the loading thread each time it rises, never lower, and not at all
- * with ST_LOAD_VERIFY (the bytes are trusted only after the check); the
- * load is complete when st_loader_read returns 0.  Lets a consumer start
- * on the first tensors while later ones are read (the session's
- * per-layer overlap, ioring/weights.h).  A non-zero return aborts the
- * load like on_chunk's. */
+ * on the loading thread each time it rises, never lower; the load is
+ * complete when st_loader_read returns 0.  Lets a consumer start on the
+ * first tensors while later ones are read (the session's per-layer
+ * overlap, ioring/weights.h).  A non-zero return aborts the load like
+ * on_chunk's (a negative errno; a positive value becomes -ECANCELED), so
+ * returning -ECANCELED cancels a background load.
+ * With ST_LOAD_VERIFY the mark covers verified spans only: each span is
+ * hashed as soon as all its bytes are in (in file order, on the loading
+ * thread while later reads are in flight) and the mark stops at the first
+ * span not verified yet; while it stays there (bytes arriving inside a big
+ * span) the hook is called again with the mark unchanged, so a cancel is
+ * noticed within a chunk or so, not only once the whole load is done.  A
+ * span whose hash does not match fails the load with -EBADMSG naming it,
+ * and no mark ever covers it. */
 typedef int (*st_load_ready_fn)(void *user, uint64_t mark);
 
 struct st_load_opts {

@@ -72,7 +72,9 @@ struct st_loader {
 	uint64_t done;
 	double t0, last_progress;
 	uint64_t ready_mark;        /* last watermark reported (never lowered) */
+	uint64_t raw_mark;          /* ST_LOAD_VERIFY: bytes in place (ready_mark: verified) */
 	size_t ready_prefix;        /* pieces of the plan finished in order */
+	size_t verified;            /* ST_LOAD_VERIFY + on_ready: spans order[0..verified) checked */
 	uint64_t n_results;
 };
 

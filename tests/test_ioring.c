@@ -770,6 +770,135 @@ static void test_efault_watermark(const char *file)
 	sigaction(SIGSEGV, &old, NULL);
 }
 
+/* Spans of the pattern with their hashes from the formula (not the loader). */
+#define VR_N 46
+#define VR_LEN 65536u
+
+struct vr_ready {
+	const struct st_load_span *s;   /* by file offset */
+	size_t n;
+	int calls, cancel_at, lower, off_span, unverified;
+	uint64_t last;
+	size_t checked;                 /* spans below the marks so far, checked */
+};
+
+/* marks only at span starts (or the end), never over a wrong hash */
+static int vr_ready_cb(void *user, uint64_t mark)
+{
+	struct vr_ready *r = user;
+	bool at_start = mark == UINT64_MAX;
+	if (r->calls && mark < r->last)
+		r->lower++;
+	r->last = mark;
+	for (size_t i = 0; i < r->n; i++)
+		at_start = at_start || r->s[i].file_offset == mark;
+	for (; r->checked < r->n && r->s[r->checked].file_offset + r->s[r->checked].nbytes <= mark; r->checked++) {
+		const struct st_load_span *s = &r->s[r->checked];
+		const unsigned char *p = s->dst;
+		for (uint64_t k = 0; k < s->nbytes; k++)
+			if (p[k] != pat(s->file_offset + k)) {
+				r->unverified++;
+				break;
+			}
+	}
+	r->off_span += !at_start;
+	return ++r->calls == r->cancel_at ? -ECANCELED : 0;
+}
+
+static void test_verify_ready(const char *file)
+{
+	/* the destinations have the phase of their file offsets: O_DIRECT
+	 * reads land in place */
+	static unsigned char store[VR_N * VR_LEN + 2 * ST_LOAD_ALIGN] __attribute__((aligned(ST_LOAD_ALIGN)));
+	unsigned char *const buf = store + 32;
+	const size_t vr_bytes = (size_t)VR_N * VR_LEN;
+	struct st_load_span s[VR_N];
+	struct st_load_stats st;
+	const uint64_t base = 4096 + 32;
+	int ret;
+
+	for (size_t i = 0; i < VR_N; i++) {
+		unsigned char *p = buf + i * VR_LEN;
+		for (uint32_t k = 0; k < VR_LEN; k++)
+			p[k] = pat(base + i * VR_LEN + k);
+		s[i] = (struct st_load_span){ base + i * VR_LEN, VR_LEN, p, VR_LEN, st_hash64(p, VR_LEN, 0),
+					      i == 20 ? "blk.5.attn_k.weight" : "t" };
+	}
+	for (size_t pi = 0; pi < 5; pi++) {
+		const struct path_cfg *pc = &paths[pi];
+		struct st_load_opts o = { .mode = pc->mode, .flags = pc->flags | ST_LOAD_VERIFY, .queue_depth = 2,
+			.chunk_size = 16384, .on_ready = vr_ready_cb };
+		struct vr_ready r = { .s = s, .n = VR_N };
+		bool same;
+
+		if (path_skip(pc))
+			continue;
+		/* all in: the mark rises over verified spans only, to the end */
+		memset(buf, 0, vr_bytes);
+		o.ready_user = &r;
+		ret = st_load_spans(file, s, VR_N, &o, &st);
+		same = true;
+		for (size_t i = 0; i < VR_N && same; i++)
+			same = st_hash64(s[i].dst, VR_LEN, 0) == s[i].hash;
+		ok(ret == 0 && same && r.last == UINT64_MAX && r.calls > VR_N / 2 && !r.lower && !r.off_span &&
+		   !r.unverified,
+		   "%s: verified load with on_ready: %d calls, marks at span starts (%d not), none over an unchecked span (%d), ends at the end (%s)",
+		   pc->name, r.calls, r.off_span, r.unverified, ret ? st_last_error() : "ok");
+
+		/* cancelled by the hook's third call: stops early */
+		memset(buf, 0, vr_bytes);
+		r = (struct vr_ready){ .s = s, .n = VR_N, .cancel_at = 3 };
+		ret = st_load_spans(file, s, VR_N, &o, &st);
+		ok(ret == -ECANCELED && r.calls == 3 && st.bytes_read < vr_bytes / 4 && !r.unverified,
+		   "%s: verified load cancelled by on_ready -> -ECANCELED after %llu of %zu bytes (%d: %s)",
+		   pc->name, (unsigned long long)st.bytes_read, vr_bytes, ret, st_last_error());
+
+		/* one big span: cancelled while its bytes arrive (the hook is
+		 * called with the mark unchanged) */
+		{
+			struct st_load_span big = { base, vr_bytes, buf, vr_bytes, s[0].hash, "token_embd.weight" };
+			r = (struct vr_ready){ .s = &big, .n = 1, .cancel_at = 2 };
+			ret = st_load_spans(file, &big, 1, &o, &st);
+			ok(ret == -ECANCELED && r.calls == 2 && r.last == base && st.bytes_read < vr_bytes / 4,
+			   "%s: verified load of one %zu-byte span cancelled while it arrives after %llu bytes (%d)",
+			   pc->name, vr_bytes, (unsigned long long)st.bytes_read, ret);
+		}
+
+		/* a wrong hash: -EBADMSG naming the span, no mark over it */
+		memset(buf, 0, vr_bytes);
+		s[20].hash ^= 1;
+		r = (struct vr_ready){ .s = s, .n = VR_N };
+		ret = st_load_spans(file, s, VR_N, &o, &st);
+		ok(ret == -EBADMSG && strstr(st_last_error(), "blk.5.attn_k.weight") && r.last <= s[20].file_offset &&
+		   !r.unverified,
+		   "%s: verified load with on_ready, a wrong hash -> -EBADMSG naming the tensor, last mark %llu <= %llu (%s)",
+		   pc->name, (unsigned long long)r.last, (unsigned long long)s[20].file_offset, st_last_error());
+		s[20].hash ^= 1;
+
+		/* EFAULT into the destinations after 9 reads (the staged head and
+		 * 8 x 16 KiB direct: spans 0 and 1 in and checked): the restart
+		 * keeps the verified prefix (its 8 direct reads count), the marks
+		 * still rise over checked spans only */
+		if (pc->flags & ST_LOAD_FAIL_DIRECT || pc->mode == ST_IO_MMAP || (pc->mode == ST_IO_PREAD &&
+										  !(pc->flags & ST_LOAD_PREAD_DIRECT)))
+			continue;
+		memset(buf, 0, vr_bytes);
+		r = (struct vr_ready){ .s = s, .n = VR_N };
+		o.queue_depth = 1;
+		o.fault = ST_LOAD_FAULT_EFAULT_DIRECT;
+		o.fault_every = 10;
+		ret = st_load_spans(file, s, VR_N, &o, &st);
+		same = true;
+		for (size_t i = 0; i < VR_N && same; i++)
+			same = st_hash64(s[i].dst, VR_LEN, 0) == s[i].hash;
+		ok(ret == 0 && same && st.direct && st.bytes_direct == 8 * 16384 && r.last == UINT64_MAX && !r.lower &&
+		   !r.off_span && !r.unverified,
+		   "%s: verified load with on_ready and an EFAULT restart: bytes identical, marks over checked spans only (%s; same %d direct %d/%llu last %llx lower %d off %d unverified %d)",
+		   pc->name, ret ? st_last_error() : "ok", same, st.direct, (unsigned long long)st.bytes_direct,
+		   (unsigned long long)r.last, r.lower, r.off_span, r.unverified);
+	}
+}
+
 /* io_uring unavailable: forced by flag and by the environment; announced once */
 static void test_fallback_announce(const char *file)
 {
@@ -1097,6 +1226,7 @@ int main(void)
 	test_command(disk);
 	test_failures(disk, file);
 	test_efault_watermark(file);
+	test_verify_ready(file);
 	unlink(file);
 	rmdir(disk);
 
