@@ -7,11 +7,14 @@
 # Each round runs, in a rotating order, with the page cache dropped before
 # each: dd bs=4M iflag=direct (the disk's sequential speed), bench-load
 # --io uring (O_DIRECT), --io pread (buffered), --io mmap (map + copy),
-# and --io uring --no-direct (buffered io_uring); then the same loaders
+# --io uring --no-direct (buffered io_uring) and --io readahead (io_uring
+# readahead into the page cache, timed until every page is mapped: what
+# strata run's CPU stages do by default); then the same loaders
 # warm (file in the page cache), plus --io auto (which reads through the
 # page cache when it holds the bytes).  One JSON object per measurement; feed the
 # output to bench/ioring_summary.py for medians.  EXTRA="--prefault" adds
-# options to every bench-load run.
+# options to every bench-load run but readahead's (its destination is the
+# page cache).
 set -u
 S=$1; M=$2; N=$3; STAGE=${4:-}
 stage_args=()
@@ -36,7 +39,7 @@ import json,sys
 d=json.loads(sys.stdin.read()); d['io']='$name'; d['cold']=bool($cold); print(json.dumps(d))"
 }
 
-methods=(dd uring pread mmap uring-buffered)
+methods=(dd uring pread mmap uring-buffered readahead)
 for ((r = 0; r < N; r++)); do
 	for ((k = 0; k < ${#methods[@]}; k++)); do
 		m=${methods[$(( (k + r) % ${#methods[@]} ))]}
@@ -46,11 +49,12 @@ for ((r = 0; r < N; r++)); do
 		pread) load pread 1 --io pread ;;
 		mmap) load mmap 1 --io mmap ;;
 		uring-buffered) load uring-buffered 1 --io uring --no-direct ;;
+		readahead) EXTRA= load readahead 1 --io readahead ;;
 		esac
 	done
 	# warm: read once to fill the page cache, then measure each
 	cat "$M" > /dev/null
-	warm=(auto uring uring-buffered pread mmap)
+	warm=(auto uring uring-buffered pread mmap readahead)
 	for ((k = 0; k < ${#warm[@]}; k++)); do
 		m=${warm[$(( (k + r) % ${#warm[@]} ))]}
 		case $m in
@@ -59,6 +63,7 @@ for ((r = 0; r < N; r++)); do
 		uring-buffered) load uring-buffered 0 --io uring --no-direct ;;
 		pread) load pread 0 --io pread ;;
 		mmap) load mmap 0 --io mmap ;;
+		readahead) EXTRA= load readahead 0 --io readahead ;;
 		esac
 	done
 done

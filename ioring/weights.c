@@ -70,12 +70,6 @@ static int load(struct st_ioring_weights *w, const struct st_weight_span *spans,
 	return 0;
 }
 
-bool st_ioring_weights_prefer_loader(const char *path)
-{
-	double f;
-	return st_load_cached_fraction(path, 0, 0, &f) == 0 && f < 0.5;
-}
-
 int st_ioring_load_weights(void *user, const struct st_weight_span *spans, int n)
 {
 	return load(user, spans, n, NULL);
@@ -85,4 +79,45 @@ int st_ioring_load_weights_async(void *user, const struct st_weight_span *spans,
 				 struct st_weight_ready *ready)
 {
 	return load(user, spans, n, ready);
+}
+
+static int prefetch_check(void *ready)
+{
+	return st_weight_ready_publish(ready, 0);
+}
+
+int st_ioring_prefetch_weights(void *user, const struct st_weight_span *spans, int n,
+			       struct st_weight_ready *ready)
+{
+	struct st_ioring_weights *w = user;
+	struct st_prefetch_opts o;
+	struct st_prefetch_stats st;
+	struct st_load_span *ls;
+	int ret;
+
+	if (!w || !w->path)
+		return st_error(-EINVAL, "ioring prefetch: no model path");
+	if (n < 0 || (n > 0 && !spans))
+		return st_error(-EINVAL, "ioring prefetch: %d spans", n);
+	ls = calloc(n ? (size_t)n : 1, sizeof *ls);
+	if (!ls)
+		return st_error(-ENOMEM, "ioring prefetch: out of memory for %d spans", n);
+	for (int i = 0; i < n; i++)
+		ls[i] = (struct st_load_span){ .file_offset = spans[i].file_offset, .nbytes = spans[i].nbytes,
+					       .name = spans[i].name };
+	o = w->prefetch;
+	o.check = ready ? prefetch_check : NULL;
+	o.check_user = ready;
+	ret = st_prefetch_spans(w->path, ls, (size_t)n, &o, &st);
+	free(ls);
+	pthread_mutex_lock(&stats_mu);
+	w->prefetch_stats.uring = st.uring;
+	w->prefetch_stats.bytes_spans += st.bytes_spans;
+	w->prefetch_stats.bytes_advised += st.bytes_advised;
+	w->prefetch_stats.bytes_skipped += st.bytes_skipped;
+	w->prefetch_stats.n_requests += st.n_requests;
+	w->prefetch_stats.seconds += st.seconds;
+	w->n_prefetches++;
+	pthread_mutex_unlock(&stats_mu);
+	return ret;
 }

@@ -19,6 +19,7 @@
 #define ST_IORING_WEIGHTS_H
 
 #include "loader.h"
+#include "prefetch.h"
 #include "upload.h"
 #include "strata.h"
 
@@ -34,6 +35,12 @@ struct st_ioring_weights {
 	 * streamed uploads, upload.h; totals over those stages */
 	struct st_upload_opts upload;
 	struct st_upload_stats upload_stats;
+	/* read-ahead of the mapped file (st_ioring_prefetch_weights): options
+	 * (check/check_user are its own) and totals over the stages, added as
+	 * each stage's requests are all issued */
+	struct st_prefetch_opts prefetch;
+	struct st_prefetch_stats prefetch_stats;
+	int n_prefetches;
 };
 
 /* st_weight_load_fn: user = struct st_ioring_weights *. */
@@ -42,13 +49,12 @@ int st_ioring_load_weights(void *user, const struct st_weight_span *spans, int n
 int st_ioring_load_weights_async(void *user, const struct st_weight_span *spans, int n,
 				 struct st_weight_ready *ready);
 
-/* `--io auto` for sessions whose stages are all on the CPU: true when the
- * page cache holds less than half of the model file, where reading it
- * with the loader gave an equal or shorter time to the first token than
- * mapping it in place (1.1-1.3x on a 1.1B file, a tie on a 7B one); a cached
- * file is best used in place (no read, no second copy).  BENCHMARKS.md
- * "Weight loading". */
-bool st_ioring_weights_prefer_loader(const char *path);
+/* st_session_params.prefetch_weights (st_weight_load_async_fn): the
+ * stage's spans of the mapped file are requested into the page cache with
+ * io_uring readahead (prefetch.h), in the order given; stops when the
+ * session cancels it.  user = struct st_ioring_weights *. */
+int st_ioring_prefetch_weights(void *user, const struct st_weight_span *spans, int n,
+			       struct st_weight_ready *ready);
 
 /* upload.c: the spans with dst NULL (device buffers) of a load, streamed
  * with st_ioring_upload (the others are left to the caller). */

@@ -180,6 +180,7 @@ int st_session_create(struct st_model *m, const struct st_session_params *params
 				.kv_type = params->kv_type == ST_KV_F16 ? ST_TYPE_F16 : ST_TYPE_F32,
 				.load = params->load_weights, .load_async = params->load_weights_async,
 				.load_user = params->load_user, .load_device = params->load_device,
+				.prefetch = params->prefetch_weights,
 			};
 			rc = st_stage_create(m, &sp, &s->stages[i]);
 			if (rc)

@@ -28,6 +28,7 @@ struct st_weight_ready {
 	uint64_t mark;                   /* every span byte below this file offset is in */
 	atomic_bool all_in;              /* the load finished and succeeded */
 	bool done, cancel;
+	bool advisory;                   /* read-ahead of the mapped file: nothing waits */
 	int rc;
 	char msg[512];                   /* the loader's error */
 	st_weight_load_async_fn fn;
@@ -136,6 +137,15 @@ static void *load_thread(void *arg)
 {
 	struct st_weight_ready *r = arg;
 	int rc = r->fn(r->user, r->ws, r->n, r);
+	if (r->advisory) {
+		if (rc && rc != -ECANCELED)
+			st_log(ST_LOG_WARN, "prefetching weights failed (they are read on demand): %s",
+			       rc > 0 ? "the prefetch function returned a positive code" : st_last_error());
+		pthread_mutex_lock(&r->mu);
+		r->done = true;
+		pthread_mutex_unlock(&r->mu);
+		return NULL;
+	}
 	pthread_mutex_lock(&r->mu);
 	r->rc = rc > 0 ? -EIO : rc;
 	if (rc)
@@ -192,24 +202,29 @@ static void loading_stop(struct st_stage *s)
 	s->ld = NULL;
 }
 
-/* Start the loader on its own thread; ws is handed over on success. */
-static int loading_start(struct st_stage *s, struct st_weight_span *ws)
+/* Start fn (the background loader, or with advisory the read-ahead of
+ * the mapped file) on its own thread; ws (n spans) is handed over on
+ * success. */
+static int loading_start(struct st_stage *s, st_weight_load_async_fn fn, bool advisory,
+			 struct st_weight_span *ws, int n)
 {
 	struct st_weight_ready *r = calloc(1, sizeof(*r));
 	int rc;
 	if (!r)
 		return st_error(-ENOMEM, "stage: out of memory");
-	rc = loading_needs(s);
+	rc = advisory ? 0 : loading_needs(s);
 	if (rc) {
 		free(r);
 		return rc;
 	}
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
-	r->fn = s->p.load_async;
+	r->fn = fn;
+	r->advisory = advisory;
+	atomic_store_explicit(&r->all_in, advisory, memory_order_release);
 	r->user = s->p.load_user;
 	r->ws = ws;
-	r->n = s->n_spans;
+	r->n = n;
 	rc = pthread_create(&r->thread, NULL, load_thread, r);
 	if (rc) {
 		pthread_cond_destroy(&r->cv);
@@ -250,7 +265,7 @@ static int load_weights(struct st_stage *s, uint64_t total)
 						 dst ? dst + s->span_off[i] : NULL, s->spans[i].w->name,
 						 s->be, s->wbuf, s->span_off[i] };
 	if (s->p.load_async && !staging && s->be->ops == &st_backend_cpu) {
-		rc = loading_start(s, ws);
+		rc = loading_start(s, s->p.load_async, false, ws, s->n_spans);
 		if (rc == 0)
 			return 0;
 		goto out;
@@ -302,9 +317,40 @@ static int layout_by_phase(struct st_stage *s, uint64_t *total)
 	return rc;
 }
 
+/* Read-ahead of the mapped file for a stage that uses it (strata.h
+ * st_session_params.prefetch_weights): the spans in the order the first
+ * evaluation needs their bulk, the layers, then the head, then the
+ * embedding table, of which one row per token is read (its pages fault in
+ * on demand meanwhile). */
+static int prefetch_start(struct st_stage *s)
+{
+	const char *map = s->m->map;
+	struct st_weight_span *ws;
+	int k = 0, rc;
+	if (!s->p.prefetch || !s->n_spans)
+		return 0;
+	ws = calloc((size_t)s->n_spans, sizeof(*ws));
+	if (!ws)
+		return st_error(-ENOMEM, "stage: out of memory");
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < s->n_spans; i++)
+			if ((s->spans[i].layer == -1) == (pass == 1))
+				ws[k++] = (struct st_weight_span){ s->spans[i].file_offset, s->spans[i].nbytes,
+								   (void *)(map + s->spans[i].file_offset),
+								   s->spans[i].w->name, s->be, NULL, 0 };
+	rc = loading_start(s, s->p.prefetch, true, ws, k);
+	if (rc)
+		free(ws);
+	return rc;
+}
+
 static int place_weights(struct st_stage *s)
 {
 	const struct st_model *m = s->m;
+	/* with read-ahead, CPU stages compute from the mapped file even when a
+	 * loader is set (strata.h st_session_params.prefetch_weights) */
+	const bool use_loader = (s->p.load || s->p.load_async) &&
+				!(s->p.prefetch && s->be->ops == &st_backend_cpu);
 	int n = st_model_spans(m, (int)s->p.first_layer, (int)s->p.last_layer, s->p.embed, s->p.head, NULL, 0);
 	uint64_t total = 0;
 	int rc;
@@ -315,7 +361,7 @@ static int place_weights(struct st_stage *s)
 	if (!s->spans || !s->span_off)
 		return st_error(-ENOMEM, "stage: out of memory");
 	s->n_spans = st_model_spans(m, (int)s->p.first_layer, (int)s->p.last_layer, s->p.embed, s->p.head, s->spans, n);
-	if ((s->p.load || s->p.load_async) && s->be->ops == &st_backend_cpu) {
+	if (use_loader && s->be->ops == &st_backend_cpu) {
 		rc = layout_by_phase(s, &total);
 		if (rc)
 			return rc;
@@ -327,26 +373,26 @@ static int place_weights(struct st_stage *s)
 		}
 	}
 	s->weight_bytes = total;
-	if (s->p.load || s->p.load_async)
+	if (use_loader)
 		return load_weights(s, total);
 	/* CPU-like backends use the mapped file in place */
 	rc = st_buffer_wrap(s->be, m->map, m->map_size, &s->wbuf);
 	if (rc == 0) {
 		s->wrapped = true;
-		return 0;
+		return prefetch_start(s);
 	}
 	if (rc != -ENOTSUP)
 		return rc;
 	rc = st_buffer_alloc(s->be, (size_t)total, ST_BUF_WEIGHTS, &s->wbuf);
 	if (rc)
 		return rc;
-	for (int i = 0; i < n; i++) {
+	/* the copy reads the mapping: read ahead of it, stop when it is done */
+	rc = prefetch_start(s);
+	for (int i = 0; i < n && !rc; i++)
 		rc = st_buffer_write(s->be, s->wbuf, (size_t)s->span_off[i],
 				     (const char *)m->map + s->spans[i].file_offset, (size_t)s->spans[i].nbytes);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	loading_stop(s);
+	return rc;
 }
 
 static int alloc_buffers(struct st_stage *s)

@@ -33,6 +33,9 @@ struct st_stage_params {
 	st_weight_load_async_fn load_async;
 	void *load_user;
 	bool load_device;       /* the loader takes device buffers (strata.h st_weight_span.buf) */
+	/* optional: read-ahead of the mapped file (strata.h
+	 * st_session_params.prefetch_weights), with load_user */
+	st_weight_load_async_fn prefetch;
 };
 
 struct st_stage;

@@ -251,6 +251,22 @@ struct st_session_params {
 					   * (spans with dst NULL): accelerator
 					   * stages then keep their weights in
 					   * device-local buffers, not host memory */
+	/* Read-ahead of the mapped file (e.g. ioring/weights.h
+	 * st_ioring_prefetch_weights; user = load_user): a stage that computes
+	 * from the mapped file in place (the CPU backend), or copies its
+	 * weights from it, hands its spans (dst = the mapped bytes) to this
+	 * function on a thread of its own, in the order the evaluation needs
+	 * them, and goes on at once: the function should bring them into the
+	 * page cache (a page whose read is in flight makes the thread that
+	 * touches it wait in the kernel, so nothing is signalled).  Its
+	 * failure is logged (ST_LOG_WARN) and otherwise ignored: the pages are
+	 * then read on demand.  It should poll st_weight_ready_publish(ready, 0)
+	 * and stop when that returns -ECANCELED (session destroyed, or a copying
+	 * stage done copying).  With prefetch_weights set, CPU stages use the
+	 * mapped file even when load_weights/load_weights_async is set: the
+	 * loader then serves the stages that cannot use the mapping in place
+	 * (accelerators), whose weights are not read twice. */
+	st_weight_load_async_fn prefetch_weights;
 };
 
 /* Fill *p with the defaults above. */

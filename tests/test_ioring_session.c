@@ -360,12 +360,11 @@ static void test_failures(const char *dir)
 	}
 }
 
-/* Residency (mincore) and the `--io auto` choice it drives. */
+/* Residency (mincore). */
 static void test_cached_fraction(const char *dir)
 {
 	char copy[1300], buf[65536];
 	double cold = -1, warm = -1;
-	bool pref_cold, pref_warm;
 	int fd;
 	snprintf(copy, sizeof copy, "%s/cached.gguf", dir);
 	if (copy_file(model_path, copy) != 0 || (fd = open(copy, O_RDONLY)) < 0) {
@@ -375,17 +374,14 @@ static void test_cached_fraction(const char *dir)
 	fsync(fd);
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 	(void)st_load_cached_fraction(copy, 0, 0, &cold);
-	pref_cold = st_ioring_weights_prefer_loader(copy);
 	while (read(fd, buf, sizeof buf) > 0)
 		;
 	(void)st_load_cached_fraction(copy, 0, 0, &warm);
-	pref_warm = st_ioring_weights_prefer_loader(copy);
 	close(fd);
 	if (cold > 0.5)
 		diag("the page cache kept %.0f%% of the file after POSIX_FADV_DONTNEED (tmpfs?)", 100 * cold);
-	ok(warm == 1.0 && !pref_warm && (cold > 0.5 || (cold < 0.1 && pref_cold)),
-	   "st_load_cached_fraction: %.2f after DONTNEED, %.2f after reading; auto prefers the loader only when cold",
-	   cold, warm);
+	ok(warm == 1.0 && (cold > 0.5 || cold < 0.1),
+	   "st_load_cached_fraction: %.2f after DONTNEED, %.2f after reading", cold, warm);
 	ok(st_load_cached_fraction("/nonexistent/x", 0, 0, &cold) < 0, "a missing file: an error, not a fraction");
 	unlink(copy);
 }
@@ -394,9 +390,9 @@ static void test_cached_fraction(const char *dir)
  * is a usage error. */
 static void test_run_io(void)
 {
-	static const char *const modes[] = { "mmap", "uring", "pread", "auto" };
+	static const char *const modes[] = { "mmap", "uring", "pread", "auto", "direct" };
 	const char *build = getenv("ST_BUILD_DIR");
-	char strata[1200], cmd[4000], out[4][2048];
+	char strata[1200], cmd[4000], out[5][2048];
 	int rc;
 	snprintf(strata, sizeof strata, "%s/tools/strata", build ? build : ".");
 	if (!build || access(strata, X_OK) != 0) {
@@ -404,7 +400,7 @@ static void test_run_io(void)
 		tap_skip("strata not built (ST_BUILD_DIR)");
 		return;
 	}
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		FILE *f;
 		size_t n;
 		snprintf(cmd, sizeof cmd, "'%s' run -m '%s' -p 'Once upon a time' -n 24 --temp 0 --io %s 2>/dev/null",
@@ -415,8 +411,10 @@ static void test_run_io(void)
 		if (f)
 			pclose(f);
 	}
-	ok(strlen(out[0]) > 30 && !strcmp(out[0], out[1]) && !strcmp(out[0], out[2]) && !strcmp(out[0], out[3]),
-	   "strata run --io mmap|uring|pread|auto: the same text (%zu bytes, '%.30s...')", strlen(out[0]), out[0]);
+	ok(strlen(out[0]) > 30 && !strcmp(out[0], out[1]) && !strcmp(out[0], out[2]) && !strcmp(out[0], out[3]) &&
+		   !strcmp(out[0], out[4]),
+	   "strata run --io mmap|uring|pread|auto|direct: the same text (%zu bytes, '%.30s...')", strlen(out[0]),
+	   out[0]);
 	snprintf(cmd, sizeof cmd, "'%s' run -m '%s' --io dma >/dev/null 2>&1", strata, model_path);
 	rc = system(cmd);
 	ok(WIFEXITED(rc) && WEXITSTATUS(rc) == 2, "strata run --io dma: usage error (exit 2)");

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,7 @@ static const char *const CMD = "bench-load";
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: strata bench-load -m MODEL [--io auto|uring|pread|mmap] [--stage FIRST-LAST]\n"
+		"usage: strata bench-load -m MODEL [--io auto|uring|pread|mmap|readahead] [--stage FIRST-LAST]\n"
 		"                         [--cold] [--json] [options]\n"
 		"\n"
 		"Reads the tensors of one stage (layers FIRST..LAST; token_embd with layer 0, the\n"
@@ -34,7 +35,10 @@ static void usage(FILE *f)
 		"throughput and peak RSS.  Progress (bytes, MB/s, ETA) goes to a terminal stderr.\n"
 		"\n"
 		"  -m, --model MODEL     the GGUF file\n"
-		"  --io MODE             auto (io_uring, else pread), uring, pread or mmap\n"
+		"  --io MODE             auto (io_uring, else pread), uring, pread or mmap; or\n"
+		"                        readahead: io_uring readahead of the spans into the page\n"
+		"                        cache, timed until every page is mapped (the CPU stages'\n"
+		"                        default in strata run)\n"
 		"  --stage FIRST-LAST    layer range (blk.FIRST .. blk.LAST)\n"
 		"  --blocks-only         only blk.N tensors (no embeddings or output head)\n"
 		"  --cold                drop the file's page cache before each run\n"
@@ -42,8 +46,9 @@ static void usage(FILE *f)
 		"                        /proc/sys/vm/drop_caches only if pages stayed, or with\n"
 		"                        ST_BENCH_DROP_ALL=1)\n"
 		"  --repeat N            runs (default 1); each is printed\n"
-		"  --qd N                reads in flight (default %u)\n"
-		"  --chunk BYTES         bytes per read, power of two (default %u)\n"
+		"  --qd N                reads in flight (default %u; readahead: requests, default %u)\n"
+		"  --chunk BYTES         bytes per read, power of two (default %u; readahead: per\n"
+		"                        request, default %u)\n"
 		"  --no-direct           no O_DIRECT (buffered io_uring)\n"
 		"  --pread-direct        pread with O_DIRECT\n"
 		"  --no-fixed            do not register staging buffers with the ring\n"
@@ -54,7 +59,8 @@ static void usage(FILE *f)
 		"  --verify FILE         check each tensor against the hashes in FILE\n"
 		"  --ttft                time to first token instead: open the model, create a\n"
 		"                        session whose stages read their weights with --io (mmap:\n"
-		"                        strata's own mapped path), evaluate BOS, take the argmax\n"
+		"                        strata's mapped file, read on demand; readahead: mapped,\n"
+		"                        with io_uring readahead), evaluate BOS, take the argmax\n"
 		"  --overlap             with --ttft: load in the background, each layer of the\n"
 		"                        first evaluation starting when its bytes are in\n"
 		"  --device D            into a device-local buffer of D (vulkan0, opencl0; forced\n"
@@ -65,7 +71,8 @@ static void usage(FILE *f)
 		"  --json                one JSON object per run on stdout\n"
 		"  -v, --verbose         log fallbacks and details (INFO)\n"
 		"  -h, --help            this text\n",
-		ST_LOAD_DEFAULT_QD, ST_LOAD_DEFAULT_CHUNK, ST_UPLOAD_DEFAULT_SLOTS, ST_UPLOAD_DEFAULT_SLOT);
+		ST_LOAD_DEFAULT_QD, ST_PREFETCH_DEFAULT_DEPTH, ST_LOAD_DEFAULT_CHUNK, ST_PREFETCH_DEFAULT_REQUEST,
+		ST_UPLOAD_DEFAULT_SLOTS, ST_UPLOAD_DEFAULT_SLOT);
 }
 
 static void log_stderr(enum st_log_level level, const char *msg, void *user)
@@ -190,7 +197,8 @@ static int load_hashes(const char *file, struct st_load_span *s, size_t n)
 
 /* Time from nothing to the first generated token: open, create a session
  * (its stages load their weights), evaluate BOS, argmax. */
-static int run_ttft(const char *model, const struct st_load_opts *o, bool cold, bool overlap, bool json)
+static int run_ttft(const char *model, const struct st_load_opts *o, bool readahead, bool cold, bool overlap,
+		    bool json)
 {
 	struct st_model *m = NULL;
 	struct st_session *sess = NULL;
@@ -214,7 +222,12 @@ static int run_ttft(const char *model, const struct st_load_opts *o, bool cold, 
 	t_open = st_time_now_tool();
 	st_session_params_default(&sp);
 	sp.n_ctx = 256;
-	if (o->mode != ST_IO_MMAP) {
+	if (readahead) {
+		w.prefetch.depth = o->queue_depth;
+		w.prefetch.request = o->chunk_size;
+		sp.prefetch_weights = st_ioring_prefetch_weights;
+		sp.load_user = &w;
+	} else if (o->mode != ST_IO_MMAP) {
 		if (overlap)
 			sp.load_weights_async = st_ioring_load_weights_async;
 		else
@@ -242,7 +255,7 @@ static int run_ttft(const char *model, const struct st_load_opts *o, bool cold, 
 		if (logits[i] > logits[best])
 			best = (int32_t)i;
 	t1 = st_time_now_tool();
-	overlap = overlap && o->mode != ST_IO_MMAP;
+	overlap = overlap && o->mode != ST_IO_MMAP && !readahead;
 	/* background loads add their statistics when they end; destroying
 	 * the session waits for them */
 	st_session_destroy(sess);
@@ -253,30 +266,154 @@ static int run_ttft(const char *model, const struct st_load_opts *o, bool cold, 
 		       "\"session_seconds\":%.6f,\"eval_seconds\":%.6f,\"load_seconds\":%.6f,\"bytes\":%" PRIu64
 		       ",\"bytes_copied\":%" PRIu64 ",\"bytes_fixed\":%" PRIu64
 		       ",\"first_token\":%d,\"peak_rss_bytes\":%" PRIu64 ",\"cold\":%s}\n",
-		       o->mode == ST_IO_MMAP ? "mmap" : st_io_mode_name(w.stats.mode),
-		       o->mode == ST_IO_MMAP ? "mapped file (strata default)" : "ioring span loader",
+		       readahead ? "readahead" : o->mode == ST_IO_MMAP ? "mmap" : st_io_mode_name(w.stats.mode),
+		       readahead ? (w.prefetch_stats.uring ? "mapped file + io_uring readahead"
+							   : "mapped file + posix_fadvise readahead")
+				 : o->mode == ST_IO_MMAP ? "mapped file, read on demand" : "ioring span loader",
 		       overlap ? "true" : "false", w.stats.direct ? "true" : "false",
 		       w.stats.fixed_dest ? "true" : "false", t1 - t0, t_open - t0, t_sess - t_open, t1 - t_sess,
-		       w.stats.seconds, w.stats.bytes_spans, w.stats.bytes_copied, w.stats.bytes_fixed, best,
+		       readahead ? w.prefetch_stats.seconds : w.stats.seconds,
+		       readahead ? w.prefetch_stats.bytes_advised : w.stats.bytes_spans, w.stats.bytes_copied,
+		       w.stats.bytes_fixed, best,
 		       peak_rss_bytes(), cold ? "true" : "false");
 	else
 		printf("%s%s%s%s: first token %d after %.3f s (open %.3f s, session %.3f s, eval %.3f s; loader %.3f s,"
 		       " %.1f MiB, %.1f KiB through staging); peak RSS %.1f MiB%s\n",
-		       o->mode == ST_IO_MMAP ? "mmap (strata's mapped file)" : st_io_mode_name(w.stats.mode),
+		       readahead ? (w.prefetch_stats.uring ? "readahead (mapped file + io_uring readahead)"
+							   : "readahead (mapped file + posix_fadvise)")
+				 : o->mode == ST_IO_MMAP ? "mmap (mapped file, read on demand)" : st_io_mode_name(w.stats.mode),
 		       w.stats.direct ? "+direct" : "", w.stats.fixed_dest ? "+fixed" : "",
 		       overlap ? " overlapped" : "", best, t1 - t0, t_open - t0, t_sess - t_open, t1 - t_sess,
-		       w.stats.seconds, (double)w.stats.bytes_spans / 1048576.0, (double)w.stats.bytes_copied / 1024.0,
+		       readahead ? w.prefetch_stats.seconds : w.stats.seconds,
+		       (double)(readahead ? w.prefetch_stats.bytes_advised : w.stats.bytes_spans) / 1048576.0,
+		       (double)w.stats.bytes_copied / 1024.0,
 		       (double)peak_rss_bytes() / 1048576.0, cold ? ", cold" : "");
 	fflush(stdout);
 	st_model_close(m);
 	return 0;
 }
 
+struct ra_job {
+	const char *model;
+	struct st_prefetch_opts o;
+	const struct st_load_span *spans;
+	size_t n;
+	struct st_prefetch_stats st;
+	int rc;
+	char msg[256];
+};
+
+static void *ra_thread(void *arg)
+{
+	struct ra_job *j = arg;
+	j->rc = st_prefetch_spans(j->model, j->spans, j->n, &j->o, &j->st);
+	if (j->rc)
+		snprintf(j->msg, sizeof j->msg, "%s", st_last_error());
+	return NULL;
+}
+
+/* --io readahead without --ttft: the spans are requested into the page
+ * cache with io_uring readahead on one thread while this one touches every
+ * page of them through a mapping of the file, as an evaluation would; the
+ * time is until the last page is mapped.  The mapping is the destination
+ * (spans[i].dst points into it for --verify / --save-hashes). */
+static int run_readahead(const char *model, const struct st_load_opts *lo, struct st_load_span *spans, size_t n,
+			 int64_t first, int64_t last, int64_t repeat, bool cold, bool json, const char *verify,
+			 const char *save)
+{
+	const long page = sysconf(_SC_PAGESIZE);
+	struct stat sb;
+	int fd = open(model, O_RDONLY | O_CLOEXEC);
+	const char *map;
+	int ret = 1;
+
+	if (fd < 0 || fstat(fd, &sb) < 0) {
+		ret = cli_fail(CMD, "cannot open %s: %s", model, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	map = sb.st_size ? mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+	close(fd);
+	if (map == MAP_FAILED)
+		return cli_fail(CMD, "cannot map %s: %s", model, strerror(errno));
+	for (size_t i = 0; i < n; i++) {
+		if (spans[i].file_offset + spans[i].nbytes > (uint64_t)sb.st_size) {
+			ret = cli_fail(CMD, "tensor %s ends past the end of the file (%jd bytes)",
+				       spans[i].name ? spans[i].name : "?", (intmax_t)sb.st_size);
+			goto out;
+		}
+		spans[i].dst = (void *)(map + spans[i].file_offset);
+		spans[i].dst_size = spans[i].nbytes;
+	}
+	for (int64_t run = 0; run < repeat; run++) {
+		struct ra_job j = { .model = model, .spans = spans, .n = n,
+				    .o = { .depth = lo->queue_depth, .request = lo->chunk_size } };
+		bool dropped_all = false;
+		volatile unsigned char sink = 0;
+		pthread_t th;
+		double t0, t1, rate;
+		int rc;
+		if (cold)
+			drop_cache(model, &dropped_all);
+		t0 = st_time_now_tool();
+		rc = pthread_create(&th, NULL, ra_thread, &j);
+		if (rc) {
+			ret = cli_fail(CMD, "cannot start a thread: %s", strerror(rc));
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++) {
+			const unsigned char *p = spans[i].dst;
+			for (uint64_t k = 0; k < spans[i].nbytes; k += (uint64_t)page - ((uintptr_t)(p + k) % (uint64_t)page))
+				sink ^= p[k];
+			if (spans[i].nbytes)
+				sink ^= p[spans[i].nbytes - 1];
+		}
+		t1 = st_time_now_tool();
+		pthread_join(th, NULL);
+		if (j.rc) {
+			ret = cli_fail(CMD, "readahead: %s", j.msg);
+			goto out;
+		}
+		rate = t1 > t0 ? (double)j.st.bytes_spans / (t1 - t0) : 0;
+		if (json)
+			printf("{\"io\":\"readahead\",\"uring\":%s,\"bytes\":%" PRIu64 ",\"bytes_advised\":%" PRIu64
+			       ",\"requests\":%" PRIu64 ",\"seconds\":%.6f,\"issue_seconds\":%.6f,\"bytes_per_s\":%.0f"
+			       ",\"peak_rss_bytes\":%" PRIu64 ",\"tensors\":%zu,\"stage\":[%" PRId64 ",%" PRId64
+			       "],\"cold\":%s,\"verified\":%s}\n",
+			       j.st.uring ? "true" : "false", j.st.bytes_spans, j.st.bytes_advised, j.st.n_requests,
+			       t1 - t0, j.st.seconds, rate, peak_rss_bytes(), n, first, last, cold ? "true" : "false",
+			       verify ? "true" : "false");
+		else
+			printf("readahead (%s): %zu tensors of layers %" PRId64 "-%" PRId64 ", %.1f MiB mapped in %.3f s"
+			       " = %.1f MB/s (%" PRIu64 " requests issued in %.3f s); peak RSS %.1f MiB%s\n",
+			       j.st.uring ? "io_uring" : "posix_fadvise", n, first, last,
+			       (double)j.st.bytes_spans / 1048576.0, t1 - t0, rate / 1e6, j.st.n_requests, j.st.seconds,
+			       (double)peak_rss_bytes() / 1048576.0,
+			       cold ? (dropped_all ? ", cold (caches dropped)" : ", cold (file pages dropped)") : "");
+		fflush(stdout);
+		(void)sink;
+	}
+	if (verify && st_load_verify(spans, n) < 0) {
+		ret = cli_fail(CMD, "%s", st_last_error());
+		goto out;
+	}
+	if (save) {
+		st_load_hash_spans(spans, n);
+		if (save_hashes(save, spans, n))
+			goto out;
+	}
+	ret = 0;
+out:
+	munmap((void *)map, (size_t)sb.st_size);
+	return ret;
+}
+
 int cmd_bench_load(int argc, char **argv)
 {
 	const char *model = NULL, *stage = NULL, *io = "auto", *save = NULL, *verify = NULL, *v = NULL;
 	bool cold = false, json = false, verbose = false, blocks_only = false, prefault = false, ttft = false;
-	bool overlap = false;
+	bool overlap = false, readahead = false;
 	int64_t repeat = 1, qd = 0, chunk = 0, first = -1, last = -1;
 	struct st_load_opts o = { 0 };
 	struct bench_upload dev = { 0 };
@@ -350,8 +487,13 @@ int cmd_bench_load(int argc, char **argv)
 	}
 	if (!model)
 		return cli_usage_error(CMD, "no model (-m MODEL)");
-	if (!io || st_io_mode_parse(io, &o.mode) < 0)
-		return cli_usage_error(CMD, "--io: expected auto, uring, pread or mmap");
+	readahead = io && !strcmp(io, "readahead");
+	if (readahead)
+		o.mode = ST_IO_MMAP;
+	else if (!io || st_io_mode_parse(io, &o.mode) < 0)
+		return cli_usage_error(CMD, "--io: expected auto, uring, pread, mmap or readahead");
+	if (readahead && (overlap || dev.device || prefault))
+		return cli_usage_error(CMD, "--io readahead reads into the page cache: no --overlap, --device or --prefault");
 	if (stage) {
 		char *end;
 		first = strtol(stage, &end, 10);
@@ -367,7 +509,7 @@ int cmd_bench_load(int argc, char **argv)
 	st_set_log(log_stderr, NULL, verbose ? ST_LOG_INFO : ST_LOG_WARN);
 	if (ttft) {
 		for (int64_t run = 0; run < repeat; run++)
-			if (run_ttft(model, &o, cold, overlap, json))
+			if (run_ttft(model, &o, readahead, cold, overlap, json))
 				return 1;
 		return 0;
 	}
@@ -419,6 +561,10 @@ int cmd_bench_load(int argc, char **argv)
 		goto out;
 	if (dev.device) {
 		ret = bench_upload_run(&dev, model, spans, dst_off, n, arena_size, &o, repeat, cold, json, drop_cache);
+		goto out;
+	}
+	if (readahead) {
+		ret = run_readahead(model, &o, spans, n, first, last, repeat, cold, json, verify, save);
 		goto out;
 	}
 	if (!json && isatty(2)) {

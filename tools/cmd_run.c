@@ -36,14 +36,20 @@ static void usage(FILE *f)
 		"  -t, --threads N         CPU threads (default: all cores)\n"
 		"  --ctx N                 context size in tokens (default: min(trained, 2048))\n"
 		"  --kv-type f32|f16       KV cache element type (default f32)\n"
-		"  --io mmap|auto|uring|pread  how CPU stages get their weights: mmap = the mapped\n"
-		"                          file in place (default); uring/pread = read into their own\n"
-		"                          memory in the background, the first token's layers\n"
-		"                          starting as their bytes arrive; auto = uring when the\n"
-		"                          file is not in the page cache and every stage is a CPU one;\n"
-		"                          uring/pread also load accelerator stages, into device-local\n"
-		"                          memory where the device has it (streamed: chunk k+1 read\n"
-		"                          while chunk k is copied)\n"
+		"  --io auto|mmap|uring|direct|pread  how stages get their weights from the file:\n"
+		"                          auto (default): every stage uses the mapped file (CPU\n"
+		"                          stages compute from it in place, accelerators copy from\n"
+		"                          it) and io_uring reads its layers into the page cache\n"
+		"                          ahead of it (readahead; posix_fadvise without io_uring);\n"
+		"                          mmap: the mapped file, read on demand only;\n"
+		"                          uring: CPU stages as auto, accelerator stages read with\n"
+		"                          io_uring (O_DIRECT) into device-local memory where the\n"
+		"                          device has it (streamed: chunk k+1 read while chunk k is\n"
+		"                          copied);\n"
+		"                          direct/pread: every stage reads with io_uring O_DIRECT /\n"
+		"                          buffered pread into memory of its own, CPU stages in the\n"
+		"                          background, each layer of the first token starting as its\n"
+		"                          bytes arrive\n"
 		"  --stages SPEC           layers per device, e.g. cpu:0-4 or cpu:0-1,vulkan0:2-4\n"
 		"                          (default: all layers on the CPU)\n"
 		"  --device D              all layers on device D (cpu, vulkan0, opencl0, ...:\n"
@@ -93,7 +99,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
 	o->threads = 0;
 	o->ctx = 0;
 	o->kv_type = ST_KV_F32;
-	o->io = "mmap";
+	o->io = "auto";
 	o->verbose = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -154,8 +160,9 @@ static int parse(int argc, char **argv, struct run_opts *o)
 		if (TAKE("--io")) {
 			if (r < 0)
 				return 2;
-			if (strcmp(v, "mmap") && strcmp(v, "auto") && strcmp(v, "uring") && strcmp(v, "pread"))
-				return cli_usage_error(CMD, "--io '%s' is not mmap, auto, uring or pread", v);
+			if (strcmp(v, "mmap") && strcmp(v, "auto") && strcmp(v, "uring") && strcmp(v, "direct") &&
+			    strcmp(v, "pread"))
+				return cli_usage_error(CMD, "--io '%s' is not auto, mmap, uring, direct or pread", v);
 			o->io = v;
 			continue;
 		}
@@ -198,21 +205,31 @@ static int parse(int argc, char **argv, struct run_opts *o)
 	return -1;      /* parsed, go on */
 }
 
-/* Whether CPU stages read their weights with the loader (--io), and how. */
-static bool use_loader(const struct run_opts *o, const char *stages, struct st_ioring_weights *w)
+/* How the stages get their weights (--io): the read-ahead of the mapped
+ * file and/or the loader.  BENCHMARKS.md "Weight loading" has the
+ * measurements behind the default. */
+static void set_io(const struct run_opts *o, struct st_session_params *sp, struct st_ioring_weights *w)
 {
-	bool all_cpu = true;
-	for (const char *p = stages; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : "")
-		all_cpu &= !strncmp(p, "cpu", 3);
-	/* accelerator stages only when asked (--io uring|pread): streamed into
-	 * their device-local buffers (st_session_params.load_device) */
-	if (!strcmp(o->io, "mmap") || (!all_cpu && !strcmp(o->io, "auto")))
-		return false;
-	if (!strcmp(o->io, "auto") && !st_ioring_weights_prefer_loader(o->model))
-		return false;
+	const bool loader = !strcmp(o->io, "uring") || !strcmp(o->io, "direct") || !strcmp(o->io, "pread");
 	w->path = o->model;
-	w->opts.mode = strcmp(o->io, "pread") ? ST_IO_AUTO : ST_IO_PREAD;
-	return true;
+	sp->load_user = w;
+	if (!strcmp(o->io, "auto") || !strcmp(o->io, "uring"))
+		sp->prefetch_weights = st_ioring_prefetch_weights;
+	if (loader) {
+		/* with read-ahead (uring) CPU stages keep the mapping and the
+		 * loader serves the accelerators, into device-local buffers */
+		w->opts.mode = strcmp(o->io, "pread") ? ST_IO_AUTO : ST_IO_PREAD;
+		sp->load_weights_async = st_ioring_load_weights_async;
+		sp->load_device = true;
+	}
+	if (o->verbose)
+		fprintf(stderr, "strata %s: --io %s: %s\n", CMD, o->io,
+			!strcmp(o->io, "mmap")	 ? "stages use the mapped file, read on demand"
+			: !strcmp(o->io, "auto") ? "stages use the mapped file, read ahead with io_uring"
+			: !strcmp(o->io, "uring") ? "CPU stages use the mapped file, read ahead with io_uring; "
+						    "accelerators read theirs with io_uring into device memory"
+						  : "stages read their weights into memory of their own (CPU ones in "
+						    "the background, accelerators' into device memory)");
 }
 
 /* Write out what is complete of the pending bytes, holding back the start
@@ -277,14 +294,7 @@ int cmd_run(int argc, char **argv)
 	}
 	ret = 1;
 	sp.stages = stages;
-	if (use_loader(&o, stages, &w)) {
-		sp.load_weights_async = st_ioring_load_weights_async;
-		sp.load_user = &w;
-		sp.load_device = true;
-		if (o.verbose)
-			fprintf(stderr, "strata %s: stages read their weights with the loader (--io %s): CPU ones in "
-				"the background, accelerators' into device memory\n", CMD, o.io);
-	}
+	set_io(&o, &sp, &w);
 	if (st_session_create(m, &sp, &s) < 0) {
 		cli_fail(CMD, "%s", st_last_error());
 		goto out;

@@ -1,0 +1,395 @@
+/* test_prefetch.c: io_uring readahead of a stage's spans into the page
+ * cache (ioring/prefetch.h) and the session's read-ahead of the mapped
+ * file (st_session_params.prefetch_weights).
+ *
+ * Residency is checked independently with mincore (st_load_cached_fraction)
+ * on a file whose pages were dropped first: after prefetching, every page
+ * of the spans is in the page cache and the pages between and after them
+ * are not (only the stage's bytes are read), through io_uring and through
+ * the posix_fadvise fallback, including requests bigger than the kernel
+ * reads for one piece of advice.  The request counts and byte totals are
+ * recomputed here from the span list.  A budget stops early, a cancel
+ * stops early, bad spans fail with a clear error.  Sessions with
+ * read-ahead give logits bit-identical to plain mapped sessions on
+ * stories260K, each stage asks for exactly its own spans, CPU stages use
+ * the mapping even with a loader set, and a session destroyed at once
+ * stops its read-ahead (no hang; ASan for leaks). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "loader.h"
+#include "model.h"
+#include "prefetch.h"
+#include "strata.h"
+#include "tap.h"
+#include "weights.h"
+
+#define MiB (1024u * 1024u)
+#define FILE_SIZE (48u * MiB + 1234u)   /* not a page multiple */
+#define PAGE 4096u
+
+static char path[1200];
+static bool can_drop;
+
+static char logbuf[4096];
+static void log_cb(enum st_log_level level, const char *msg, void *user)
+{
+	(void)user;
+	if (level >= ST_LOG_INFO && strlen(logbuf) + strlen(msg) + 2 < sizeof logbuf) {
+		strcat(logbuf, msg);
+		strcat(logbuf, "\n");
+	}
+}
+
+static int write_file(const char *p, size_t size)
+{
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	char *buf = malloc(MiB);
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	int rc = 0;
+	if (fd < 0 || !buf) {
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	for (size_t done = 0; done < size && !rc;) {
+		size_t n = size - done < MiB ? size - done : MiB;
+		for (size_t i = 0; i < n; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			buf[i] = (char)x;
+		}
+		rc = write(fd, buf, n) == (ssize_t)n ? 0 : -1;
+		done += n;
+	}
+	if (!rc)
+		rc = fsync(fd);
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+static double cached(uint64_t off, uint64_t len)
+{
+	double f = -1;
+	if (st_load_cached_fraction(path, off, len, &f) < 0)
+		return -1;
+	return f;
+}
+
+/* Drop the file's pages; true if mincore then sees (almost) none. */
+static bool drop(void)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	close(fd);
+	return cached(0, 0) < 0.01;
+}
+
+/* Wait (up to 10 s) until every page of [off, off+len) is cached. */
+static bool wait_cached(uint64_t off, uint64_t len)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (cached(off, len) >= 1.0)
+			return true;
+		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+	}
+	return false;
+}
+
+static uint64_t pdown(uint64_t x)
+{
+	return x & ~(uint64_t)(PAGE - 1);
+}
+
+static uint64_t pup(uint64_t x)
+{
+	return (x + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+}
+
+/* Two runs: A (one span) and B+C (adjacent spans, one run), given C first
+ * to check that the order given is kept and adjacency still merges. */
+static struct st_load_span spans[3];
+
+static void setup_spans(void)
+{
+	spans[0] = (struct st_load_span){ .file_offset = 1 * MiB + 100, .nbytes = 3 * MiB, .name = "A" };
+	spans[1] = (struct st_load_span){ .file_offset = 20 * MiB + 7, .nbytes = 12 * MiB + 3, .name = "B" };
+	spans[2] = (struct st_load_span){ .file_offset = 32 * MiB + 10, .nbytes = 6 * MiB, .name = "C" };
+}
+
+static uint64_t ceil_div(uint64_t a, uint64_t b)
+{
+	return (a + b - 1) / b;
+}
+
+static void check_residency(const char *what, const struct st_prefetch_opts *o)
+{
+	struct st_prefetch_stats st;
+	const uint64_t ax = pdown(spans[0].file_offset), ay = pup(spans[0].file_offset + spans[0].nbytes);
+	const uint64_t bx = pdown(spans[1].file_offset), by = pup(spans[2].file_offset + spans[2].nbytes);
+	int r;
+	bool dropped = drop() && can_drop;
+	r = st_prefetch_spans(path, spans, 3, o, &st);
+	ok(r == 0, "%s: prefetch returns 0 (%s)", what, r ? st_last_error() : "ok");
+	ok(st.bytes_spans == spans[0].nbytes + spans[1].nbytes + spans[2].nbytes, "%s: bytes_spans %llu", what,
+	   (unsigned long long)st.bytes_spans);
+	if (!dropped) {
+		for (int i = 0; i < 4; i++)
+			tap_skip("the page cache of %s cannot be dropped here", path);
+		return;
+	}
+	ok(!st.cached && st.bytes_advised == (ay - ax) + (by - bx),
+	   "%s: advised the page-rounded runs only: %llu == %llu", what, (unsigned long long)st.bytes_advised,
+	   (unsigned long long)((ay - ax) + (by - bx)));
+	ok(st.request > 0 && st.request <= st.request_cap && st.request % PAGE == 0 &&
+		   st.n_requests == ceil_div(ay - ax, st.request) + ceil_div(by - bx, st.request),
+	   "%s: %llu requests of %llu bytes (kernel cap %llu)", what, (unsigned long long)st.n_requests,
+	   (unsigned long long)st.request, (unsigned long long)st.request_cap);
+	{
+		const bool in = wait_cached(ax, ay - ax) && wait_cached(bx, by - bx);
+		const double fa = cached(ax, ay - ax), fb = cached(bx, by - bx);
+		const double o1 = cached(0, ax), o2 = cached(ay, bx - ay), o3 = cached(by, FILE_SIZE - by);
+		ok(in, "%s: every page of the spans is cached (%.3f, %.3f)", what, fa, fb);
+		ok(o1 < 0.02 && o2 < 0.02 && o3 < 0.02, "%s: no page outside them is (%.3f, %.3f, %.3f)", what, o1, o2,
+		   o3);
+	}
+}
+
+static int cancel_after;
+static int check_cancel(void *user)
+{
+	int *calls = user;
+	return ++*calls > cancel_after ? -ECANCELED : 0;
+}
+
+static void test_file(void)
+{
+	struct st_prefetch_opts o = { 0 };
+	struct st_prefetch_stats st;
+	struct st_load_span bad;
+	int calls = 0, r;
+
+	check_residency("io_uring, defaults", &o);
+	o.request = 64 * MiB;      /* more than the kernel reads for one request */
+	check_residency("io_uring, 64 MiB requests asked", &o);
+	o = (struct st_prefetch_opts){ .request = 256 * 1024, .depth = 1 };
+	check_residency("io_uring, 256 KiB x 1", &o);
+	o = (struct st_prefetch_opts){ .flags = ST_PREFETCH_FAIL_URING };
+	logbuf[0] = 0;
+	check_residency("posix_fadvise fallback", &o);
+	ok(strstr(logbuf, "prefetching with posix_fadvise") != NULL, "the fallback is announced: %s", logbuf);
+	r = st_prefetch_spans(path, spans, 3, &o, &st);
+	ok(r == 0 && !st.uring, "the fallback says it did not use io_uring");
+
+	/* everything cached already: no request */
+	r = st_prefetch_spans(path, spans, 3, NULL, &st);
+	ok(r == 0 && (!can_drop || (st.cached && st.n_requests == 0 && st.bytes_advised == 0)),
+	   "the spans' pages all cached: nothing requested (cached %d, %llu requests)", st.cached,
+	   (unsigned long long)st.n_requests);
+
+	/* a budget: the first run only, whole pages */
+	drop();
+	o = (struct st_prefetch_opts){ .budget = 2 * MiB };
+	r = st_prefetch_spans(path, spans, 3, &o, &st);
+	ok(r == 0 && st.bytes_advised == 2 * MiB && st.bytes_skipped == st.bytes_spans - 2 * MiB + (spans[0].file_offset % PAGE),
+	   "a 2 MiB budget: %llu bytes advised, %llu skipped", (unsigned long long)st.bytes_advised,
+	   (unsigned long long)st.bytes_skipped);
+	if (can_drop) {
+		bool in = wait_cached(pdown(spans[0].file_offset), 2 * MiB);
+		ok(in && cached(pdown(spans[1].file_offset), 18 * MiB) < 0.02,
+		   "the budget's bytes are the first span's; the later run is left alone");
+	} else {
+		tap_skip("page cache cannot be dropped");
+	}
+
+	/* cancel after two requests */
+	o = (struct st_prefetch_opts){ .request = 1 * MiB, .check = check_cancel, .check_user = &calls };
+	cancel_after = 2;
+	r = st_prefetch_spans(path, spans, 3, &o, &st);
+	ok(r == -ECANCELED && st.n_requests == 2 && calls == 3, "cancelled after 2 requests: %d, %llu requests",
+	   r, (unsigned long long)st.n_requests);
+
+	/* bad input */
+	bad = (struct st_load_span){ .file_offset = FILE_SIZE - 10, .nbytes = 11, .name = "past-eof" };
+	r = st_prefetch_spans(path, &bad, 1, NULL, &st);
+	ok(r == -EINVAL && strstr(st_last_error(), "past the end") && strstr(st_last_error(), "past-eof"),
+	   "a span past the end of the file: %s", st_last_error());
+	bad = (struct st_load_span){ .file_offset = UINT64_MAX - 5, .nbytes = 100, .name = "wraps" };
+	r = st_prefetch_spans(path, &bad, 1, NULL, &st);
+	ok(r == -EINVAL, "a span whose end overflows: %s", st_last_error());
+	o = (struct st_prefetch_opts){ .request = 1000 };
+	r = st_prefetch_spans(path, spans, 3, &o, &st);
+	ok(r == -EINVAL, "a request size that is not whole pages: %s", st_last_error());
+	o = (struct st_prefetch_opts){ .depth = ST_PREFETCH_MAX_DEPTH + 1 };
+	r = st_prefetch_spans(path, spans, 3, &o, &st);
+	ok(r == -EINVAL, "too deep: %s", st_last_error());
+	r = st_prefetch_spans("/nonexistent/strata-prefetch", spans, 3, NULL, &st);
+	ok(r < 0 && strstr(st_last_error(), "cannot open"), "a missing file: %s", st_last_error());
+	r = st_prefetch_spans(path, NULL, 0, NULL, &st);
+	ok(r == 0 && st.n_requests == 0, "no spans: nothing to do");
+}
+
+/* ---- sessions ------------------------------------------------------------ */
+
+static const int32_t toks[] = { 1, 403, 407, 261, 378 };
+#define NT ((int)(sizeof toks / sizeof toks[0]))
+
+static int run_session(struct st_model *m, const struct st_session_params *sp, float *out, uint32_t n_vocab)
+{
+	struct st_session *s = NULL;
+	int r = st_session_create(m, sp, &s);
+	if (r < 0)
+		return r;
+	r = st_session_eval(s, toks, NT, true);
+	for (int t = 0; r == NT && t < NT; t++)
+		memcpy(out + (size_t)t * n_vocab, st_session_logits(s, t), n_vocab * sizeof(float));
+	st_session_destroy(s);
+	return r == NT ? 0 : (r < 0 ? r : -EIO);
+}
+
+static uint64_t stage_bytes(struct st_model *m, int first, int last)
+{
+	struct st_tensor_span sp[512];
+	const int nl = (int)st_model_desc(m)->n_layer;
+	int n = st_model_spans(m, first, last, first == 0, last == nl - 1, sp, 512);
+	uint64_t b = 0;
+	for (int i = 0; i < n && n <= 512; i++)
+		b += sp[i].nbytes;
+	return b;
+}
+
+static void test_sessions(const char *mdir)
+{
+	char mp[1200];
+	struct st_model *m = NULL;
+	struct st_session_params sp;
+	struct st_session *s = NULL;
+	float *ref = NULL, *got = NULL, *aref = NULL;
+	uint32_t nv;
+	int r;
+
+	snprintf(mp, sizeof mp, "%s/stories260K/stories260K.gguf", mdir);
+	if (access(mp, R_OK) != 0 || st_model_open(mp, &m) < 0) {
+		for (int i = 0; i < 8; i++)
+			tap_skip("%s missing", mp);
+		return;
+	}
+	nv = st_model_desc(m)->n_vocab;
+	ref = malloc((size_t)NT * nv * sizeof *ref);
+	got = malloc((size_t)NT * nv * sizeof *got);
+	aref = malloc((size_t)NT * nv * sizeof *aref);
+	st_session_params_default(&sp);
+	sp.n_ctx = 64;
+	r = ref && got && aref ? run_session(m, &sp, ref, nv) : -ENOMEM;
+	ok(r == 0, "reference logits from the mapped file");
+
+	for (int two = 0; two < 2; two++) {
+		struct st_ioring_weights w = { .path = mp };
+		const int nl = (int)st_model_desc(m)->n_layer;
+		st_session_params_default(&sp);
+		sp.n_ctx = 64;
+		sp.prefetch_weights = st_ioring_prefetch_weights;
+		sp.load_user = &w;
+		sp.stages = two ? "cpu:0-1,cpu:2-4" : NULL;
+		r = run_session(m, &sp, got, nv);
+		ok(r == 0 && !memcmp(ref, got, (size_t)NT * nv * sizeof *ref) && w.n_prefetches == 1 + two &&
+			   w.prefetch_stats.bytes_spans == stage_bytes(m, 0, nl - 1),
+		   "%s with read-ahead: identical logits; %d prefetches of %llu bytes (the stages' %llu)",
+		   two ? "two CPU stages" : "one CPU stage", w.n_prefetches,
+		   (unsigned long long)w.prefetch_stats.bytes_spans, (unsigned long long)stage_bytes(m, 0, nl - 1));
+	}
+
+	{       /* a loader too: CPU stages still use the mapping, the loader reads nothing */
+		struct st_ioring_weights w = { .path = mp };
+		st_session_params_default(&sp);
+		sp.n_ctx = 64;
+		sp.prefetch_weights = st_ioring_prefetch_weights;
+		sp.load_weights = st_ioring_load_weights;
+		sp.load_user = &w;
+		r = run_session(m, &sp, got, nv);
+		ok(r == 0 && !memcmp(ref, got, (size_t)NT * nv * sizeof *ref) && w.n_loads == 0 &&
+			   w.n_prefetches == 1,
+		   "read-ahead with a loader set: the CPU stage maps the file (%d loads, %d prefetches)", w.n_loads,
+		   w.n_prefetches);
+	}
+
+	/* accelerator stages copy from the mapping, read ahead while copying:
+	 * the same logits as without read-ahead, every stage's bytes asked for */
+	for (int dev = 0; dev < 2; dev++) {
+		const char *stages = dev ? "cpu:0-1,opencl0:2-4" : "cpu:0-1,vulkan0:2-4";
+		struct st_ioring_weights w = { .path = mp };
+		st_session_params_default(&sp);
+		sp.n_ctx = 64;
+		sp.stages = stages;
+		if (run_session(m, &sp, aref, nv) < 0) {
+			tap_skip("%s: %s", stages, st_last_error());
+			continue;
+		}
+		sp.prefetch_weights = st_ioring_prefetch_weights;
+		sp.load_user = &w;
+		r = run_session(m, &sp, got, nv);
+		ok(r == 0 && !memcmp(aref, got, (size_t)NT * nv * sizeof *ref) && w.n_prefetches == 2 &&
+			   w.prefetch_stats.bytes_spans == stage_bytes(m, 0, (int)st_model_desc(m)->n_layer - 1),
+		   "%s with read-ahead: logits identical to it without; %d prefetches of %llu bytes", stages,
+		   w.n_prefetches, (unsigned long long)w.prefetch_stats.bytes_spans);
+	}
+
+	{       /* a failing read-ahead is a warning, not an error */
+		struct st_ioring_weights w = { .path = "/nonexistent/model.gguf" };
+		st_session_params_default(&sp);
+		sp.n_ctx = 64;
+		sp.prefetch_weights = st_ioring_prefetch_weights;
+		sp.load_user = &w;
+		r = run_session(m, &sp, got, nv);
+		ok(r == 0 && !memcmp(ref, got, (size_t)NT * nv * sizeof *ref),
+		   "a read-ahead that fails (missing file) leaves the session working");
+	}
+
+	{       /* destroyed at once: the read-ahead stops, nothing hangs */
+		struct st_ioring_weights w = { .path = mp, .prefetch = { .request = 4096, .depth = 1 } };
+		st_session_params_default(&sp);
+		sp.n_ctx = 64;
+		sp.prefetch_weights = st_ioring_prefetch_weights;
+		sp.load_user = &w;
+		r = st_session_create(m, &sp, &s);
+		if (r == 0)
+			st_session_destroy(s);
+		ok(r == 0 && w.n_prefetches == 1, "a session destroyed right away joins its read-ahead (%llu of %llu bytes)",
+		   (unsigned long long)w.prefetch_stats.bytes_advised, (unsigned long long)w.prefetch_stats.bytes_spans);
+	}
+	free(ref);
+	free(got);
+	free(aref);
+	st_model_close(m);
+}
+
+int main(void)
+{
+	const char *build = getenv("ST_BUILD_DIR"), *mdir = tap_models_dir();
+	snprintf(path, sizeof path, "%s/prefetch-test-%d.bin", build ? build : ".", (int)getpid());
+	st_set_log(log_cb, NULL, ST_LOG_INFO);
+	if (write_file(path, FILE_SIZE) != 0)
+		tap_skip_all("cannot write %s", path);
+	setup_spans();
+	can_drop = drop();
+	if (!can_drop)
+		diag("the page cache of %s cannot be dropped (tmpfs?): residency checks are skipped", path);
+	test_file();
+	unlink(path);
+	if (mdir)
+		test_sessions(mdir);
+	else
+		for (int i = 0; i < 8; i++)
+			tap_skip("no models dir (ST_MODELS_DIR)");
+	return tap_done();
+}
