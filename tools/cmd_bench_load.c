@@ -154,6 +154,22 @@ static uint64_t peak_rss_bytes(void)
 	return (uint64_t)ru.ru_maxrss * 1024;
 }
 
+/* Bytes this process (every thread, io_uring's workers included) made the
+ * kernel fetch from storage so far (/proc/self/io read_bytes); 0 if unknown. */
+static uint64_t storage_read_bytes(void)
+{
+	FILE *f = fopen("/proc/self/io", "r");
+	char line[128];
+	unsigned long long v = 0;
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "read_bytes: %llu", &v) == 1)
+			break;
+	fclose(f);
+	return (uint64_t)v;
+}
+
 static int save_hashes(const char *file, const struct st_load_span *s, size_t n)
 {
 	FILE *f = fopen(file, "w");
@@ -354,8 +370,10 @@ static int run_readahead(const char *model, const struct st_load_opts *lo, struc
 		pthread_t th;
 		double t0, t1, rate;
 		int rc;
+		uint64_t io0;
 		if (cold)
 			drop_cache(model, &dropped_all);
+		io0 = storage_read_bytes();
 		t0 = st_time_now_tool();
 		rc = pthread_create(&th, NULL, ra_thread, &j);
 		if (rc) {
@@ -377,18 +395,22 @@ static int run_readahead(const char *model, const struct st_load_opts *lo, struc
 		}
 		rate = t1 > t0 ? (double)j.st.bytes_spans / (t1 - t0) : 0;
 		if (json)
-			printf("{\"io\":\"readahead\",\"uring\":%s,\"bytes\":%" PRIu64 ",\"bytes_advised\":%" PRIu64
+			printf("{\"io\":\"readahead\",\"uring\":%s,\"bytes\":%" PRIu64 ",\"storage_read_bytes\":%" PRIu64
+			       ",\"bytes_advised\":%" PRIu64
 			       ",\"requests\":%" PRIu64 ",\"seconds\":%.6f,\"issue_seconds\":%.6f,\"bytes_per_s\":%.0f"
 			       ",\"peak_rss_bytes\":%" PRIu64 ",\"tensors\":%zu,\"stage\":[%" PRId64 ",%" PRId64
 			       "],\"cold\":%s,\"verified\":%s}\n",
-			       j.st.uring ? "true" : "false", j.st.bytes_spans, j.st.bytes_advised, j.st.n_requests,
+			       j.st.uring ? "true" : "false", j.st.bytes_spans, storage_read_bytes() - io0,
+			       j.st.bytes_advised, j.st.n_requests,
 			       t1 - t0, j.st.seconds, rate, peak_rss_bytes(), n, first, last, cold ? "true" : "false",
 			       verify ? "true" : "false");
 		else
 			printf("readahead (%s): %zu tensors of layers %" PRId64 "-%" PRId64 ", %.1f MiB mapped in %.3f s"
-			       " = %.1f MB/s (%" PRIu64 " requests issued in %.3f s); peak RSS %.1f MiB%s\n",
+			       " = %.1f MB/s (%" PRIu64 " requests issued in %.3f s; %.1f MiB read from storage);"
+			       " peak RSS %.1f MiB%s\n",
 			       j.st.uring ? "io_uring" : "posix_fadvise", n, first, last,
 			       (double)j.st.bytes_spans / 1048576.0, t1 - t0, rate / 1e6, j.st.n_requests, j.st.seconds,
+			       (double)(storage_read_bytes() - io0) / 1048576.0,
 			       (double)peak_rss_bytes() / 1048576.0,
 			       cold ? (dropped_all ? ", cold (caches dropped)" : ", cold (file pages dropped)") : "");
 		fflush(stdout);
@@ -576,8 +598,10 @@ int cmd_bench_load(int argc, char **argv)
 		struct st_load_stats st;
 		bool dropped_all = false;
 		double rate;
+		uint64_t io0;
 		if (cold)
 			drop_cache(model, &dropped_all);
+		io0 = storage_read_bytes();
 		r = st_load_spans(model, spans, n, &o, &st);
 		if (r < 0) {
 			if (o.progress)
@@ -588,12 +612,13 @@ int cmd_bench_load(int argc, char **argv)
 		rate = st.seconds > 0 ? (double)st.bytes_spans / st.seconds : 0;
 		if (json) {
 			printf("{\"io\":\"%s\",\"direct\":%s,\"fixed_buffers\":%s,\"bytes\":%" PRIu64
-			       ",\"bytes_read\":%" PRIu64 ",\"bytes_direct\":%" PRIu64 ",\"bytes_copied\":%" PRIu64
+			       ",\"storage_read_bytes\":%" PRIu64 ",\"bytes_read\":%" PRIu64 ",\"bytes_direct\":%" PRIu64 ",\"bytes_copied\":%" PRIu64
 			       ",\"seconds\":%.6f,\"bytes_per_s\":%.0f,\"peak_rss_bytes\":%" PRIu64
 			       ",\"tensors\":%zu,\"stage\":[%" PRId64 ",%" PRId64 "],\"qd\":%u,\"chunk\":%u,\"cold\":%s,"
 			       "\"verified\":%s}\n",
 			       st_io_mode_name(st.mode), st.direct ? "true" : "false",
-			       st.fixed_buffers ? "true" : "false", st.bytes_spans, st.bytes_read, st.bytes_direct,
+			       st.fixed_buffers ? "true" : "false", st.bytes_spans, storage_read_bytes() - io0, st.bytes_read,
+			       st.bytes_direct,
 			       st.bytes_copied, st.seconds, rate, peak_rss_bytes(), n, first, last,
 			       qd ? (unsigned)qd : ST_LOAD_DEFAULT_QD, chunk ? (unsigned)chunk : ST_LOAD_DEFAULT_CHUNK,
 			       cold ? "true" : "false", verify ? "true" : "false");
