@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "load_progress.h"
 #include "plan_run.h"
 #include "strata.h"
 #include "util.h"
@@ -264,6 +265,7 @@ int cmd_run(int argc, char **argv)
 	char *pend = NULL;          /* bytes not written yet (an incomplete UTF-8 tail) */
 	size_t n_pend = 0, cap_pend = 0;
 	bool strip_space;
+	struct load_progress *progress = NULL;
 
 	rc = parse(argc, argv, &o);
 	if (rc >= 0)
@@ -295,6 +297,10 @@ int cmd_run(int argc, char **argv)
 	ret = 1;
 	sp.stages = stages;
 	set_io(&o, &sp, &w);
+	/* the mapped file fills while the first evaluation runs (O_DIRECT
+	 * reads bypass the page cache: nothing to watch there) */
+	if (strcmp(o.io, "direct"))
+		progress = load_progress_start(o.model);
 	if (st_session_create(m, &sp, &s) < 0) {
 		cli_fail(CMD, "%s", st_last_error());
 		goto out;
@@ -356,20 +362,21 @@ int cmd_run(int argc, char **argv)
 	for (int i = 0; i < n_prompt; i++)
 		st_sampler_accept(smp, toks[i]);
 
+	t0 = st_time_now();
+	rc = st_session_eval(s, toks, n_prompt, false);
+	t_prompt = st_time_now() - t0;
+	load_progress_stop(progress);       /* its line is gone before any text */
+	progress = NULL;
+	if (rc < 0) {
+		cli_fail(CMD, "evaluating the prompt: %s", st_last_error());
+		goto out;
+	}
 	/* echo the prompt as given, then stream the continuation */
 	fputs(o.prompt, stdout);
 	fflush(stdout);
 	/* with nothing printed yet, SPM's leading space of the first piece is
 	 * the dummy prefix, not text */
 	strip_space = o.prompt[0] == 0 && st_tokenizer_kind(tok) == ST_TOKENIZER_SPM;
-
-	t0 = st_time_now();
-	rc = st_session_eval(s, toks, n_prompt, false);
-	t_prompt = st_time_now() - t0;
-	if (rc < 0) {
-		cli_fail(CMD, "evaluating the prompt: %s", st_last_error());
-		goto out;
-	}
 	if (plan)
 		plan_run_begin(plan, s);
 	t0 = st_time_now();
@@ -450,6 +457,7 @@ out_gen:
 		}
 	}
 out:
+	load_progress_stop(progress);
 	plan_run_free(plan);
 	st_sampler_destroy(smp);
 	st_session_destroy(s);

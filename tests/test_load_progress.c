@@ -1,0 +1,121 @@
+/* test_load_progress.c: the loading progress line of `strata run`
+ * (tools/load_progress.h) on a pseudo-terminal.  A file whose pages were
+ * dropped is read slowly by the test while the progress thread watches its
+ * residency: the line must appear (after half a second), count up to the
+ * file's size in MiB, and be erased when stopped; a cached file and a
+ * stderr that is not a terminal show nothing. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pty.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../tools/load_progress.h"
+#include "loader.h"
+#include "tap.h"
+
+#define MiB (1024u * 1024u)
+#define SIZE (64u * MiB)
+
+static char path[1200];
+
+static int make_file(void)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	char *buf = malloc(MiB);
+	int rc = 0;
+	if (fd < 0 || !buf) {
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	for (unsigned i = 0; i < MiB; i++)
+		buf[i] = (char)(i * 2654435761u >> 24);
+	for (unsigned i = 0; i < SIZE / MiB && !rc; i++)
+		rc = write(fd, buf, MiB) == (ssize_t)MiB ? 0 : -1;
+	if (!rc)
+		rc = fsync(fd);
+	if (!rc)
+		rc = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+int main(void)
+{
+	const char *build = getenv("ST_BUILD_DIR");
+	int master = -1, slave = -1, saved, fd;
+	double f = 1;
+	char *out = calloc(1, 1 << 16), *buf = malloc(4 * MiB);
+	size_t n_out = 0;
+	struct load_progress *lp;
+
+	snprintf(path, sizeof path, "%s/load-progress-%d.bin", build ? build : ".", (int)getpid());
+	if (!out || !buf || make_file() != 0)
+		tap_skip_all("cannot write %s", path);
+	if (st_load_cached_fraction(path, 0, 0, &f) < 0 || f > 0.01) {
+		unlink(path);
+		tap_skip_all("the page cache of %s cannot be dropped here (%.2f cached)", path, f);
+	}
+	if (openpty(&master, &slave, NULL, NULL, NULL) < 0) {
+		unlink(path);
+		tap_skip_all("no pseudo-terminal: %s", strerror(errno));
+	}
+	fflush(stderr);
+	saved = dup(2);
+	dup2(slave, 2);
+	lp = load_progress_start(path);
+	/* read the file slowly: 16 x 4 MiB over about a second */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	for (int i = 0; fd >= 0 && i < 16; i++) {
+		if (read(fd, buf, 4 * MiB) != (ssize_t)(4 * MiB))
+			break;
+		nanosleep(&(struct timespec){ 0, 70 * 1000 * 1000 }, NULL);
+	}
+	nanosleep(&(struct timespec){ 0, 300 * 1000 * 1000 }, NULL);
+	load_progress_stop(lp);
+	if (fd >= 0)
+		close(fd);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	close(slave);
+	fcntl(master, F_SETFL, O_NONBLOCK);
+	for (ssize_t r; (r = read(master, out + n_out, (1 << 16) - 1 - n_out)) > 0;)
+		n_out += (size_t)r;
+	out[n_out] = 0;
+	close(master);
+
+	ok(lp != NULL, "a cold file on a terminal: progress starts");
+	ok(strstr(out, "loading weights") && strstr(out, "/ 64.0 MiB"), "the line names the weights and the size: %.80s",
+	   out + (n_out > 80 ? n_out - 80 : 0));
+	{
+		/* the MiB counts drawn: at least two, rising, the last one 64.0 */
+		double prev = -1, last = -1;
+		int draws = 0, rising = 1;
+		for (const char *p = out; (p = strstr(p, "loading weights")) != NULL; p++) {
+			double v = -1;
+			if (sscanf(p, "loading weights %lf", &v) == 1) {
+				rising &= v >= prev;
+				prev = last = v;
+				draws++;
+			}
+		}
+		ok(draws >= 2 && rising && last > 60.0, "%d draws, counting up to %.1f MiB", draws, last);
+	}
+	ok(n_out >= 4 && !memcmp(out + n_out - 4, "\r\033[K", 4), "the line is erased at the end");
+	/* cached now: nothing to show */
+	dup2(open("/dev/null", O_WRONLY | O_CLOEXEC), 2);
+	lp = load_progress_start(path);
+	ok(lp == NULL, "a cached file, or stderr not a terminal: no progress");
+	load_progress_stop(lp);
+	unlink(path);
+	free(buf);
+	free(out);
+	return tap_done();
+}
