@@ -238,6 +238,34 @@ void st_loader_close(struct st_loader *ld)
 	free(ld);
 }
 
+int st_loader_register_buffers(struct st_loader *ld, void *const *bufs, uint32_t n, size_t len, const char *what)
+{
+	if (!ld || (n && !bufs) || n > ST_LOAD_MAX_BUFFERS || len > ((size_t)1 << 30))
+		return st_error(-EINVAL, "loader: registering %u buffers of %zu bytes: at most %u of at most 1 GiB",
+				n, len, ST_LOAD_MAX_BUFFERS);
+	for (uint32_t i = 0; i < n; i++)
+		if (!bufs[i] || !len)
+			return st_error(-EINVAL, "loader: registering buffer %u: no memory", i);
+	st_loader_unregister_buffers(ld);
+#if ST_HAVE_LIBURING
+	if (ld->mode == ST_IO_URING && n)
+		return ld_uring_register_user(ld, bufs, n, len, what ? what : "caller buffers");
+#else
+	(void)what;
+#endif
+	return 0;
+}
+
+void st_loader_unregister_buffers(struct st_loader *ld)
+{
+#if ST_HAVE_LIBURING
+	if (ld)
+		ld_uring_unregister_user(ld);
+#else
+	(void)ld;
+#endif
+}
+
 enum st_io_mode st_loader_mode(const struct st_loader *ld) { return ld->mode; }
 bool st_loader_direct(const struct st_loader *ld) { return ld->direct; }
 uint64_t st_loader_file_size(const struct st_loader *ld) { return ld->file_size; }

@@ -178,6 +178,22 @@ void st_loader_close(struct st_loader *ld);
 /* Read the spans (any order; the loader sorts by offset).  stats may be NULL. */
 int st_loader_read(struct st_loader *ld, const struct st_load_span *spans, size_t n,
 		   struct st_load_stats *stats);
+/* Register caller memory that many loads read into (e.g. the upload
+ * path's staging slots) with the ring as fixed buffers, until
+ * st_loader_unregister_buffers or st_loader_close: n buffers of len bytes
+ * each (n <= ST_LOAD_MAX_BUFFERS, len <= 1 GiB).  Reads straight into
+ * them use READ_FIXED (no page pinning per read; counted in
+ * st_load_stats.bytes_fixed).  While they are registered the loader's own
+ * staging chunks are not (one buffer table per ring) and
+ * ST_LOAD_FIXED_DEST is ignored.  Returns n when registered, 0 when not
+ * (not io_uring, ST_LOAD_NO_FIXED, or refused: ST_IO_NO_FIXED=1 /
+ * ST_LOAD_FAIL_FIXED, RLIMIT_MEMLOCK, memory the kernel cannot pin; a
+ * refusal is announced once at ST_LOG_INFO, naming `what`): the reads are
+ * then plain and give the same bytes.  A negative errno for bad arguments.
+ * The memory must stay valid until unregistered. */
+#define ST_LOAD_MAX_BUFFERS 64u
+int st_loader_register_buffers(struct st_loader *ld, void *const *bufs, uint32_t n, size_t len, const char *what);
+void st_loader_unregister_buffers(struct st_loader *ld);
 enum st_io_mode st_loader_mode(const struct st_loader *ld);
 bool st_loader_direct(const struct st_loader *ld);
 uint64_t st_loader_file_size(const struct st_loader *ld);

@@ -64,6 +64,11 @@ struct st_loader {
 	bool ring_ok;
 	bool fixed;
 	bool async_buffered;        /* buffered reads go to io-wq workers (parallel copies) */
+	/* caller buffers registered for the loader's lifetime
+	 * (st_loader_register_buffers): table entries 0..n_user-1 */
+	unsigned char *user_buf[ST_LOAD_MAX_BUFFERS];
+	size_t user_len;
+	uint32_t n_user;
 #endif
 	/* the read in progress */
 	const struct st_load_span *spans;
@@ -106,6 +111,9 @@ int ld_piece_done(struct st_loader *ld, const struct ld_plan *p, const struct ld
 int ld_uring_setup(struct st_loader *ld, const char **why);
 void ld_uring_teardown(struct st_loader *ld);
 int ld_uring_read(struct st_loader *ld, const struct ld_plan *p);
+/* n (registered) or 0 (refused, announced once) */
+int ld_uring_register_user(struct st_loader *ld, void *const *bufs, uint32_t n, size_t len, const char *what);
+void ld_uring_unregister_user(struct st_loader *ld);
 void ld_uring_staging_release(struct st_loader *ld);
 #endif
 

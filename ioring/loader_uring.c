@@ -14,6 +14,9 @@
  * than pinning per read.)  A
  * refused registration (RLIMIT_MEMLOCK, memory the kernel cannot pin,
  * ST_IO_NO_FIXED=1 / ST_LOAD_FAIL_FIXED) means plain reads, announced once.
+ * Caller memory that many loads read into (the upload slots) can instead
+ * hold the table for the loader's lifetime (st_loader_register_buffers);
+ * then reads into it are READ_FIXED and the staging chunks are plain.
  * The engine keeps queue_depth reads in flight, submits in batches and
  * sleeps in io_uring_wait_cqe until a completion arrives; short reads,
  * -EAGAIN and -EINTR resubmit the rest from the same slot.  On an error it
@@ -73,6 +76,7 @@ void ld_uring_teardown(struct st_loader *ld)
 {
 	if (!ld->ring_ok)
 		return;
+	ld_uring_unregister_user(ld);
 	ld_uring_staging_release(ld);
 	io_uring_queue_exit(&ld->ring);
 	ld->ring_ok = false;
@@ -122,6 +126,61 @@ static bool fixed_refused(const struct st_loader *ld)
 {
 	const char *v = getenv("ST_IO_NO_FIXED");
 	return ld->opts.flags & ST_LOAD_FAIL_FIXED || (v && *v && strcmp(v, "0") != 0);
+}
+
+static atomic_flag announced_no_fixed_user = ATOMIC_FLAG_INIT;
+
+static void announce_no_fixed_user(const struct st_loader *ld, const char *what, uint32_t n, int err)
+{
+	if (!atomic_flag_test_and_set(&announced_no_fixed_user))
+		st_log(ST_LOG_INFO, "loader: registering %u %s with the ring failed (%s): plain reads into them (%s)",
+		       n, what, strerror(-err), ld->path);
+}
+
+int ld_uring_register_user(struct st_loader *ld, void *const *bufs, uint32_t n, size_t len, const char *what)
+{
+	struct iovec iov[ST_LOAD_MAX_BUFFERS];
+	int ret;
+
+	if (ld->opts.flags & ST_LOAD_NO_FIXED)
+		return 0;
+	if (fixed_refused(ld)) {
+		announce_no_fixed_user(ld, what, n, -ENOMEM);
+		return 0;
+	}
+	if (ld->staging_leaked)
+		return 0;               /* an earlier load's table may still be in use */
+	for (uint32_t i = 0; i < n; i++)
+		iov[i] = (struct iovec){ bufs[i], len };
+	ret = io_uring_register_buffers(&ld->ring, iov, n);
+	if (ret < 0) {
+		announce_no_fixed_user(ld, what, n, ret);
+		return 0;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		ld->user_buf[i] = bufs[i];
+	ld->user_len = len;
+	ld->n_user = n;
+	return (int)n;
+}
+
+void ld_uring_unregister_user(struct st_loader *ld)
+{
+	if (!ld->n_user)
+		return;
+	if (!ld->staging_leaked)
+		io_uring_unregister_buffers(&ld->ring);
+	ld->n_user = 0;
+}
+
+/* The table entry of the caller buffer holding [dst, dst + len), or -1. */
+static int user_index(const struct st_loader *ld, const unsigned char *dst, size_t len)
+{
+	for (uint32_t i = 0; i < ld->n_user; i++)
+		if (dst >= ld->user_buf[i] && len <= ld->user_len &&
+		    (size_t)(dst - ld->user_buf[i]) <= ld->user_len - len)
+			return (int)i;
+	return -1;
 }
 
 /* Windows over the direct pieces' destinations (contiguous or nearly so,
@@ -300,7 +359,7 @@ int ld_uring_read(struct st_loader *ld, const struct ld_plan *p)
 		goto out;
 	}
 	err = staging_reserve(ld, n_stg_want);
-	if (!err)
+	if (!err && !ld->n_user)        /* else the caller's buffers hold the table */
 		err = fixed_setup(ld, p, n_stg_want, &fs);
 	if (err)
 		goto out;
@@ -323,6 +382,8 @@ int ld_uring_read(struct st_loader *ld, const struct ld_plan *p)
 				slots[si].stg = free_stg[--n_free_stg];
 				if ((uint32_t)slots[si].stg < fs.n_stg)
 					slots[si].fixed = slots[si].stg;
+			} else if (ld->n_user) {
+				slots[si].fixed = user_index(ld, p->pieces[next].dst, p->pieces[next].len);
 			} else {
 				slots[si].fixed = fixed_dest_index(ld, &fs, next);
 			}

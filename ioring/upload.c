@@ -147,6 +147,7 @@ static int up_run(struct up_ctx *c, struct st_loader *ld, const struct st_upload
 			break;
 		}
 		c->st->bytes_read += lst.bytes_read;
+		c->st->bytes_fixed += lst.bytes_fixed;
 		c->st->n_chunks++;
 		for (int i = 0; i < nr; i++)
 			c->st->bytes += r[i].size;
@@ -202,13 +203,18 @@ int st_ioring_upload(struct st_loader *ld, struct st_backend *be, struct st_buff
 	if (rc)
 		goto out;
 	stats->streamed = c.u != NULL;
-	rc = up_run(&c, ld, spans, o, m, slot_size, n_slots, opts->serial);
+	/* every chunk is read into one of the slots: register them once */
+	rc = st_loader_register_buffers(ld, c.slots, n_slots, slot_size, "upload slots");
+	stats->fixed = rc > 0;
+	if (rc >= 0)
+		rc = up_run(&c, ld, spans, o, m, slot_size, n_slots, opts->serial);
 	/* every copy in flight finishes before the slots go */
 	for (uint32_t i = 0; i < n_slots; i++) {
 		int r = up_wait(&c, (int)i);
 		if (!rc)
 			rc = r;
 	}
+	st_loader_unregister_buffers(ld);
 	st_upload_close(be, c.u);
 	free(c.host);
 out:

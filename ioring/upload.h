@@ -7,7 +7,11 @@
  * A chunk is one contiguous, 4 KiB-aligned file range of at most slot_size
  * bytes: tensors that are (nearly) adjacent in the file share a chunk, and a
  * tensor larger than a slot is split over several.  The slots are
- * page-aligned, so O_DIRECT reads land in them without a copy.  Backends
+ * page-aligned, so O_DIRECT reads land in them without a copy, and they
+ * are registered with the loader's ring for the whole upload
+ * (st_loader_register_buffers: READ_FIXED, no page pinning per read; a
+ * refusal, e.g. RLIMIT_MEMLOCK or ST_IO_NO_FIXED=1, is announced once and
+ * the reads stay plain).  Backends
  * without upload ops get the same chunking with plain host slots and
  * st_buffer_write (no overlap).  Errors name the tensor and the numbers
  * (a tensor past the end of the file, the file shrinking while loading);
@@ -43,6 +47,8 @@ struct st_upload_opts {
 
 struct st_upload_stats {
 	bool streamed;              /* the backend's upload ops (else buffer_write) */
+	bool fixed;                 /* the slots were registered with the ring */
+	uint64_t bytes_fixed;       /* read into them with READ_FIXED */
 	uint64_t bytes;             /* span bytes placed */
 	uint64_t bytes_read;        /* file bytes read (alignment and small gaps included) */
 	uint64_t n_chunks;

@@ -44,9 +44,13 @@
 #define BUF_SIZE ((size_t)(1u << 20) + 8192)
 #define FILL 0x5a
 
+static int g_no_fixed_announced;      /* "registering ... upload slots ... failed" */
+
 static void log_cb(enum st_log_level level, const char *msg, void *user)
 {
 	(void)user;
+	if (strstr(msg, "upload slots") && strstr(msg, "failed"))
+		g_no_fixed_announced++;
 	if (level >= ST_LOG_WARN)
 		diag("%s: %s", level >= ST_LOG_ERROR ? "error" : "warning", msg);
 }
@@ -189,9 +193,40 @@ static void bytes_on(const char *backend, bool want_streamed)
 					   "%s: downloaded bytes match the file (%llu bytes, %llu chunks, read %.3f s, wait %.3f s)",
 					   what, (unsigned long long)st.bytes, (unsigned long long)st.n_chunks, st.read_s,
 					   st.wait_s);
+					/* io_uring: the slots are registered, reads into them are READ_FIXED */
+					const bool want_fixed = st_loader_mode(ld) == ST_IO_URING;
+					ok(st.fixed == want_fixed && (want_fixed ? st.bytes_fixed > 0 && st.bytes_fixed <= st.bytes_read
+										 : st.bytes_fixed == 0),
+					   "%s: slots %sregistered with the ring, %llu of %llu bytes read with READ_FIXED", what,
+					   st.fixed ? "" : "not ", (unsigned long long)st.bytes_fixed,
+					   (unsigned long long)st.bytes_read);
 				}
 		st_loader_close(ld);
 		ld = NULL;
+	}
+
+	/* registration refused (as RLIMIT_MEMLOCK would): plain reads, the
+	 * same bytes, announced once per process */
+	{
+		struct st_load_opts lo = { .mode = ST_IO_URING };
+		static const struct st_upload_opts uo[] = { { 16384, 2, false }, { 1u << 20, 3, false } };
+		setenv("ST_IO_NO_FIXED", "1", 1);
+		if (st_loader_open(g_path, &lo, &ld) == 0) {
+			for (size_t k = 0; k < 2; k++) {
+				struct st_upload_stats st;
+				int rc = fill(be, buf);
+				rc = rc ? rc : st_ioring_upload(ld, be, buf, spans, N_SPANS, &uo[k], &st);
+				ok(rc == 0 && check_buffer(be, buf, "registration refused") && !st.fixed && st.bytes_fixed == 0 &&
+				   (st_loader_mode(ld) != ST_IO_URING || g_no_fixed_announced == 1),
+				   "%s, ST_IO_NO_FIXED=1, %u slot(s) of %u KiB: plain reads, bytes match the file, "
+				   "announced once (%d)", backend, uo[k].n_slots, uo[k].slot_size >> 10, g_no_fixed_announced);
+			}
+			st_loader_close(ld);
+			ld = NULL;
+		} else {
+			ok(0, "%s: loader opens: %s", backend, st_last_error());
+		}
+		unsetenv("ST_IO_NO_FIXED");
 	}
 
 	/* a span past the end of the file: refused before anything moves */
@@ -504,7 +539,7 @@ int main(void)
 	const char *dir = tap_models_dir();
 	char path[1024];
 
-	st_set_log(log_cb, NULL, ST_LOG_WARN);
+	st_set_log(log_cb, NULL, ST_LOG_INFO);
 	/* device-local weights on host-memory drivers (read when a device opens) */
 	setenv("ST_VULKAN_FORCE_STAGING", "1", 1);
 	setenv("ST_OPENCL_NO_WRAP", "1", 1);
