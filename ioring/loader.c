@@ -32,7 +32,7 @@ int st_io_mode_parse(const char *s, enum st_io_mode *out)
 	return st_error(-EINVAL, "io mode '%s': expected auto, uring, pread or mmap", s ? s : "(null)");
 }
 
-static bool env_set(const char *name)
+bool ld_env_set(const char *name)
 {
 	const char *v = getenv(name);
 	return v && *v && strcmp(v, "0") != 0;
@@ -57,7 +57,7 @@ static int probe_direct(const char *path, unsigned flags, const char **why)
 	int fd;
 	ssize_t r;
 
-	if (flags & ST_LOAD_FAIL_DIRECT || env_set("ST_IO_NO_DIRECT")) {
+	if (flags & ST_LOAD_FAIL_DIRECT || ld_env_set("ST_IO_NO_DIRECT")) {
 		*why = "forced by ST_LOAD_FAIL_DIRECT / ST_IO_NO_DIRECT";
 		return -EINVAL;
 	}
@@ -84,17 +84,27 @@ static int probe_direct(const char *path, unsigned flags, const char **why)
 	return fd;
 }
 
-static bool uring_disabled_by_sysctl(void)
+const char *ld_uring_unavailable(bool forced)
 {
-	FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
+	FILE *f;
 	int v = 0;
-	if (!f)
-		return false;
-	if (fscanf(f, "%d", &v) != 1)
-		v = 0;
-	fclose(f);
+#if !ST_HAVE_LIBURING
+	(void)forced;
+	(void)f;
+	(void)v;
+	return "built without liburing";
+#else
+	if (forced || ld_env_set("ST_IO_URING_DISABLE"))
+		return "forced by a test flag / ST_IO_URING_DISABLE";
+	f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
 	/* 1: only processes in kernel.io_uring_group; the ring setup tells. */
-	return v == 2;
+	return v == 2 ? "disabled by /proc/sys/kernel/io_uring_disabled" : NULL;
+#endif
 }
 
 int st_loader_open(const char *path, const struct st_load_opts *opts, struct st_loader **out)
@@ -138,14 +148,7 @@ int st_loader_open(const char *path, const struct st_load_opts *opts, struct st_
 	/* Which path: io_uring unless it is unavailable or not asked for. */
 	ld->mode = ld->opts.mode == ST_IO_AUTO ? ST_IO_URING : ld->opts.mode;
 	if (ld->mode == ST_IO_URING) {
-		const char *no_uring = NULL;
-#if !ST_HAVE_LIBURING
-		no_uring = "built without liburing";
-#endif
-		if (!no_uring && (ld->opts.flags & ST_LOAD_FAIL_URING || env_set("ST_IO_URING_DISABLE")))
-			no_uring = "forced by ST_LOAD_FAIL_URING / ST_IO_URING_DISABLE";
-		if (!no_uring && uring_disabled_by_sysctl())
-			no_uring = "disabled by /proc/sys/kernel/io_uring_disabled";
+		const char *no_uring = ld_uring_unavailable(ld->opts.flags & ST_LOAD_FAIL_URING);
 		if (no_uring) {
 			if (!atomic_flag_test_and_set(&announced_no_uring))
 				st_log(ST_LOG_INFO, "io_uring unavailable (%s): loading with pread", no_uring);

@@ -117,4 +117,11 @@ void ld_uring_unregister_user(struct st_loader *ld);
 void ld_uring_staging_release(struct st_loader *ld);
 #endif
 
+/* loader.c, shared with prefetch.c: whether the environment variable is
+ * set to something other than "" or "0"; why io_uring cannot be used (NULL:
+ * it can): forced (a test flag), ST_IO_URING_DISABLE, the sysctl, or a
+ * build without liburing. */
+bool ld_env_set(const char *name);
+const char *ld_uring_unavailable(bool forced);
+
 #endif

@@ -1,6 +1,7 @@
 /* prefetch.c: page-cache readahead of a stage's spans with io_uring
  * (prefetch.h). */
 #include "prefetch.h"
+#include "loader_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,12 +13,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "st_config.h"
 #include "util.h"
-
-#if ST_HAVE_LIBURING
-#include <liburing.h>
-#endif
 
 static atomic_flag announced_fallback = ATOMIC_FLAG_INIT;
 
@@ -42,12 +38,6 @@ struct pf {
 	uint32_t *free_slots, n_free;
 #endif
 };
-
-static bool env_set(const char *name)
-{
-	const char *v = getenv(name);
-	return v && *v && strcmp(v, "0") != 0;
-}
 
 static uint64_t sysfs_kb(unsigned maj, unsigned min, const char *what)
 {
@@ -87,36 +77,8 @@ static uint64_t readahead_cap(int fd)
 /* MemAvailable from /proc/meminfo, in bytes; 0 if unknown. */
 static uint64_t mem_available(void)
 {
-	FILE *f = fopen("/proc/meminfo", "r");
-	char line[256];
-	unsigned long long kb = 0;
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
-			break;
-	fclose(f);
-	return (uint64_t)kb * 1024u;
-}
-
-static const char *uring_unavailable(const struct st_prefetch_opts *o)
-{
-#if !ST_HAVE_LIBURING
-	(void)o;
-	return "built without liburing";
-#else
-	FILE *f;
-	int v = 0;
-	if (o->flags & ST_PREFETCH_FAIL_URING || env_set("ST_IO_URING_DISABLE"))
-		return "forced by ST_PREFETCH_FAIL_URING / ST_IO_URING_DISABLE";
-	f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
-	if (f) {
-		if (fscanf(f, "%d", &v) != 1)
-			v = 0;
-		fclose(f);
-	}
-	return v == 2 ? "disabled by /proc/sys/kernel/io_uring_disabled" : NULL;
-#endif
+	uint64_t kb = 0;
+	return st_proc_field_u64("/proc/meminfo", "MemAvailable", &kb) == 0 ? kb * 1024u : 0;
 }
 
 static void fallback(struct pf *p, const char *why)
@@ -323,7 +285,7 @@ int st_prefetch_spans(const char *path, const struct st_load_span *spans, size_t
 		}
 	}
 
-	why = uring_unavailable(p.o);
+	why = ld_uring_unavailable(p.o->flags & ST_PREFETCH_FAIL_URING);
 	p.st->uring = !why;
 #if ST_HAVE_LIBURING
 	if (p.st->uring) {

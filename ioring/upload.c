@@ -264,6 +264,8 @@ int st_ioring_upload_weights(struct st_ioring_weights *w, const struct st_weight
 		if (rc)
 			break;
 		w->upload_stats.streamed = st.streamed;
+		w->upload_stats.fixed = st.fixed;
+		w->upload_stats.bytes_fixed += st.bytes_fixed;
 		w->upload_stats.bytes += st.bytes;
 		w->upload_stats.bytes_read += st.bytes_read;
 		w->upload_stats.n_chunks += st.n_chunks;

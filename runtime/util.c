@@ -1,6 +1,7 @@
 /* util.c: per-thread error messages and the one log callback. */
 #include "util.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,4 +57,23 @@ double st_time_now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int st_proc_field_u64(const char *path, const char *key, uint64_t *v)
+{
+	FILE *f = fopen(path, "r");
+	const size_t kl = strlen(key);
+	char line[256];
+	int rc = -ENOENT;
+	if (!f)
+		return -ENOENT;
+	while (rc && fgets(line, sizeof line, f)) {
+		unsigned long long x;
+		if (!strncmp(line, key, kl) && line[kl] == ':' && sscanf(line + kl + 1, "%llu", &x) == 1) {
+			*v = (uint64_t)x;
+			rc = 0;
+		}
+	}
+	fclose(f);
+	return rc;
 }

@@ -52,4 +52,9 @@ static inline bool st_is_pow2_u64(uint64_t v) { return v && !(v & (v - 1)); }
 /* Monotonic clock in seconds. */
 double st_time_now(void);
 
+/* The number after "key:" on its line of a /proc-style text file (e.g.
+ * "/proc/meminfo", "MemAvailable" gives the kB count); 0 and *v set, or
+ * -ENOENT when the file or the key is missing. */
+int st_proc_field_u64(const char *path, const char *key, uint64_t *v);
+
 #endif

@@ -8,6 +8,7 @@
 #define ST_TAP_H
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -89,5 +90,18 @@ double tap_median(double *v, int n);
 
 /* Path to ../shared/models (env ST_MODELS_DIR overrides), or NULL. */
 const char *tap_models_dir(void);
+
+/* A test file's byte at position i (a fixed pattern that does not repeat
+ * with any power-of-two period below 16 MiB), and a file of size bytes of
+ * it, flushed to the disk (fsync); 0 or -1. */
+unsigned char tap_file_byte(uint64_t i);
+int tap_write_file(const char *path, uint64_t size);
+
+/* Evaluate nt tokens in a new session of m made with sp and copy the logits
+ * of every token to out (nt x n_vocab); 0 or a negative code. */
+struct st_model;
+struct st_session_params;
+int tap_session_logits(struct st_model *m, const struct st_session_params *sp, const int32_t *toks, int nt,
+		       float *out);
 
 #endif

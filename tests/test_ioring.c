@@ -27,31 +27,11 @@
 #include "strata.h"
 #include "tap.h"
 
-/* The expected byte at file position i: written straight from this
- * formula, checked straight from it (independent of the loader). */
-static unsigned char pat(uint64_t i)
-{
-	return (unsigned char)(((uint32_t)i * 0x9E3779B1u) >> 24) ^ (unsigned char)(i >> 12);
-}
-
-static int write_file(const char *path, uint64_t size)
-{
-	FILE *f = fopen(path, "wb");
-	unsigned char buf[65536];
-	if (!f)
-		return -1;
-	for (uint64_t off = 0; off < size;) {
-		size_t n = (size_t)(size - off < sizeof buf ? size - off : sizeof buf);
-		for (size_t i = 0; i < n; i++)
-			buf[i] = pat(off + i);
-		if (fwrite(buf, 1, n, f) != n) {
-			fclose(f);
-			return -1;
-		}
-		off += n;
-	}
-	return fclose(f);
-}
+/* The expected byte at file position i: tap_file_byte (testutil), written
+ * straight from that formula and checked straight from it (independent of
+ * the loader). */
+#define pat tap_file_byte
+#define write_file tap_write_file
 
 /* ---- log capture ------------------------------------------------------------ */
 

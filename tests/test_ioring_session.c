@@ -51,15 +51,7 @@ static void log_cb(enum st_log_level level, const char *msg, void *user)
 /* Evaluate toks in a session made with sp; logits into out (NT x n_vocab). */
 static int run_session(const struct st_session_params *sp, float *out)
 {
-	struct st_session *s = NULL;
-	int r = st_session_create(model, sp, &s);
-	if (r < 0)
-		return r;
-	r = st_session_eval(s, toks, NT, true);
-	for (int t = 0; r == NT && t < NT; t++)
-		memcpy(out + (size_t)t * n_vocab, st_session_logits(s, t), n_vocab * sizeof(float));
-	st_session_destroy(s);
-	return r == NT ? 0 : (r < 0 ? r : -EIO);
+	return tap_session_logits(model, sp, toks, NT, out);
 }
 
 /* Contiguous runs in the file of the spans of layers first..last (+ ends):

@@ -24,25 +24,13 @@ static char path[1200];
 
 static int make_file(void)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	char *buf = malloc(MiB);
-	int rc = 0;
-	if (fd < 0 || !buf) {
-		free(buf);
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	for (unsigned i = 0; i < MiB; i++)
-		buf[i] = (char)(i * 2654435761u >> 24);
-	for (unsigned i = 0; i < SIZE / MiB && !rc; i++)
-		rc = write(fd, buf, MiB) == (ssize_t)MiB ? 0 : -1;
-	if (!rc)
-		rc = fsync(fd);
-	if (!rc)
-		rc = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-	free(buf);
-	close(fd);
+	int fd, rc = tap_write_file(path, SIZE);
+	if (rc)
+		return rc;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	rc = fd < 0 ? -1 : posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	if (fd >= 0)
+		close(fd);
 	return rc;
 }
 

@@ -1,8 +1,12 @@
 /* testutil.c: small helpers shared by the TAP test programs. */
 #include "tap.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 const char *tap_models_dir(void)
 {
@@ -44,4 +48,28 @@ double tap_median(double *v, int n)
 {
 	qsort(v, (size_t)n, sizeof *v, tap_cmp_double);
 	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+unsigned char tap_file_byte(uint64_t i)
+{
+	return (unsigned char)(((uint32_t)i * 0x9E3779B1u) >> 24) ^ (unsigned char)(i >> 12);
+}
+
+int tap_write_file(const char *path, uint64_t size)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	unsigned char buf[65536];
+	int rc = fd < 0 ? -1 : 0;
+	for (uint64_t off = 0; off < size && !rc;) {
+		size_t n = (size_t)(size - off < sizeof buf ? size - off : sizeof buf);
+		for (size_t i = 0; i < n; i++)
+			buf[i] = tap_file_byte(off + i);
+		rc = write(fd, buf, n) == (ssize_t)n ? 0 : -1;
+		off += n;
+	}
+	if (!rc)
+		rc = fsync(fd);
+	if (fd >= 0 && close(fd) != 0)
+		rc = -1;
+	return rc;
 }

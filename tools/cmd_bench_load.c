@@ -19,6 +19,7 @@
 #include "gguf_spans.h"
 #include "loader.h"
 #include "strata.h"
+#include "util.h"
 #include "weights.h"
 
 static const char *const CMD = "bench-load";
@@ -158,21 +159,16 @@ static uint64_t peak_rss_bytes(void)
  * kernel fetch from storage so far (/proc/self/io read_bytes); 0 if unknown. */
 static uint64_t storage_read_bytes(void)
 {
-	FILE *f = fopen("/proc/self/io", "r");
-	char line[128];
-	unsigned long long v = 0;
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "read_bytes: %llu", &v) == 1)
-			break;
-	fclose(f);
-	return (uint64_t)v;
+	uint64_t v = 0;
+	return st_proc_field_u64("/proc/self/io", "read_bytes", &v) == 0 ? v : 0;
 }
 
-static int save_hashes(const char *file, const struct st_load_span *s, size_t n)
+/* Hash the spans' bytes (st_load_hash_spans) and write the hashes to file. */
+static int save_hashes(const char *file, struct st_load_span *s, size_t n)
 {
-	FILE *f = fopen(file, "w");
+	FILE *f;
+	st_load_hash_spans(s, n);
+	f = fopen(file, "w");
 	if (!f)
 		return cli_fail(CMD, "cannot write %s: %s", file, strerror(errno));
 	fprintf(f, "# strata tensor hashes v1: xxh64 file_offset nbytes name\n");
@@ -420,12 +416,7 @@ static int run_readahead(const char *model, const struct st_load_opts *lo, struc
 		ret = cli_fail(CMD, "%s", st_last_error());
 		goto out;
 	}
-	if (save) {
-		st_load_hash_spans(spans, n);
-		if (save_hashes(save, spans, n))
-			goto out;
-	}
-	ret = 0;
+	ret = save ? save_hashes(save, spans, n) : 0;
 out:
 	munmap((void *)map, (size_t)sb.st_size);
 	return ret;
@@ -636,11 +627,8 @@ int cmd_bench_load(int argc, char **argv)
 		}
 		fflush(stdout);
 	}
-	if (save) {
-		st_load_hash_spans(spans, n);
-		if (save_hashes(save, spans, n))
-			goto out;
-	}
+	if (save && save_hashes(save, spans, n))
+		goto out;
 	ret = 0;
 out:
 	if (arena != MAP_FAILED)
