@@ -74,11 +74,42 @@ static uint64_t readahead_cap(int fd)
 	return ra >= 4096 ? ra & ~(uint64_t)4095 : 128u << 10;
 }
 
-/* MemAvailable from /proc/meminfo, in bytes; 0 if unknown. */
-static uint64_t mem_available(void)
+static bool read_u64_file(const char *path, uint64_t *v)
 {
-	uint64_t kb = 0;
-	return st_proc_field_u64("/proc/meminfo", "MemAvailable", &kb) == 0 ? kb * 1024u : 0;
+	FILE *f = fopen(path, "r");
+	unsigned long long x;
+	bool got;
+	if (!f)
+		return false;
+	got = fscanf(f, "%llu", &x) == 1;       /* "max" (no limit) reads as nothing */
+	fclose(f);
+	if (got)
+		*v = (uint64_t)x;
+	return got;
+}
+
+/* Bytes this process's memory cgroup still allows; UINT64_MAX if unknown
+ * or unlimited. */
+static uint64_t cgroup_room(void)
+{
+	static const char *const pairs[][2] = {
+		{ "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current" },
+		{ "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes" },
+	};
+	for (size_t i = 0; i < ST_ARRAY_SIZE(pairs); i++) {
+		uint64_t lim, use;
+		if (read_u64_file(pairs[i][0], &lim) && read_u64_file(pairs[i][1], &use))
+			return lim > use ? lim - use : 0;
+	}
+	return UINT64_MAX;
+}
+
+uint64_t st_prefetch_default_budget(void)
+{
+	uint64_t kb = 0, room = cgroup_room();
+	if (st_proc_field_u64("/proc/meminfo", "MemAvailable", &kb) == 0)
+		room = ST_MIN(room, kb * 1024u);
+	return room == UINT64_MAX ? room : room / 4 * 3;
 }
 
 static void fallback(struct pf *p, const char *why)
@@ -111,7 +142,7 @@ static int reap_one(struct pf *p)
 	while (r == -EINTR);
 	if (r < 0)
 		return st_error(r, "prefetch: io_uring_wait_cqe: %s", strerror(-r));
-	r = cqe->res;
+	r = p->o->flags & ST_PREFETCH_FAULT_EINVAL ? -EINVAL : cqe->res;
 	slot = (uint32_t)cqe->user_data;
 	io_uring_cqe_seen(&p->ring, cqe);
 	p->free_slots[p->n_free++] = slot;
@@ -244,12 +275,7 @@ int st_prefetch_spans(const char *path, const struct st_load_span *spans, size_t
 				(unsigned long long)p.request);
 	if (p.depth > ST_PREFETCH_MAX_DEPTH)
 		return st_error(-EINVAL, "prefetch: depth %u exceeds %u", p.depth, ST_PREFETCH_MAX_DEPTH);
-	budget = p.o->budget;
-	if (!budget) {
-		budget = mem_available() / 4 * 3;
-		if (!budget)
-			budget = UINT64_MAX;
-	}
+	budget = p.o->budget ? p.o->budget : st_prefetch_default_budget();
 	p.fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (p.fd < 0)
 		return st_error(-errno, "prefetch: cannot open %s: %s", path, strerror(errno));
@@ -272,7 +298,7 @@ int st_prefetch_spans(const char *path, const struct st_load_span *spans, size_t
 
 	/* a stage whose pages are all cached needs no request at all (mincore
 	 * over each run; cheaper than walking the cache with advice) */
-	if (n_runs) {
+	if (n_runs && !(p.o->flags & ST_PREFETCH_EVEN_CACHED)) {
 		bool all = true;
 		for (size_t i = 0; i < n_runs && all; i++) {
 			double f = 0;

@@ -37,13 +37,16 @@
 
 enum st_prefetch_flags {
 	ST_PREFETCH_FAIL_URING = 1u << 0,  /* tests: the io_uring probe fails */
+	ST_PREFETCH_EVEN_CACHED = 1u << 1, /* request even when every page is cached */
+	ST_PREFETCH_FAULT_EINVAL = 1u << 2,/* tests: the ring's completions say -EINVAL
+					    * (a kernel without IORING_OP_FADVISE) */
 };
 
 struct st_prefetch_opts {
 	uint64_t request;       /* bytes per readahead request; 0: ST_PREFETCH_DEFAULT_REQUEST;
 				 * at most what the kernel reads for one request (stats) */
 	uint32_t depth;         /* requests in flight; 0: ST_PREFETCH_DEFAULT_DEPTH */
-	uint64_t budget;        /* at most this many bytes; 0: 3/4 of MemAvailable */
+	uint64_t budget;        /* at most this many bytes; 0: st_prefetch_default_budget() */
 	unsigned flags;         /* enum st_prefetch_flags */
 	/* Checked between requests: a non-zero return stops prefetching and
 	 * is returned (use -ECANCELED).  NULL: never stops early. */
@@ -68,6 +71,13 @@ struct st_prefetch_stats {
 				 * max_sectors_kb) of its device, else 128 KiB */
 	double seconds;         /* to issue every request (the reads go on after) */
 };
+
+/* 3/4 of the memory a read-ahead may fill without evicting what it read:
+ * MemAvailable, or less when this process's memory cgroup (v2 memory.max -
+ * memory.current, v1 memory.limit_in_bytes - memory.usage_in_bytes) leaves
+ * less; UINT64_MAX when neither is known.  Sessions share one budget
+ * across their stages (ioring/weights.h). */
+uint64_t st_prefetch_default_budget(void);
 
 /* Request spans [file_offset, file_offset + nbytes) of path, in the order
  * given (spans.dst is not used; runs adjacent in the file merge).  Returns

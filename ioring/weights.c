@@ -91,9 +91,10 @@ int st_ioring_prefetch_weights(void *user, const struct st_weight_span *spans, i
 {
 	struct st_ioring_weights *w = user;
 	struct st_prefetch_opts o;
-	struct st_prefetch_stats st;
+	struct st_prefetch_stats st = { 0 };
 	struct st_load_span *ls;
-	int ret;
+	uint64_t need = 0, grant;
+	int ret = 0;
 
 	if (!w || !w->path)
 		return st_error(-EINVAL, "ioring prefetch: no model path");
@@ -102,22 +103,44 @@ int st_ioring_prefetch_weights(void *user, const struct st_weight_span *spans, i
 	ls = calloc(n ? (size_t)n : 1, sizeof *ls);
 	if (!ls)
 		return st_error(-ENOMEM, "ioring prefetch: out of memory for %d spans", n);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		ls[i] = (struct st_load_span){ .file_offset = spans[i].file_offset, .nbytes = spans[i].nbytes,
 					       .name = spans[i].name };
+		need += spans[i].nbytes + 2 * 4096;     /* page-rounded, at most */
+	}
+	/* one budget for the session's stages, which prefetch at the same time */
+	pthread_mutex_lock(&stats_mu);
+	if (!w->prefetch_budget_set) {
+		w->prefetch_budget_left = w->prefetch.budget ? w->prefetch.budget : st_prefetch_default_budget();
+		w->prefetch_budget_set = true;
+	}
+	grant = ST_MIN(need, w->prefetch_budget_left);
+	w->prefetch_budget_left -= grant;
+	pthread_mutex_unlock(&stats_mu);
 	o = w->prefetch;
+	o.budget = grant;
 	o.check = ready ? prefetch_check : NULL;
 	o.check_user = ready;
-	ret = st_prefetch_spans(w->path, ls, (size_t)n, &o, &st);
+	if (grant)
+		ret = st_prefetch_spans(w->path, ls, (size_t)n, &o, &st);
+	else
+		for (int i = 0; i < n; i++) {
+			st.bytes_spans += spans[i].nbytes;
+			st.bytes_skipped += spans[i].nbytes;
+		}
 	free(ls);
 	pthread_mutex_lock(&stats_mu);
-	w->prefetch_stats.uring = st.uring;
+	w->prefetch_budget_left += grant - ST_MIN(grant, st.bytes_advised);
+	w->prefetch_stats.uring |= st.uring;
 	w->prefetch_stats.bytes_spans += st.bytes_spans;
 	w->prefetch_stats.bytes_advised += st.bytes_advised;
 	w->prefetch_stats.bytes_skipped += st.bytes_skipped;
 	w->prefetch_stats.n_requests += st.n_requests;
+	w->prefetch_stats.request = st.request;
+	w->prefetch_stats.request_cap = st.request_cap;
 	w->prefetch_stats.seconds += st.seconds;
 	w->n_prefetches++;
+	w->n_cached += st.cached;
 	pthread_mutex_unlock(&stats_mu);
 	return ret;
 }

@@ -36,11 +36,16 @@ struct st_ioring_weights {
 	struct st_upload_opts upload;
 	struct st_upload_stats upload_stats;
 	/* read-ahead of the mapped file (st_ioring_prefetch_weights): options
-	 * (check/check_user are its own) and totals over the stages, added as
-	 * each stage's requests are all issued */
+	 * (check/check_user are its own; budget 0 = st_prefetch_default_budget(),
+	 * taken once and shared by the stages, each reserving what its spans
+	 * need) and totals over the stages, added as each stage's requests are
+	 * all issued (uring: any stage used io_uring; n_cached: stages whose
+	 * pages were all cached already) */
 	struct st_prefetch_opts prefetch;
 	struct st_prefetch_stats prefetch_stats;
-	int n_prefetches;
+	int n_prefetches, n_cached;
+	uint64_t prefetch_budget_left;
+	bool prefetch_budget_set;
 };
 
 /* st_weight_load_fn: user = struct st_ioring_weights *. */

@@ -318,30 +318,31 @@ static int layout_by_phase(struct st_stage *s, uint64_t *total)
 }
 
 /* Read-ahead of the mapped file for a stage that uses it (strata.h
- * st_session_params.prefetch_weights): the spans in the order the first
- * evaluation needs their bulk, the layers, then the head, then the
- * embedding table, of which one row per token is read (its pages fault in
- * on demand meanwhile). */
-static int prefetch_start(struct st_stage *s)
+ * st_session_params.prefetch_weights).  For a stage computing from the
+ * mapping, the spans go in the order its first evaluation needs their bulk:
+ * the layers, then the head, then the embedding table, of which one row per
+ * token is read (its pages fault in on demand meanwhile); for a stage
+ * copying from the mapping, in the copy's order.  A read-ahead that cannot
+ * start is a warning: the pages are then read on demand. */
+static void prefetch_start(struct st_stage *s, bool copy_order)
 {
 	const char *map = s->m->map;
 	struct st_weight_span *ws;
-	int k = 0, rc;
+	int k = 0;
 	if (!s->p.prefetch || !s->n_spans)
-		return 0;
+		return;
 	ws = calloc((size_t)s->n_spans, sizeof(*ws));
-	if (!ws)
-		return st_error(-ENOMEM, "stage: out of memory");
-	for (int pass = 0; pass < 2; pass++)
+	for (int pass = 0; ws && pass < 2; pass++)
 		for (int i = 0; i < s->n_spans; i++)
-			if ((s->spans[i].layer == -1) == (pass == 1))
+			if (copy_order ? pass == 0 : (s->spans[i].layer == -1) == (pass == 1))
 				ws[k++] = (struct st_weight_span){ s->spans[i].file_offset, s->spans[i].nbytes,
 								   (void *)(map + s->spans[i].file_offset),
 								   s->spans[i].w->name, s->be, NULL, 0 };
-	rc = loading_start(s, s->p.prefetch, true, ws, k);
-	if (rc)
+	if (!ws || loading_start(s, s->p.prefetch, true, ws, k) != 0) {
+		st_log(ST_LOG_WARN, "stage %u-%u: cannot start reading its weights ahead (%s): they are read on demand",
+		       s->p.first_layer, s->p.last_layer, ws ? st_last_error() : "out of memory");
 		free(ws);
-	return rc;
+	}
 }
 
 static int place_weights(struct st_stage *s)
@@ -379,7 +380,8 @@ static int place_weights(struct st_stage *s)
 	rc = st_buffer_wrap(s->be, m->map, m->map_size, &s->wbuf);
 	if (rc == 0) {
 		s->wrapped = true;
-		return prefetch_start(s);
+		prefetch_start(s, false);
+		return 0;
 	}
 	if (rc != -ENOTSUP)
 		return rc;
@@ -387,7 +389,7 @@ static int place_weights(struct st_stage *s)
 	if (rc)
 		return rc;
 	/* the copy reads the mapping: read ahead of it, stop when it is done */
-	rc = prefetch_start(s);
+	prefetch_start(s, true);
 	for (int i = 0; i < n && !rc; i++)
 		rc = st_buffer_write(s->be, s->wbuf, (size_t)s->span_off[i],
 				     (const char *)m->map + s->spans[i].file_offset, (size_t)s->spans[i].nbytes);

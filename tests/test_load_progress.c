@@ -97,11 +97,32 @@ int main(void)
 		ok(draws >= 2 && rising && last > 60.0, "%d draws, counting up to %.1f MiB", draws, last);
 	}
 	ok(n_out >= 4 && !memcmp(out + n_out - 4, "\r\033[K", 4), "the line is erased at the end");
-	/* cached now: nothing to show */
-	dup2(open("/dev/null", O_WRONLY | O_CLOEXEC), 2);
-	lp = load_progress_start(path);
-	ok(lp == NULL, "a cached file, or stderr not a terminal: no progress");
-	load_progress_stop(lp);
+	/* cached now: nothing to show, on a terminal or not */
+	if (openpty(&master, &slave, NULL, NULL, NULL) == 0) {
+		saved = dup(2);
+		dup2(slave, 2);
+		lp = load_progress_start(path);
+		dup2(saved, 2);
+		close(saved);
+		close(slave);
+		close(master);
+		ok(lp == NULL, "a cached file on a terminal: no progress");
+		load_progress_stop(lp);
+	} else {
+		tap_skip("no second pseudo-terminal");
+	}
+	if (make_file() == 0 && (fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) >= 0) {
+		saved = dup(2);
+		dup2(fd, 2);
+		close(fd);
+		lp = load_progress_start(path);
+		dup2(saved, 2);
+		close(saved);
+		ok(lp == NULL, "a cold file, stderr not a terminal: no progress");
+		load_progress_stop(lp);
+	} else {
+		tap_skip("cannot rewrite %s", path);
+	}
 	unlink(path);
 	free(buf);
 	free(out);

@@ -16,6 +16,7 @@
  * stops its read-ahead (no hang; ASan for leaks). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,7 +157,9 @@ static void test_file(void)
 	check_residency("io_uring, 64 MiB requests asked", &o);
 	o = (struct st_prefetch_opts){ .request = 256 * 1024, .depth = 1 };
 	check_residency("io_uring, 256 KiB x 1", &o);
-	o = (struct st_prefetch_opts){ .flags = ST_PREFETCH_FAIL_URING };
+	/* EVEN_CACHED from here on: these checks need requests even where the
+	 * page cache cannot be dropped (tmpfs) */
+	o = (struct st_prefetch_opts){ .flags = ST_PREFETCH_FAIL_URING | ST_PREFETCH_EVEN_CACHED };
 	check_residency("posix_fadvise fallback", &o);
 	{
 		int seen = 0;
@@ -166,6 +169,15 @@ static void test_file(void)
 	}
 	r = st_prefetch_spans(path, spans, 3, &o, &st);
 	ok(r == 0 && !st.uring, "the fallback says it did not use io_uring");
+	/* a kernel whose ring refuses IORING_OP_FADVISE: every request redone
+	 * with posix_fadvise, the rest of them too */
+	o = (struct st_prefetch_opts){ .request = 1 * MiB, .flags = ST_PREFETCH_FAULT_EINVAL | ST_PREFETCH_EVEN_CACHED };
+	check_residency("completions refused (EINVAL)", &o);
+	r = st_prefetch_spans(path, spans, 3, &o, &st);
+	ok(r == 0 && !st.uring &&
+		   st.n_requests == ceil_div(pup(spans[0].file_offset + spans[0].nbytes) - pdown(spans[0].file_offset), MiB) +
+					    ceil_div(pup(spans[2].file_offset + spans[2].nbytes) - pdown(spans[1].file_offset), MiB),
+	   "refused completions: switched to posix_fadvise, %llu requests, no error", (unsigned long long)st.n_requests);
 
 	/* everything cached already: no request */
 	r = st_prefetch_spans(path, spans, 3, NULL, &st);
@@ -175,7 +187,7 @@ static void test_file(void)
 
 	/* a budget: the first run only, whole pages */
 	drop();
-	o = (struct st_prefetch_opts){ .budget = 2 * MiB };
+	o = (struct st_prefetch_opts){ .budget = 2 * MiB, .flags = ST_PREFETCH_EVEN_CACHED };
 	r = st_prefetch_spans(path, spans, 3, &o, &st);
 	ok(r == 0 && st.bytes_advised == 2 * MiB && st.bytes_skipped == st.bytes_spans - 2 * MiB + (spans[0].file_offset % PAGE),
 	   "a 2 MiB budget: %llu bytes advised, %llu skipped", (unsigned long long)st.bytes_advised,
@@ -189,7 +201,8 @@ static void test_file(void)
 	}
 
 	/* cancel after two requests */
-	o = (struct st_prefetch_opts){ .request = 1 * MiB, .check = check_cancel, .check_user = &calls };
+	o = (struct st_prefetch_opts){ .request = 1 * MiB, .check = check_cancel, .check_user = &calls,
+				       .flags = ST_PREFETCH_EVEN_CACHED };
 	cancel_after = 2;
 	r = st_prefetch_spans(path, spans, 3, &o, &st);
 	ok(r == -ECANCELED && st.n_requests == 2 && calls == 3, "cancelled after 2 requests: %d, %llu requests",
@@ -226,6 +239,33 @@ static int run_session(struct st_model *m, const struct st_session_params *sp, f
 	return tap_session_logits(m, sp, toks, NT, out);
 }
 
+static atomic_int n_started, n_cancelled;
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* A read-ahead that reads nothing and only waits (10 s at most) to be
+ * cancelled, checking the way st_ioring_prefetch_weights does. */
+static int waiting_prefetch(void *user, const struct st_weight_span *ws, int n, struct st_weight_ready *ready)
+{
+	(void)user;
+	(void)ws;
+	(void)n;
+	atomic_fetch_add(&n_started, 1);
+	for (int i = 0; i < 10000; i++) {
+		if (st_weight_ready_publish(ready, 0) == -ECANCELED) {
+			atomic_fetch_add(&n_cancelled, 1);
+			return -ECANCELED;
+		}
+		nanosleep(&(struct timespec){ 0, 1000 * 1000 }, NULL);
+	}
+	return -ETIMEDOUT;
+}
+
 static uint64_t stage_bytes(struct st_model *m, int first, int last)
 {
 	struct st_tensor_span sp[512];
@@ -249,7 +289,7 @@ static void test_sessions(const char *mdir)
 
 	snprintf(mp, sizeof mp, "%s/stories260K/stories260K.gguf", mdir);
 	if (access(mp, R_OK) != 0 || st_model_open(mp, &m) < 0) {
-		for (int i = 0; i < 8; i++)
+		for (int i = 0; i < 12; i++)
 			tap_skip("%s missing", mp);
 		return;
 	}
@@ -324,18 +364,54 @@ static void test_sessions(const char *mdir)
 		   "a read-ahead that fails (missing file) leaves the session working");
 	}
 
-	{       /* destroyed at once: the read-ahead stops, nothing hangs */
-		struct st_ioring_weights w = { .path = mp, .prefetch = { .request = 4096, .depth = 1 } };
+	/* the stage wiring of cancel, with a read-ahead that only waits to be
+	 * cancelled: evaluation never waits for it, a copying stage stops it
+	 * once copied, destroy stops the rest */
+	{
+		double t0, t_destroy;
 		st_session_params_default(&sp);
 		sp.n_ctx = 64;
-		sp.prefetch_weights = st_ioring_prefetch_weights;
-		sp.load_user = &w;
+		sp.prefetch_weights = waiting_prefetch;
+		atomic_store(&n_cancelled, 0);
+		atomic_store(&n_started, 0);
 		r = st_session_create(m, &sp, &s);
 		if (r == 0)
-			st_session_destroy(s);
-		ok(r == 0 && w.n_prefetches == 1, "a session destroyed right away joins its read-ahead (%llu of %llu bytes)",
-		   (unsigned long long)w.prefetch_stats.bytes_advised, (unsigned long long)w.prefetch_stats.bytes_spans);
+			r = st_session_eval(s, toks, NT, false) > 0 ? 0 : -EIO;
+		ok(r == 0 && atomic_load(&n_cancelled) == 0, "the evaluation does not wait for the read-ahead (%d)", r);
+		t0 = now_s();
+		st_session_destroy(s);
+		s = NULL;
+		t_destroy = now_s() - t0;
+		ok(atomic_load(&n_started) == 1 && atomic_load(&n_cancelled) == 1 && t_destroy < 5.0,
+		   "destroying the session cancels its read-ahead and joins it (%.3f s)", t_destroy);
 	}
+	/* device memory the host cannot map (as on discrete GPUs): the stage
+	 * copies its weights from the mapping */
+	setenv("ST_VULKAN_FORCE_STAGING", "1", 1);
+	setenv("ST_OPENCL_NO_WRAP", "1", 1);
+	for (int dev = 0; dev < 2; dev++) {
+		const char *stages = dev ? "cpu:0-1,opencl0:2-4" : "cpu:0-1,vulkan0:2-4";
+		st_session_params_default(&sp);
+		sp.n_ctx = 64;
+		sp.stages = stages;
+		sp.prefetch_weights = waiting_prefetch;
+		atomic_store(&n_cancelled, 0);
+		atomic_store(&n_started, 0);
+		r = st_session_create(m, &sp, &s);
+		if (r < 0) {
+			tap_skip("%s: %s", stages, st_last_error());
+			tap_skip("%s: %s", stages, st_last_error());
+			continue;
+		}
+		ok(atomic_load(&n_started) == 2 && atomic_load(&n_cancelled) == 1,
+		   "%s: the copying stage stops its read-ahead when copied (%d started, %d cancelled)", stages,
+		   atomic_load(&n_started), atomic_load(&n_cancelled));
+		st_session_destroy(s);
+		s = NULL;
+		ok(atomic_load(&n_cancelled) == 2, "%s: destroy cancels the CPU stage's", stages);
+	}
+	unsetenv("ST_VULKAN_FORCE_STAGING");
+	unsetenv("ST_OPENCL_NO_WRAP");
 	free(ref);
 	free(got);
 	free(aref);
@@ -358,7 +434,7 @@ int main(void)
 	if (mdir)
 		test_sessions(mdir);
 	else
-		for (int i = 0; i < 8; i++)
+		for (int i = 0; i < 12; i++)
 			tap_skip("no models dir (ST_MODELS_DIR)");
 	return tap_done();
 }

@@ -212,6 +212,7 @@ static int load_hashes(const char *file, struct st_load_span *s, size_t n)
 static int run_ttft(const char *model, const struct st_load_opts *o, bool readahead, bool cold, bool overlap,
 		    bool json)
 {
+	const char *ra_label;
 	struct st_model *m = NULL;
 	struct st_session *sess = NULL;
 	struct st_session_params sp;
@@ -272,6 +273,9 @@ static int run_ttft(const char *model, const struct st_load_opts *o, bool readah
 	 * the session waits for them */
 	st_session_destroy(sess);
 	sess = NULL;
+	ra_label = w.n_prefetches && w.n_cached == w.n_prefetches ? "mapped file, already cached: nothing read ahead"
+		   : w.prefetch_stats.uring ? "mapped file + io_uring readahead"
+					    : "mapped file + posix_fadvise readahead";
 	if (json)
 		printf("{\"io\":\"%s\",\"loader\":\"%s\",\"overlap\":%s,\"direct\":%s,\"fixed_dest\":%s,"
 		       "\"ttft_seconds\":%.6f,\"open_seconds\":%.6f,"
@@ -279,9 +283,7 @@ static int run_ttft(const char *model, const struct st_load_opts *o, bool readah
 		       ",\"bytes_copied\":%" PRIu64 ",\"bytes_fixed\":%" PRIu64
 		       ",\"first_token\":%d,\"peak_rss_bytes\":%" PRIu64 ",\"cold\":%s}\n",
 		       readahead ? "readahead" : o->mode == ST_IO_MMAP ? "mmap" : st_io_mode_name(w.stats.mode),
-		       readahead ? (w.prefetch_stats.uring ? "mapped file + io_uring readahead"
-							   : "mapped file + posix_fadvise readahead")
-				 : o->mode == ST_IO_MMAP ? "mapped file, read on demand" : "ioring span loader",
+		       readahead ? ra_label : o->mode == ST_IO_MMAP ? "mapped file, read on demand" : "ioring span loader",
 		       overlap ? "true" : "false", w.stats.direct ? "true" : "false",
 		       w.stats.fixed_dest ? "true" : "false", t1 - t0, t_open - t0, t_sess - t_open, t1 - t_sess,
 		       readahead ? w.prefetch_stats.seconds : w.stats.seconds,
@@ -289,11 +291,11 @@ static int run_ttft(const char *model, const struct st_load_opts *o, bool readah
 		       w.stats.bytes_fixed, best,
 		       peak_rss_bytes(), cold ? "true" : "false");
 	else
-		printf("%s%s%s%s: first token %d after %.3f s (open %.3f s, session %.3f s, eval %.3f s; loader %.3f s,"
+		printf("%s%s%s%s%s%s: first token %d after %.3f s (open %.3f s, session %.3f s, eval %.3f s; loader %.3f s,"
 		       " %.1f MiB, %.1f KiB through staging); peak RSS %.1f MiB%s\n",
-		       readahead ? (w.prefetch_stats.uring ? "readahead (mapped file + io_uring readahead)"
-							   : "readahead (mapped file + posix_fadvise)")
+		       readahead ? "readahead (" : "", readahead ? ra_label
 				 : o->mode == ST_IO_MMAP ? "mmap (mapped file, read on demand)" : st_io_mode_name(w.stats.mode),
+		       readahead ? ")" : "",
 		       w.stats.direct ? "+direct" : "", w.stats.fixed_dest ? "+fixed" : "",
 		       overlap ? " overlapped" : "", best, t1 - t0, t_open - t0, t_sess - t_open, t1 - t_sess,
 		       readahead ? w.prefetch_stats.seconds : w.stats.seconds,
@@ -505,6 +507,8 @@ int cmd_bench_load(int argc, char **argv)
 		o.mode = ST_IO_MMAP;
 	else if (!io || st_io_mode_parse(io, &o.mode) < 0)
 		return cli_usage_error(CMD, "--io: expected auto, uring, pread, mmap or readahead");
+	if (readahead && qd > ST_PREFETCH_MAX_DEPTH)
+		return cli_usage_error(CMD, "--qd: readahead takes at most %u requests in flight", ST_PREFETCH_MAX_DEPTH);
 	if (readahead && (overlap || dev.device || prefault))
 		return cli_usage_error(CMD, "--io readahead reads into the page cache: no --overlap, --device or --prefault");
 	if (stage) {

@@ -247,6 +247,15 @@ static void emit(char *pend, size_t *n, bool flush_all)
 	}
 }
 
+/* cli_fail, after erasing the loading-progress line (if any) so the
+ * message gets a line of its own. */
+#define run_fail(lp, ...) \
+	do { \
+		load_progress_stop(*(lp)); \
+		*(lp) = NULL; \
+		cli_fail(CMD, __VA_ARGS__); \
+	} while (0)
+
 int cmd_run(int argc, char **argv)
 {
 	struct run_opts o;
@@ -302,7 +311,7 @@ int cmd_run(int argc, char **argv)
 	if (strcmp(o.io, "direct"))
 		progress = load_progress_start(o.model);
 	if (st_session_create(m, &sp, &s) < 0) {
-		cli_fail(CMD, "%s", st_last_error());
+		run_fail(&progress, "%s", st_last_error());
 		goto out;
 	}
 	t_load = st_time_now() - t_load0;
@@ -313,29 +322,29 @@ int cmd_run(int argc, char **argv)
 		bool add_bos = st_tokenizer_add_bos(tok) && st_tokenizer_bos(tok) >= 0;
 		n_prompt = st_tokenize(tok, o.prompt, len, add_bos, NULL, 0);
 		if (n_prompt < 0) {
-			cli_fail(CMD, "tokenizing the prompt: %s", st_last_error());
+			run_fail(&progress, "tokenizing the prompt: %s", st_last_error());
 			goto out;
 		}
 		toks = malloc(((size_t)n_prompt + 1) * sizeof(*toks));
 		if (!toks) {
-			cli_fail(CMD, "out of memory for %d prompt tokens", n_prompt);
+			run_fail(&progress, "out of memory for %d prompt tokens", n_prompt);
 			goto out;
 		}
 		rc = st_tokenize(tok, o.prompt, len, add_bos, toks, n_prompt);
 		if (rc < 0) {
-			cli_fail(CMD, "tokenizing the prompt: %s", st_last_error());
+			run_fail(&progress, "tokenizing the prompt: %s", st_last_error());
 			goto out;
 		}
 		if (n_prompt == 0) {        /* empty prompt, no automatic BOS: start from BOS */
 			if (st_tokenizer_bos(tok) < 0) {
-				cli_fail(CMD, "empty prompt and the vocabulary has no BOS token to start from");
+				run_fail(&progress, "empty prompt and the vocabulary has no BOS token to start from");
 				goto out;
 			}
 			toks[n_prompt++] = st_tokenizer_bos(tok);
 		}
 	}
 	if ((uint32_t)n_prompt >= st_session_n_ctx(s)) {
-		cli_fail(CMD, "the prompt has %d tokens, the context only %u (see --ctx)", n_prompt,
+		run_fail(&progress, "the prompt has %d tokens, the context only %u (see --ctx)", n_prompt,
 			 st_session_n_ctx(s));
 		goto out;
 	}
@@ -351,12 +360,12 @@ int cmd_run(int argc, char **argv)
 	/* the embedding may have padding rows beyond the vocabulary: sample
 	 * among the tokenizer's ids only */
 	if (st_tokenizer_n_vocab(tok) > st_model_desc(m)->n_vocab) {
-		cli_fail(CMD, "the tokenizer has %u tokens but the model's embedding only %u rows",
+		run_fail(&progress, "the tokenizer has %u tokens but the model's embedding only %u rows",
 			 st_tokenizer_n_vocab(tok), st_model_desc(m)->n_vocab);
 		goto out;
 	}
 	if (st_sampler_create(&pp, (int32_t)st_tokenizer_n_vocab(tok), &smp) < 0) {
-		cli_fail(CMD, "%s", st_last_error());
+		run_fail(&progress, "%s", st_last_error());
 		goto out;
 	}
 	for (int i = 0; i < n_prompt; i++)

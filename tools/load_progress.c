@@ -18,7 +18,7 @@ struct load_progress {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	bool stop, drawn;
+	bool stop;
 	char *path;
 	double size;
 	double f0;            /* cached fraction at the start */
@@ -35,20 +35,25 @@ static void *poll_thread(void *arg)
 {
 	struct load_progress *lp = arg;
 	const double t0 = now_s();
-	pthread_mutex_lock(&lp->mu);
-	while (!lp->stop) {
+	bool drawn = false;
+	for (;;) {
 		struct timespec until;
 		double f = 0, el;
+		bool stop;
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_nsec += 250 * 1000 * 1000;
 		if (until.tv_nsec >= 1000000000L) {
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
 		}
-		pthread_cond_timedwait(&lp->cv, &lp->mu, &until);
-		if (lp->stop)
-			break;
-		if (st_load_cached_fraction(lp->path, 0, 0, &f) < 0)
+		pthread_mutex_lock(&lp->mu);
+		if (!lp->stop)
+			pthread_cond_timedwait(&lp->cv, &lp->mu, &until);
+		stop = lp->stop;
+		pthread_mutex_unlock(&lp->mu);
+		/* drawn without the lock: a terminal that blocks output must not
+		 * block load_progress_stop's signal (it still waits in join) */
+		if (stop || st_load_cached_fraction(lp->path, 0, 0, &f) < 0)
 			break;
 		el = now_s() - t0;
 		if (el < 0.5)
@@ -59,16 +64,15 @@ static void *poll_thread(void *arg)
 			fprintf(stderr, "\r  loading weights %8.1f / %.1f MiB  %7.1f MB/s  ETA %5.1f s ", done / 1048576.0,
 				lp->size / 1048576.0, rate / 1e6, eta);
 			fflush(stderr);
-			lp->drawn = true;
+			drawn = true;
 		}
 		if (f >= 1.0)
 			break;
 	}
-	if (lp->drawn) {
+	if (drawn) {
 		fprintf(stderr, "\r\033[K");
 		fflush(stderr);
 	}
-	pthread_mutex_unlock(&lp->mu);
 	return NULL;
 }
 
