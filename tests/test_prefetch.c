@@ -318,6 +318,32 @@ static void test_sessions(const char *mdir)
 		   (unsigned long long)w.prefetch_stats.bytes_spans, (unsigned long long)stage_bytes(m, 0, nl - 1));
 	}
 
+	{       /* one budget for the session: two stages' read-aheads (called as
+		 * the stages call them, without a session whose destroy could
+		 * cancel them midway) stay inside it together */
+		const uint64_t budget = 600 * 1024;
+		struct st_ioring_weights w = { .path = mp,
+					       .prefetch = { .budget = budget, .flags = ST_PREFETCH_EVEN_CACHED } };
+		struct st_tensor_span ts[256];
+		struct st_weight_span ws[256];
+		const int nl = (int)st_model_desc(m)->n_layer;
+		int rr = 0;
+		for (int part = 0; part < 2; part++) {
+			const int first = part ? 2 : 0, last = part ? nl - 1 : 1;
+			int k = st_model_spans(m, first, last, part == 0, part == 1, ts, 256);
+			for (int i = 0; i < k && k <= 256; i++)
+				ws[i] = (struct st_weight_span){ .file_offset = ts[i].file_offset, .nbytes = ts[i].nbytes };
+			rr |= k > 256 ? -E2BIG : st_ioring_prefetch_weights(&w, ws, k, NULL);
+		}
+		ok(rr == 0 && w.n_prefetches == 2 && w.prefetch_stats.bytes_spans == stage_bytes(m, 0, nl - 1) &&
+			   w.prefetch_stats.bytes_advised <= budget && w.prefetch_stats.bytes_advised + 2 * PAGE >= budget &&
+			   w.prefetch_stats.bytes_skipped > 0 && w.prefetch_budget_left < 2 * PAGE,
+		   "two stages share one %llu-byte budget: %llu of %llu bytes advised, %llu skipped, %llu left",
+		   (unsigned long long)budget, (unsigned long long)w.prefetch_stats.bytes_advised,
+		   (unsigned long long)w.prefetch_stats.bytes_spans, (unsigned long long)w.prefetch_stats.bytes_skipped,
+		   (unsigned long long)w.prefetch_budget_left);
+	}
+
 	{       /* a loader too: CPU stages still use the mapping, the loader reads nothing */
 		struct st_ioring_weights w = { .path = mp };
 		st_session_params_default(&sp);
