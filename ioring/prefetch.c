@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@ struct slot {
 
 struct pf {
 	int fd;
+	bool cachestat;         /* the kernel answers cachestat(2) for this file */
 	const struct st_prefetch_opts *o;
 	struct st_prefetch_stats *st;
 	uint64_t request;
@@ -185,7 +187,32 @@ static int issue_uring(struct pf *p, uint64_t off, uint64_t len, uint32_t *infli
 }
 #endif
 
-/* Issue requests for [x, y) in pieces of p->request. */
+/* cachestat(2) (Linux 6.5): how many pages of a range the page cache
+ * holds, in one call.  1: every page of [off, off+len) is cached, 0: not,
+ * -1: the kernel cannot tell (then p->cachestat goes off). */
+#if defined(__NR_cachestat)
+#define ST_NR_CACHESTAT __NR_cachestat
+#elif defined(__x86_64__) || defined(__aarch64__)
+#define ST_NR_CACHESTAT 451
+#endif
+static int range_cached(struct pf *p, uint64_t off, uint64_t len)
+{
+#ifdef ST_NR_CACHESTAT
+	struct {
+		uint64_t off, len;
+	} range = { off, len };
+	struct {
+		uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+	} cs;
+	if (p->cachestat && syscall(ST_NR_CACHESTAT, p->fd, &range, &cs, 0) == 0)
+		return cs.nr_cache >= (len + 4095) / 4096;
+#endif
+	p->cachestat = false;
+	return -1;
+}
+
+/* Issue requests for [x, y) in pieces of p->request, skipping pieces the
+ * page cache already holds (when cachestat says so). */
 static int issue_run(struct pf *p, uint64_t x, uint64_t y, uint32_t *inflight)
 {
 	int r = 0;
@@ -194,6 +221,10 @@ static int issue_run(struct pf *p, uint64_t x, uint64_t y, uint32_t *inflight)
 		const uint64_t len = ST_MIN(p->request, y - off);
 		if (p->o->check && (r = p->o->check(p->o->check_user)) != 0)
 			return r;
+		if (p->cachestat && range_cached(p, off, len) == 1) {
+			p->st->bytes_cached += len;
+			continue;
+		}
 #if ST_HAVE_LIBURING
 		if (p->st->uring)
 			r = issue_uring(p, off, len, inflight);
@@ -296,9 +327,14 @@ int st_prefetch_spans(const char *path, const struct st_load_span *spans, size_t
 	if (r < 0)
 		goto out;
 
-	/* a stage whose pages are all cached needs no request at all (mincore
-	 * over each run; cheaper than walking the cache with advice) */
-	if (n_runs && !(p.o->flags & ST_PREFETCH_EVEN_CACHED)) {
+	/* pieces already cached are skipped (cachestat, per request); without
+	 * cachestat, a stage whose pages are all cached needs no request at
+	 * all (mincore over each run: cheaper than walking the cache with
+	 * advice) */
+	p.cachestat = !(p.o->flags & ST_PREFETCH_EVEN_CACHED) && n_runs;
+	if (p.cachestat)
+		(void)range_cached(&p, runs[0].x, ST_MIN(runs[0].y - runs[0].x, 4096));     /* probe */
+	if (n_runs && !p.cachestat && !(p.o->flags & ST_PREFETCH_EVEN_CACHED)) {
 		bool all = true;
 		for (size_t i = 0; i < n_runs && all; i++) {
 			double f = 0;
@@ -306,6 +342,8 @@ int st_prefetch_spans(const char *path, const struct st_load_span *spans, size_t
 		}
 		if (all) {
 			p.st->cached = true;
+			for (size_t i = 0; i < n_runs; i++)
+				p.st->bytes_cached += runs[i].y - runs[i].x;
 			p.st->seconds = st_time_now() - t0;
 			goto out;
 		}
@@ -347,6 +385,7 @@ int st_prefetch_spans(const char *path, const struct st_load_span *spans, size_t
 			r = d;
 	}
 #endif
+	p.st->cached = p.st->bytes_cached && !p.st->n_requests;
 	p.st->seconds = st_time_now() - t0;
 out:
 #if ST_HAVE_LIBURING

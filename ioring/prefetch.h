@@ -24,8 +24,9 @@
  * is read on demand.  When io_uring is unavailable (the same probes and
  * ST_IO_URING_DISABLE as the loader) the requests are posix_fadvise calls
  * on the calling thread, announced once.  Prefetching is advice: the
- * evaluation is correct whether or not it ran.  When the page cache already
- * holds every page of the spans (mincore), nothing is requested. */
+ * evaluation is correct whether or not it ran.  Pieces the page cache
+ * already holds are not requested (cachestat(2), Linux 6.5; older kernels:
+ * nothing is requested when every page of the spans is cached, by mincore). */
 #ifndef ST_IORING_PREFETCH_H
 #define ST_IORING_PREFETCH_H
 
@@ -37,7 +38,7 @@
 
 enum st_prefetch_flags {
 	ST_PREFETCH_FAIL_URING = 1u << 0,  /* tests: the io_uring probe fails */
-	ST_PREFETCH_EVEN_CACHED = 1u << 1, /* request even when every page is cached */
+	ST_PREFETCH_EVEN_CACHED = 1u << 1, /* request even what is cached (tests) */
 	ST_PREFETCH_FAULT_EINVAL = 1u << 2,/* tests: the ring's completions say -EINVAL
 					    * (a kernel without IORING_OP_FADVISE) */
 };
@@ -65,6 +66,7 @@ struct st_prefetch_stats {
 	uint64_t bytes_spans;   /* sum of the span lengths */
 	uint64_t bytes_advised; /* bytes requested (page-rounded, merged runs) */
 	uint64_t bytes_skipped; /* span bytes left to demand paging (budget) */
+	uint64_t bytes_cached;  /* request-sized pieces skipped: already cached */
 	uint64_t n_requests;
 	uint64_t request;       /* bytes per request used */
 	uint64_t request_cap;   /* the kernel's limit for this file: max(read_ahead_kb,
