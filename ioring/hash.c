@@ -1,7 +1,12 @@
-/* hash.c: XXH64 (written from the xxHash specification) and span
- * verification for the loader's --verify. */
+/* hash.c: XXH64 (written from the xxHash specification), span
+ * verification for the loader's --verify, and hash files. */
 #include "loader.h"
 
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
@@ -114,4 +119,62 @@ int st_load_verify(const struct st_load_span *spans, size_t n)
 					(unsigned long long)s->hash);
 	}
 	return 0;
+}
+
+int st_load_hashes_write(const char *path, struct st_load_span *spans, size_t n)
+{
+	FILE *f;
+	st_load_hash_spans(spans, n);
+	f = fopen(path, "w");
+	if (!f)
+		return st_error(-errno, "cannot write %s: %s", path, strerror(errno));
+	fprintf(f, "# strata tensor hashes v1: xxh64 file_offset nbytes name\n");
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%016" PRIx64 " %" PRIu64 " %" PRIu64 " %s\n", spans[i].hash, spans[i].file_offset,
+			spans[i].nbytes, spans[i].name && *spans[i].name ? spans[i].name : "-");
+	if (fclose(f) != 0)
+		return st_error(-EIO, "writing %s: %s", path, strerror(errno));
+	return 0;
+}
+
+int st_load_hashes_read(const char *path, struct st_load_span *spans, size_t n)
+{
+	FILE *f = fopen(path, "r");
+	char line[512], name[300];
+	bool *seen;
+	size_t found = 0;
+	int lineno = 0, rc = 0;
+	if (!f)
+		return st_error(-errno, "cannot read %s: %s", path, strerror(errno));
+	seen = calloc(n ? n : 1, sizeof *seen);
+	if (!seen) {
+		fclose(f);
+		return st_error(-ENOMEM, "out of memory reading %s", path);
+	}
+	while (!rc && fgets(line, sizeof line, f)) {
+		uint64_t h, off, nb;
+		lineno++;
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		if (sscanf(line, "%" SCNx64 " %" SCNu64 " %" SCNu64 " %299s", &h, &off, &nb, name) != 4) {
+			rc = st_error(-EINVAL, "%s:%d: malformed line (expected: xxh64 file_offset nbytes name)", path,
+				      lineno);
+			break;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (spans[i].file_offset == off && spans[i].nbytes == nb &&
+			    !strcmp(spans[i].name && *spans[i].name ? spans[i].name : "-", name)) {
+				spans[i].hash = h;
+				found += !seen[i];
+				seen[i] = true;
+			}
+	}
+	for (size_t i = 0; !rc && i < n; i++)
+		if (!seen[i])
+			rc = st_error(-ENOENT, "%s has hashes for %zu of the %zu tensors; none for %s (offset %llu, %llu bytes)",
+				      path, found, n, spans[i].name ? spans[i].name : "unnamed",
+				      (unsigned long long)spans[i].file_offset, (unsigned long long)spans[i].nbytes);
+	free(seen);
+	fclose(f);
+	return rc;
 }

@@ -223,4 +223,13 @@ void st_load_hash_spans(struct st_load_span *spans, size_t n);
 /* -EBADMSG naming the first span whose bytes do not match span.hash. */
 int st_load_verify(const struct st_load_span *spans, size_t n);
 
+/* Hash files ("# strata tensor hashes v1", one "xxh64 file_offset nbytes
+ * name" line per tensor), kept beside a plan or a cached shard so a worker
+ * can trust it.  write: hashes the spans' bytes (dst) and writes them.
+ * read: sets span.hash of every span from the line with its offset, size
+ * and name; -EINVAL naming the file for a malformed line, -ENOENT when a
+ * span has no line (a file for another model or stage). */
+int st_load_hashes_write(const char *path, struct st_load_span *spans, size_t n);
+int st_load_hashes_read(const char *path, struct st_load_span *spans, size_t n);
+
 #endif

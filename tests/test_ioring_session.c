@@ -384,10 +384,13 @@ static void test_run_io(void)
 {
 	static const char *const modes[] = { "mmap", "uring", "pread", "auto", "direct" };
 	const char *build = getenv("ST_BUILD_DIR");
-	char strata[1200], cmd[4000], out[5][2048];
+	char strata[1200], cmd[6000], out[5][2048];
 	int rc;
 	snprintf(strata, sizeof strata, "%s/tools/strata", build ? build : ".");
 	if (!build || access(strata, X_OK) != 0) {
+		tap_skip("strata not built (ST_BUILD_DIR)");
+		tap_skip("strata not built (ST_BUILD_DIR)");
+		tap_skip("strata not built (ST_BUILD_DIR)");
 		tap_skip("strata not built (ST_BUILD_DIR)");
 		tap_skip("strata not built (ST_BUILD_DIR)");
 		return;
@@ -410,6 +413,46 @@ static void test_run_io(void)
 	snprintf(cmd, sizeof cmd, "'%s' run -m '%s' --io dma >/dev/null 2>&1", strata, model_path);
 	rc = system(cmd);
 	ok(WIFEXITED(rc) && WEXITSTATUS(rc) == 2, "strata run --io dma: usage error (exit 2)");
+
+	/* --verify against the hashes bench-load saved: the same text; a
+	 * changed hash stops the run before any text, naming the tensor */
+	{
+		char hashes[1300], vout[2048];
+		FILE *f;
+		size_t n;
+		snprintf(hashes, sizeof hashes, "%s/run-verify-%d.hashes", build, (int)getpid());
+		snprintf(cmd, sizeof cmd, "'%s' bench-load -m '%s' --save-hashes '%s' >/dev/null 2>&1", strata, model_path,
+			 hashes);
+		rc = system(cmd);
+		snprintf(cmd, sizeof cmd,
+			 "'%s' run -m '%s' -p 'Once upon a time' -n 24 --temp 0 --verify '%s' 2>/dev/null", strata,
+			 model_path, hashes);
+		f = rc == 0 ? popen(cmd, "r") : NULL;
+		n = f ? fread(vout, 1, sizeof vout - 1, f) : 0;
+		vout[n] = 0;
+		rc = f ? pclose(f) : -1;
+		ok(rc == 0 && !strcmp(vout, out[0]), "strata run --verify with the saved hashes: the same text");
+		/* flip the first hex digit of the 5th tensor's hash */
+		snprintf(cmd, sizeof cmd,
+			 "sed -i '6s/^0/X/;6s/^[1-9a-f]/0/;6s/^X/1/' '%s' && '%s' run -m '%s' -p 'Once' -n 4 --verify '%s' 2>&1",
+			 hashes, strata, model_path, hashes);
+		f = popen(cmd, "r");
+		n = f ? fread(vout, 1, sizeof vout - 1, f) : 0;
+		vout[n] = 0;
+		rc = f ? pclose(f) : -1;
+		ok(WIFEXITED(rc) && WEXITSTATUS(rc) == 1 && strstr(vout, "--verify") && strstr(vout, "hash") &&
+			   !strstr(vout, "Once upon"),
+		   "strata run --verify with a changed hash: exit 1 before any text (%.200s)", vout);
+		snprintf(cmd, sizeof cmd, "'%s' run -m '%s' -p 'Once' -n 4 --verify /nonexistent/h 2>&1", strata,
+			 model_path);
+		f = popen(cmd, "r");
+		n = f ? fread(vout, 1, sizeof vout - 1, f) : 0;
+		vout[n] = 0;
+		rc = f ? pclose(f) : -1;
+		ok(WIFEXITED(rc) && WEXITSTATUS(rc) == 1 && strstr(vout, "cannot read /nonexistent/h"),
+		   "strata run --verify with a missing file: exit 1 naming it (%.200s)", vout);
+		unlink(hashes);
+	}
 }
 
 /* The loader alone: stage spans laid out by st_load_layout in page-aligned

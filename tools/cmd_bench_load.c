@@ -163,48 +163,14 @@ static uint64_t storage_read_bytes(void)
 	return st_proc_field_u64("/proc/self/io", "read_bytes", &v) == 0 ? v : 0;
 }
 
-/* Hash the spans' bytes (st_load_hash_spans) and write the hashes to file. */
 static int save_hashes(const char *file, struct st_load_span *s, size_t n)
 {
-	FILE *f;
-	st_load_hash_spans(s, n);
-	f = fopen(file, "w");
-	if (!f)
-		return cli_fail(CMD, "cannot write %s: %s", file, strerror(errno));
-	fprintf(f, "# strata tensor hashes v1: xxh64 file_offset nbytes name\n");
-	for (size_t i = 0; i < n; i++)
-		fprintf(f, "%016" PRIx64 " %" PRIu64 " %" PRIu64 " %s\n", s[i].hash, s[i].file_offset,
-			s[i].nbytes, s[i].name ? s[i].name : "");
-	if (fclose(f) != 0)
-		return cli_fail(CMD, "writing %s: %s", file, strerror(errno));
-	return 0;
+	return st_load_hashes_write(file, s, n) < 0 ? cli_fail(CMD, "%s", st_last_error()) : 0;
 }
 
 static int load_hashes(const char *file, struct st_load_span *s, size_t n)
 {
-	FILE *f = fopen(file, "r");
-	char line[512], name[300];
-	size_t found = 0;
-	if (!f)
-		return cli_fail(CMD, "cannot read %s: %s", file, strerror(errno));
-	while (fgets(line, sizeof line, f)) {
-		uint64_t h, off, nb;
-		if (line[0] == '#')
-			continue;
-		if (sscanf(line, "%" SCNx64 " %" SCNu64 " %" SCNu64 " %299s", &h, &off, &nb, name) != 4) {
-			fclose(f);
-			return cli_fail(CMD, "%s: malformed line: %s", file, line);
-		}
-		for (size_t i = 0; i < n; i++)
-			if (s[i].file_offset == off && s[i].nbytes == nb && s[i].name && !strcmp(s[i].name, name)) {
-				s[i].hash = h;
-				found++;
-			}
-	}
-	fclose(f);
-	if (found < n)
-		return cli_fail(CMD, "%s has hashes for %zu of the stage's %zu tensors", file, found, n);
-	return 0;
+	return st_load_hashes_read(file, s, n) < 0 ? cli_fail(CMD, "%s", st_last_error()) : 0;
 }
 
 /* Time from nothing to the first generated token: open, create a session

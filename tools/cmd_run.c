@@ -6,6 +6,8 @@
 
 #include "cli.h"
 #include "load_progress.h"
+#include "loader.h"
+#include "model.h"
 #include "plan_run.h"
 #include "strata.h"
 #include "util.h"
@@ -51,6 +53,10 @@ static void usage(FILE *f)
 		"                          buffered pread into memory of its own, CPU stages in the\n"
 		"                          background, each layer of the first token starting as its\n"
 		"                          bytes arrive\n"
+		"  --verify FILE           check every tensor's bytes against the hashes in FILE\n"
+		"                          (`strata bench-load -m MODEL --save-hashes FILE` writes\n"
+		"                          one) before the first token; a mismatch names the tensor\n"
+		"                          and stops with status 1\n"
 		"  --stages SPEC           layers per device, e.g. cpu:0-4 or cpu:0-1,vulkan0:2-4\n"
 		"                          (default: all layers on the CPU)\n"
 		"  --device D              all layers on device D (cpu, vulkan0, opencl0, ...:\n"
@@ -79,6 +85,7 @@ struct run_opts {
 	double temp, top_p, min_p, repeat_penalty;
 	uint32_t kv_type;
 	const char *io;                                 /* weights of CPU stages */
+	const char *verify;                             /* hash file, or NULL */
 	bool verbose;
 };
 
@@ -156,6 +163,12 @@ static int parse(int argc, char **argv, struct run_opts *o)
 				return 2;
 			*(!strcmp(a, "--device") || !strncmp(a, "--device=", 9) ? &o->device
 			  : !strcmp(a, "--plan") || !strncmp(a, "--plan=", 7) ? &o->plan : &o->objective) = v;
+			continue;
+		}
+		if (TAKE("--verify")) {
+			if (r < 0)
+				return 2;
+			o->verify = v;
 			continue;
 		}
 		if (TAKE("--io")) {
@@ -245,6 +258,32 @@ static void emit(char *pend, size_t *n, bool flush_all)
 		memmove(pend, pend + out, hold);
 		*n = hold;
 	}
+}
+
+/* --verify: every weight of the model, as the stages see it (the mapped
+ * file; a loader reads the same bytes), against the hash file. */
+static int verify_weights(const struct st_model *m, const char *file)
+{
+	const int nl = (int)m->desc.n_layer;
+	int n = st_model_spans(m, 0, nl - 1, true, true, NULL, 0), rc;
+	struct st_tensor_span *ts = n > 0 ? calloc((size_t)n, sizeof *ts) : NULL;
+	struct st_load_span *ls = n > 0 ? calloc((size_t)n, sizeof *ls) : NULL;
+	if (!ts || !ls) {
+		free(ts);
+		free(ls);
+		return st_error(-ENOMEM, "out of memory verifying the weights");
+	}
+	n = st_model_spans(m, 0, nl - 1, true, true, ts, n);
+	for (int i = 0; i < n; i++)
+		ls[i] = (struct st_load_span){ .file_offset = ts[i].file_offset, .nbytes = ts[i].nbytes,
+					       .dst = (char *)m->map + ts[i].file_offset, .dst_size = ts[i].nbytes,
+					       .name = ts[i].w->name };
+	rc = st_load_hashes_read(file, ls, (size_t)n);
+	if (rc == 0)
+		rc = st_load_verify(ls, (size_t)n);
+	free(ts);
+	free(ls);
+	return rc;
 }
 
 /* cli_fail, after erasing the loading-progress line (if any) so the
@@ -342,6 +381,10 @@ int cmd_run(int argc, char **argv)
 			}
 			toks[n_prompt++] = st_tokenizer_bos(tok);
 		}
+	}
+	if (o.verify && verify_weights(m, o.verify) < 0) {
+		run_fail(&progress, "--verify %s: %s", o.verify, st_last_error());
+		goto out;
 	}
 	if ((uint32_t)n_prompt >= st_session_n_ctx(s)) {
 		run_fail(&progress, "the prompt has %d tokens, the context only %u (see --ctx)", n_prompt,
