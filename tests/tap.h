@@ -27,17 +27,22 @@ __attribute__((format(printf, 1, 2))) static inline void diag(const char *fmt, .
 	fflush(stdout);
 }
 
+/* The description stays on its line (captured command output often ends
+ * with a newline; TAP would read the rest as unknown lines). */
 __attribute__((format(printf, 2, 3))) static inline int ok(int cond, const char *fmt, ...)
 {
+	char msg[4096];
 	va_list ap;
 	tap_n++;
 	if (!cond)
 		tap_failed++;
-	printf("%sok %d - ", cond ? "" : "not ", tap_n);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	printf("\n");
+	for (char *c = msg; *c; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
+	printf("%sok %d - %s\n", cond ? "" : "not ", tap_n, msg);
 	fflush(stdout);
 	return cond;
 }
