@@ -348,10 +348,11 @@ static void prefetch_start(struct st_stage *s, bool copy_order)
 static int place_weights(struct st_stage *s)
 {
 	const struct st_model *m = s->m;
-	/* with read-ahead, CPU stages compute from the mapped file even when a
-	 * loader is set (strata.h st_session_params.prefetch_weights) */
-	const bool use_loader = (s->p.load || s->p.load_async) &&
-				!(s->p.prefetch && s->be->ops == &st_backend_cpu);
+	/* with read-ahead, a backend that can use the mapped file in place does
+	 * so even when a loader is set; the loader fills the buffers of those
+	 * that cannot (strata.h st_session_params.prefetch_weights) */
+	const bool loader = s->p.load || s->p.load_async;
+	const bool try_map = !loader || s->p.prefetch;
 	int n = st_model_spans(m, (int)s->p.first_layer, (int)s->p.last_layer, s->p.embed, s->p.head, NULL, 0);
 	uint64_t total = 0;
 	int rc;
@@ -362,7 +363,7 @@ static int place_weights(struct st_stage *s)
 	if (!s->spans || !s->span_off)
 		return st_error(-ENOMEM, "stage: out of memory");
 	s->n_spans = st_model_spans(m, (int)s->p.first_layer, (int)s->p.last_layer, s->p.embed, s->p.head, s->spans, n);
-	if (use_loader && s->be->ops == &st_backend_cpu) {
+	if (loader && !try_map && s->be->ops == &st_backend_cpu) {
 		rc = layout_by_phase(s, &total);
 		if (rc)
 			return rc;
@@ -374,17 +375,19 @@ static int place_weights(struct st_stage *s)
 		}
 	}
 	s->weight_bytes = total;
-	if (use_loader)
-		return load_weights(s, total);
-	/* CPU-like backends use the mapped file in place */
-	rc = st_buffer_wrap(s->be, m->map, m->map_size, &s->wbuf);
-	if (rc == 0) {
-		s->wrapped = true;
-		prefetch_start(s, false);
-		return 0;
+	if (try_map) {
+		/* CPU-like backends (and unified-memory devices) use the mapped file in place */
+		rc = st_buffer_wrap(s->be, m->map, m->map_size, &s->wbuf);
+		if (rc == 0) {
+			s->wrapped = true;
+			prefetch_start(s, false);
+			return 0;
+		}
+		if (rc != -ENOTSUP)
+			return rc;
 	}
-	if (rc != -ENOTSUP)
-		return rc;
+	if (loader)
+		return load_weights(s, total);
 	rc = st_buffer_alloc(s->be, (size_t)total, ST_BUF_WEIGHTS, &s->wbuf);
 	if (rc)
 		return rc;

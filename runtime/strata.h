@@ -262,10 +262,13 @@ struct st_session_params {
 	 * failure is logged (ST_LOG_WARN) and otherwise ignored: the pages are
 	 * then read on demand.  It should poll st_weight_ready_publish(ready, 0)
 	 * and stop when that returns -ECANCELED (session destroyed, or a copying
-	 * stage done copying).  With prefetch_weights set, CPU stages use the
-	 * mapped file even when load_weights/load_weights_async is set: the
-	 * loader then serves the stages that cannot use the mapping in place
-	 * (accelerators), whose weights are not read twice. */
+	 * stage done copying).  With prefetch_weights set, stages whose backend
+	 * can use the mapped file in place (the CPU; accelerators with unified
+	 * memory) use it even when load_weights/load_weights_async is set: the
+	 * loader then serves the stages that need their weights copied (device
+	 * memory the host cannot map), which do not read ahead (their weights
+	 * are not read twice).  Without a loader such stages copy from the
+	 * mapping, reading ahead of the copy. */
 	st_weight_load_async_fn prefetch_weights;
 };
 

@@ -445,6 +445,40 @@ static void test_sessions(const char *mdir)
 		   w.n_prefetches);
 	}
 
+	/* read-ahead with a loader set (strata run's default): unified-memory
+	 * devices use the mapping in place and read ahead like the CPU; with
+	 * device memory the host cannot map, the loader streams that stage's
+	 * weights in and only the CPU stage reads ahead */
+	for (int forced = 0; forced < 2; forced++)
+		for (int dev = 0; dev < 2; dev++) {
+			const char *stages = dev ? "cpu:0-1,opencl0:2-4" : "cpu:0-1,vulkan0:2-4";
+			struct st_ioring_weights w = { .path = mp };
+			if (forced) {
+				setenv("ST_VULKAN_FORCE_STAGING", "1", 1);
+				setenv("ST_OPENCL_NO_WRAP", "1", 1);
+			}
+			st_session_params_default(&sp);
+			sp.n_ctx = 64;
+			sp.stages = stages;
+			if (run_session(m, &sp, aref, nv) < 0) {
+				tap_skip("%s: %s", stages, st_last_error());
+			} else {
+				sp.prefetch_weights = st_ioring_prefetch_weights;
+				sp.load_weights_async = st_ioring_load_weights_async;
+				sp.load_device = true;
+				sp.load_user = &w;
+				r = run_session(m, &sp, got, nv);
+				ok(r == 0 && !memcmp(aref, got, (size_t)NT * nv * sizeof *ref) &&
+					   w.n_prefetches == (forced ? 1 : 2) && w.n_loads == 0 &&
+					   (forced ? w.upload_stats.bytes > 0 : w.upload_stats.bytes == 0),
+				   "%s%s, read-ahead and a loader: identical logits; %d prefetches, %llu bytes streamed in",
+				   stages, forced ? " (device memory not mappable)" : "", w.n_prefetches,
+				   (unsigned long long)w.upload_stats.bytes);
+			}
+			unsetenv("ST_VULKAN_FORCE_STAGING");
+			unsetenv("ST_OPENCL_NO_WRAP");
+		}
+
 	/* accelerator stages copy from the mapping, read ahead while copying:
 	 * the same logits as without read-ahead, every stage's bytes asked for */
 	for (int dev = 0; dev < 2; dev++) {

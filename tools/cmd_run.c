@@ -40,15 +40,15 @@ static void usage(FILE *f)
 		"  --ctx N                 context size in tokens (default: min(trained, 2048))\n"
 		"  --kv-type f32|f16       KV cache element type (default f32)\n"
 		"  --io auto|mmap|uring|direct|pread  how stages get their weights from the file:\n"
-		"                          auto (default): every stage uses the mapped file (in\n"
-		"                          place, or an accelerator copies from it) and io_uring\n"
-		"                          reads its layers into the page cache ahead of it\n"
-		"                          (readahead; posix_fadvise without io_uring);\n"
-		"                          mmap: the mapped file, read on demand only;\n"
-		"                          uring: CPU stages as auto, accelerator stages read with\n"
-		"                          io_uring (O_DIRECT) into device-local memory where the\n"
-		"                          device has it (streamed: chunk k+1 read while chunk k is\n"
-		"                          copied);\n"
+		"                          auto (default) or uring: stages that can use the mapped\n"
+		"                          file in place (the CPU, unified-memory devices) do, and\n"
+		"                          io_uring reads their layers into the page cache ahead of\n"
+		"                          them (readahead; posix_fadvise without io_uring); devices\n"
+		"                          with memory of their own get theirs read with io_uring\n"
+		"                          (O_DIRECT) and copied in, streamed (chunk k+1 read while\n"
+		"                          chunk k is copied);\n"
+		"                          mmap: the mapped file, read on demand (copied by devices\n"
+		"                          with memory of their own);\n"
 		"                          direct/pread: every stage reads with io_uring O_DIRECT /\n"
 		"                          buffered pread into memory of its own, CPU stages in the\n"
 		"                          background, each layer of the first token starting as its\n"
@@ -225,26 +225,25 @@ static int parse(int argc, char **argv, struct run_opts *o)
  * measurements behind the default. */
 static void set_io(const struct run_opts *o, struct st_session_params *sp, struct st_ioring_weights *w)
 {
-	const bool loader = !strcmp(o->io, "uring") || !strcmp(o->io, "direct") || !strcmp(o->io, "pread");
+	const bool readahead = !strcmp(o->io, "auto") || !strcmp(o->io, "uring");
 	w->path = o->model;
 	sp->load_user = w;
-	if (!strcmp(o->io, "auto") || !strcmp(o->io, "uring"))
+	if (!strcmp(o->io, "mmap"))
+		return;
+	/* stages that can use the mapped file in place read it ahead; the
+	 * loader fills the others (device-local memory, streamed), or with
+	 * direct/pread every stage, into memory of its own */
+	if (readahead)
 		sp->prefetch_weights = st_ioring_prefetch_weights;
-	if (loader) {
-		/* with read-ahead (uring) CPU stages keep the mapping and the
-		 * loader serves the accelerators, into device-local buffers */
-		w->opts.mode = strcmp(o->io, "pread") ? ST_IO_AUTO : ST_IO_PREAD;
-		sp->load_weights_async = st_ioring_load_weights_async;
-		sp->load_device = true;
-	}
+	w->opts.mode = strcmp(o->io, "pread") ? ST_IO_AUTO : ST_IO_PREAD;
+	sp->load_weights_async = st_ioring_load_weights_async;
+	sp->load_device = true;
 	if (o->verbose)
 		fprintf(stderr, "strata %s: --io %s: %s\n", CMD, o->io,
-			!strcmp(o->io, "mmap")	 ? "stages use the mapped file, read on demand"
-			: !strcmp(o->io, "auto") ? "stages use the mapped file, read ahead with io_uring"
-			: !strcmp(o->io, "uring") ? "CPU stages use the mapped file, read ahead with io_uring; "
-						    "accelerators read theirs with io_uring into device memory"
-						  : "stages read their weights into memory of their own (CPU ones in "
-						    "the background, accelerators' into device memory)");
+			readahead ? "stages that can use the mapped file in place do, read ahead with io_uring; the "
+				    "others read theirs with io_uring into device memory"
+				  : "stages read their weights into memory of their own (CPU ones in the background, "
+				    "accelerators' into device memory)");
 }
 
 /* Write out what is complete of the pending bytes, holding back the start
