@@ -93,6 +93,7 @@ struct run_opts {
 static int parse(int argc, char **argv, struct run_opts *o)
 {
 	const char *v;
+	*o = (struct run_opts){ 0 };       /* a field added later starts zero, not stack garbage */
 	o->model = NULL;
 	o->prompt = "";
 	o->stages = NULL;
@@ -109,6 +110,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
 	o->ctx = 0;
 	o->kv_type = ST_KV_F32;
 	o->io = "auto";
+	o->verify = NULL;
 	o->verbose = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
