@@ -124,6 +124,7 @@ int st_load_verify(const struct st_load_span *spans, size_t n)
 int st_load_hashes_write(const char *path, struct st_load_span *spans, size_t n)
 {
 	FILE *f;
+	int bad;
 	st_load_hash_spans(spans, n);
 	f = fopen(path, "w");
 	if (!f)
@@ -132,15 +133,24 @@ int st_load_hashes_write(const char *path, struct st_load_span *spans, size_t n)
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "%016" PRIx64 " %" PRIu64 " %" PRIu64 " %s\n", spans[i].hash, spans[i].file_offset,
 			spans[i].nbytes, spans[i].name && *spans[i].name ? spans[i].name : "-");
-	if (fclose(f) != 0)
-		return st_error(-EIO, "writing %s: %s", path, strerror(errno));
+	bad = ferror(f);
+	if (fclose(f) != 0 || bad)
+		return st_error(-EIO, "writing %s failed", path);
 	return 0;
+}
+
+/* The name as the file writes it: the span's, or "-". */
+static const char *hash_name(const struct st_load_span *s)
+{
+	return s->name && *s->name ? s->name : "-";
 }
 
 int st_load_hashes_read(const char *path, struct st_load_span *spans, size_t n)
 {
 	FILE *f = fopen(path, "r");
-	char line[512], name[300];
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
 	bool *seen;
 	size_t found = 0;
 	int lineno = 0, rc = 0;
@@ -151,29 +161,39 @@ int st_load_hashes_read(const char *path, struct st_load_span *spans, size_t n)
 		fclose(f);
 		return st_error(-ENOMEM, "out of memory reading %s", path);
 	}
-	while (!rc && fgets(line, sizeof line, f)) {
+	while (!rc && (len = getline(&line, &cap, f)) >= 0) {
 		uint64_t h, off, nb;
+		int name_at = -1;
 		lineno++;
-		if (line[0] == '#' || line[0] == '\n')
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = 0;
+		if (len == 0 || line[0] == '#')
 			continue;
-		if (sscanf(line, "%" SCNx64 " %" SCNu64 " %" SCNu64 " %299s", &h, &off, &nb, name) != 4) {
+		/* the name is the rest of the line (it may hold spaces) */
+		if (sscanf(line, "%" SCNx64 " %" SCNu64 " %" SCNu64 " %n", &h, &off, &nb, &name_at) != 3 || name_at < 0 ||
+		    !line[name_at]) {
 			rc = st_error(-EINVAL, "%s:%d: malformed line (expected: xxh64 file_offset nbytes name)", path,
 				      lineno);
 			break;
 		}
-		for (size_t i = 0; i < n; i++)
-			if (spans[i].file_offset == off && spans[i].nbytes == nb &&
-			    !strcmp(spans[i].name && *spans[i].name ? spans[i].name : "-", name)) {
-				spans[i].hash = h;
-				found += !seen[i];
-				seen[i] = true;
-			}
+		for (size_t i = 0; i < n && !rc; i++) {
+			if (spans[i].file_offset != off || spans[i].nbytes != nb || strcmp(hash_name(&spans[i]), line + name_at))
+				continue;
+			if (seen[i] && spans[i].hash != h)
+				rc = st_error(-EINVAL, "%s:%d: a second, different hash for %s", path, lineno, line + name_at);
+			spans[i].hash = h;
+			found += !seen[i];
+			seen[i] = true;
+		}
 	}
+	if (!rc && ferror(f))
+		rc = st_error(-EIO, "reading %s failed (a directory, or an I/O error)", path);
 	for (size_t i = 0; !rc && i < n; i++)
 		if (!seen[i])
 			rc = st_error(-ENOENT, "%s has hashes for %zu of the %zu tensors; none for %s (offset %llu, %llu bytes)",
-				      path, found, n, spans[i].name ? spans[i].name : "unnamed",
-				      (unsigned long long)spans[i].file_offset, (unsigned long long)spans[i].nbytes);
+				      path, found, n, hash_name(&spans[i]), (unsigned long long)spans[i].file_offset,
+				      (unsigned long long)spans[i].nbytes);
+	free(line);
 	free(seen);
 	fclose(f);
 	return rc;

@@ -204,8 +204,10 @@ static int range_cached(struct pf *p, uint64_t off, uint64_t len)
 	struct {
 		uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
 	} cs;
-	if (p->cachestat && syscall(ST_NR_CACHESTAT, p->fd, &range, &cs, 0) == 0)
-		return cs.nr_cache >= (len + 4095) / 4096;
+	if (p->cachestat && syscall(ST_NR_CACHESTAT, p->fd, &range, &cs, 0) == 0) {
+		const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+		return cs.nr_cache >= (len + page - 1) / page;
+	}
 #endif
 	p->cachestat = false;
 	return -1;
@@ -385,7 +387,7 @@ int st_prefetch_spans(const char *path, const struct st_load_span *spans, size_t
 			r = d;
 	}
 #endif
-	p.st->cached = p.st->bytes_cached && !p.st->n_requests;
+	p.st->cached = !r && p.st->bytes_cached && !p.st->n_requests;
 	p.st->seconds = st_time_now() - t0;
 out:
 #if ST_HAVE_LIBURING

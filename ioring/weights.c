@@ -135,6 +135,7 @@ int st_ioring_prefetch_weights(void *user, const struct st_weight_span *spans, i
 	w->prefetch_stats.bytes_spans += st.bytes_spans;
 	w->prefetch_stats.bytes_advised += st.bytes_advised;
 	w->prefetch_stats.bytes_skipped += st.bytes_skipped;
+	w->prefetch_stats.bytes_cached += st.bytes_cached;
 	w->prefetch_stats.n_requests += st.n_requests;
 	w->prefetch_stats.request = st.request;
 	w->prefetch_stats.request_cap = st.request_cap;

@@ -966,6 +966,71 @@ static void test_auto_cache(const char *dir)
 	free(buf);
 }
 
+/* Hash files: written and read back (a name with a space, a long comment
+ * line, "-" for an unnamed span); a malformed line, a conflicting second
+ * hash, a tensor without a line and a directory are errors. */
+static void test_hash_files(const char *dir)
+{
+	static unsigned char data[3][100];
+	struct st_load_span sp[3] = {
+		{ .file_offset = 0, .nbytes = 100, .dst = data[0], .name = "blk.0.attn q" },
+		{ .file_offset = 100, .nbytes = 100, .dst = data[1], .name = "blk.0.ffn" },
+		{ .file_offset = 200, .nbytes = 100, .dst = data[2], .name = NULL },
+	};
+	struct st_load_span rd[3];
+	char path[2300], longc[700];
+	FILE *f;
+	int r;
+	for (int i = 0; i < 3; i++)
+		for (int k = 0; k < 100; k++)
+			data[i][k] = (unsigned char)(i * 31 + k);
+	snprintf(path, sizeof path, "%s/h.txt", dir);
+	r = st_load_hashes_write(path, sp, 3);
+	memcpy(rd, sp, sizeof rd);
+	for (int i = 0; i < 3; i++)
+		rd[i].hash = 0;
+	memset(longc, 'x', sizeof longc - 1);
+	longc[0] = '#';
+	longc[sizeof longc - 1] = 0;
+	f = fopen(path, "a");
+	if (f) {
+		fprintf(f, "%s\n\n", longc);
+		fclose(f);
+	}
+	r = r ? r : st_load_hashes_read(path, rd, 3);
+	ok(r == 0 && rd[0].hash == st_hash64(data[0], 100, 0) && rd[1].hash == st_hash64(data[1], 100, 0) &&
+		   rd[2].hash == st_hash64(data[2], 100, 0),
+	   "hash file round trip: a name with a space, an unnamed span, a 700-char comment (%s)",
+	   r ? st_last_error() : "ok");
+	f = fopen(path, "a");
+	if (f) {
+		fprintf(f, "%016llx 100 100 blk.0.ffn\n", (unsigned long long)(rd[1].hash ^ 1));
+		fclose(f);
+	}
+	r = st_load_hashes_read(path, rd, 3);
+	ok(r == -EINVAL && strstr(st_last_error(), "second, different hash for blk.0.ffn"),
+	   "a conflicting second hash for a tensor is an error (%s)", st_last_error());
+	f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "# strata tensor hashes v1\n0123 0 100\n");
+		fclose(f);
+	}
+	r = st_load_hashes_read(path, rd, 3);
+	ok(r == -EINVAL && strstr(st_last_error(), ":2: malformed"), "a line without a name is malformed, with its number (%s)",
+	   st_last_error());
+	f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "%016llx 0 100 blk.0.attn q\n", (unsigned long long)rd[0].hash);
+		fclose(f);
+	}
+	r = st_load_hashes_read(path, rd, 3);
+	ok(r == -ENOENT && strstr(st_last_error(), "hashes for 1 of the 3") && strstr(st_last_error(), "blk.0.ffn"),
+	   "a tensor without a line names it (%s)", st_last_error());
+	r = st_load_hashes_read(dir, rd, 3);
+	ok(r < 0 && r != -ENOENT, "a directory is an error, not an empty file (%s)", st_last_error());
+	unlink(path);
+}
+
 static void test_hash_and_verify(const char *file)
 {
 	static const struct { const char *s; uint64_t h; } vec[] = {
@@ -1198,6 +1263,7 @@ int main(void)
 	test_fallback_announce(file);
 	test_args(file);
 	test_hash_and_verify(file);
+	test_hash_files(disk);
 	test_paths(disk, file, true);
 	test_stage(disk, file);
 	test_gguf_stage(disk);

@@ -54,10 +54,12 @@ static void usage(FILE *f)
 		"                          background, each layer of the first token starting as its\n"
 		"                          bytes arrive (a mapped file must not be truncated while it\n"
 		"                          runs, as with any mmap; these copies are immune to that)\n"
-		"  --verify FILE           check every tensor's bytes against the hashes in FILE\n"
-		"                          (`strata bench-load -m MODEL --save-hashes FILE` writes\n"
-		"                          one) before the first token; a mismatch names the tensor\n"
-		"                          and stops with status 1\n"
+		"  --verify FILE           check every tensor of the model file (read through the\n"
+		"                          mapping, which the stages use or copy from) against the\n"
+		"                          hashes in FILE (`strata bench-load -m MODEL --save-hashes\n"
+		"                          FILE` writes one) before the first token; a mismatch\n"
+		"                          names the tensor and stops with status 1.  With --io\n"
+		"                          direct|pread this reads the file a second time\n"
 		"  --stages SPEC           layers per device, e.g. cpu:0-4 or cpu:0-1,vulkan0:2-4\n"
 		"                          (default: all layers on the CPU)\n"
 		"  --device D              all layers on device D (cpu, vulkan0, opencl0, ...:\n"
@@ -85,7 +87,7 @@ struct run_opts {
 	int64_t n_predict, top_k, repeat_last_n, seed, threads, ctx;
 	double temp, top_p, min_p, repeat_penalty;
 	uint32_t kv_type;
-	const char *io;                                 /* weights of CPU stages */
+	const char *io;                                 /* how stages get their weights (--io) */
 	const char *verify;                             /* hash file, or NULL */
 	bool verbose;
 };
@@ -230,8 +232,11 @@ static void set_io(const struct run_opts *o, struct st_session_params *sp, struc
 	const bool readahead = !strcmp(o->io, "auto") || !strcmp(o->io, "uring");
 	w->path = o->model;
 	sp->load_user = w;
-	if (!strcmp(o->io, "mmap"))
+	if (!strcmp(o->io, "mmap")) {
+		if (o->verbose)
+			fprintf(stderr, "strata %s: --io mmap: stages use the mapped file, read on demand\n", CMD);
 		return;
+	}
 	/* stages that can use the mapped file in place read it ahead; the
 	 * loader fills the others (device-local memory, streamed), or with
 	 * direct/pread every stage, into memory of its own */
