@@ -372,7 +372,7 @@ static void test_cached_fraction(const char *dir)
 	close(fd);
 	if (cold > 0.5)
 		diag("the page cache kept %.0f%% of the file after POSIX_FADV_DONTNEED (tmpfs?)", 100 * cold);
-	ok(warm == 1.0 && (cold > 0.5 || cold < 0.1),
+	ok(warm >= 0.99 && (cold > 0.5 || cold < 0.1),     /* reclaim here may take a page at once */
 	   "st_load_cached_fraction: %.2f after DONTNEED, %.2f after reading", cold, warm);
 	ok(st_load_cached_fraction("/nonexistent/x", 0, 0, &cold) < 0, "a missing file: an error, not a fraction");
 	unlink(copy);
