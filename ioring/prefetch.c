@@ -18,6 +18,33 @@
 
 static atomic_flag announced_fallback = ATOMIC_FLAG_INIT;
 
+static bool read_u64_file(const char *path, uint64_t *v)
+{
+	FILE *f = fopen(path, "r");
+	unsigned long long x;
+	bool got;
+	if (!f)
+		return false;
+	got = fscanf(f, "%llu", &x) == 1;       /* "max" (no limit) reads as nothing */
+	fclose(f);
+	if (got)
+		*v = (uint64_t)x;
+	return got;
+}
+
+static uint64_t sysfs_kb(unsigned maj, unsigned min, const char *what)
+{
+	char path[128];
+	uint64_t kb = 0;
+	/* a partition's queue/ is its disk's: one directory up */
+	for (int up = 0; up < 2; up++) {
+		snprintf(path, sizeof path, "/sys/dev/block/%u:%u/%squeue/%s", maj, min, up ? "../" : "", what);
+		if (read_u64_file(path, &kb))
+			break;
+	}
+	return kb * 1024u;
+}
+
 struct run {
 	uint64_t x, y;          /* page-rounded file range */
 };
@@ -41,24 +68,6 @@ struct pf {
 #endif
 };
 
-static uint64_t sysfs_kb(unsigned maj, unsigned min, const char *what)
-{
-	char path[128];
-	unsigned long long kb = 0;
-	/* a partition's queue/ is its disk's: one directory up */
-	for (int up = 0; up < 2 && !kb; up++) {
-		FILE *f;
-		snprintf(path, sizeof path, "/sys/dev/block/%u:%u/%squeue/%s", maj, min, up ? "../" : "", what);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fscanf(f, "%llu", &kb) != 1)
-			kb = 0;
-		fclose(f);
-	}
-	return (uint64_t)kb * 1024u;
-}
-
 /* The most one readahead request reads: the kernel trims WILLNEED advice
  * to max(the device's read-ahead window, its largest I/O)
  * (mm/readahead.c force_page_cache_ra), so bigger requests would leave
@@ -76,19 +85,6 @@ static uint64_t readahead_cap(int fd)
 	return ra >= 4096 ? ra & ~(uint64_t)4095 : 128u << 10;
 }
 
-static bool read_u64_file(const char *path, uint64_t *v)
-{
-	FILE *f = fopen(path, "r");
-	unsigned long long x;
-	bool got;
-	if (!f)
-		return false;
-	got = fscanf(f, "%llu", &x) == 1;       /* "max" (no limit) reads as nothing */
-	fclose(f);
-	if (got)
-		*v = (uint64_t)x;
-	return got;
-}
 
 /* Bytes this process's memory cgroup still allows; UINT64_MAX if unknown
  * or unlimited. */
@@ -334,9 +330,8 @@ int st_prefetch_spans(const char *path, const struct st_load_span *spans, size_t
 	 * all (mincore over each run: cheaper than walking the cache with
 	 * advice) */
 	p.cachestat = !(p.o->flags & ST_PREFETCH_EVEN_CACHED) && n_runs;
-	if (p.cachestat)
-		(void)range_cached(&p, runs[0].x, ST_MIN(runs[0].y - runs[0].x, 4096));     /* probe */
-	if (n_runs && !p.cachestat && !(p.o->flags & ST_PREFETCH_EVEN_CACHED)) {
+	if (p.cachestat && range_cached(&p, runs[0].x, ST_MIN(runs[0].y - runs[0].x, 4096)) < 0) {
+		/* no cachestat: the all-or-nothing check */
 		bool all = true;
 		for (size_t i = 0; i < n_runs && all; i++) {
 			double f = 0;

@@ -383,11 +383,13 @@ static int place_weights(struct st_stage *s)
 			prefetch_start(s, false);
 			return 0;
 		}
-		if (rc != -ENOTSUP && !loader)
-			return rc;
-		if (rc != -ENOTSUP)     /* e.g. a file bigger than the device's largest buffer */
+		if (rc != -ENOTSUP) {
+			if (!loader)
+				return rc;
+			/* e.g. a file bigger than the device's largest buffer */
 			st_log(ST_LOG_INFO, "stage %u-%u: the mapped file cannot be used in place (%s): loading it",
 			       s->p.first_layer, s->p.last_layer, st_last_error());
+		}
 	}
 	if (loader)
 		return load_weights(s, total);

@@ -102,6 +102,11 @@ const char *tap_models_dir(void);
 unsigned char tap_file_byte(uint64_t i);
 int tap_write_file(const char *path, uint64_t size);
 
+/* Library log messages of level INFO and up, one per line, appended to
+ * tap_logbuf (set it to "" to start over) once tap_log_capture() ran. */
+extern char tap_logbuf[8192];
+void tap_log_capture(void);
+
 /* Evaluate nt tokens in a new session of m made with sp and copy the logits
  * of every token to out (nt x n_vocab); 0 or a negative code. */
 struct st_model;

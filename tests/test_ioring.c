@@ -35,15 +35,6 @@
 
 /* ---- log capture ------------------------------------------------------------ */
 
-static char logbuf[8192];
-static void log_cb(enum st_log_level level, const char *msg, void *user)
-{
-	(void)user;
-	if (level >= ST_LOG_INFO && strlen(logbuf) + strlen(msg) + 2 < sizeof logbuf) {
-		strcat(logbuf, msg);
-		strcat(logbuf, "\n");
-	}
-}
 
 static int count_substr(const char *hay, const char *needle)
 {
@@ -905,10 +896,10 @@ static void test_fallback_announce(const char *file)
 	ret = st_load_spans(file, &s, 1, &o, &st);
 	ret |= st_load_spans(file, &s, 1, &o, &st);
 	/* this runs before any other forced fallback in the process */
-	ok(ret == 0 && count_substr(logbuf, "io_uring unavailable") == 1 &&
-	   (!have_uring || count_substr(logbuf, "O_DIRECT unavailable") == 1),
+	ok(ret == 0 && count_substr(tap_logbuf, "io_uring unavailable") == 1 &&
+	   (!have_uring || count_substr(tap_logbuf, "O_DIRECT unavailable") == 1),
 	   "each fallback is announced once at INFO (io_uring %d, O_DIRECT %d)",
-	   count_substr(logbuf, "io_uring unavailable"), count_substr(logbuf, "O_DIRECT unavailable"));
+	   count_substr(tap_logbuf, "io_uring unavailable"), count_substr(tap_logbuf, "O_DIRECT unavailable"));
 	st_set_log(NULL, NULL, ST_LOG_WARN);
 	o = (struct st_load_opts){ .mode = ST_IO_URING };
 	ret = st_load_spans(file, &s, 1, &o, &st);
@@ -1252,7 +1243,7 @@ int main(void)
 	{
 		struct st_loader *ld;
 		/* capture the fallback announcements from the start */
-		st_set_log(log_cb, NULL, ST_LOG_INFO);
+		tap_log_capture();
 		if (st_loader_open(file, NULL, &ld) == 0) {
 			have_uring = st_loader_mode(ld) == ST_IO_URING;
 			st_loader_close(ld);

@@ -38,15 +38,6 @@ static float *ref;                /* logits of toks from the mapped file */
 static bool have_uring, have_direct;
 static bool refused_seen;         /* this kernel refused a real registration (announced) */
 
-static char logbuf[8192];
-static void log_cb(enum st_log_level level, const char *msg, void *user)
-{
-	(void)user;
-	if (level >= ST_LOG_INFO && strlen(logbuf) + strlen(msg) + 2 < sizeof logbuf) {
-		strcat(logbuf, msg);
-		strcat(logbuf, "\n");
-	}
-}
 
 /* Evaluate toks in a session made with sp; logits into out (NT x n_vocab). */
 static int run_session(const struct st_session_params *sp, float *out)
@@ -116,7 +107,7 @@ static void test_paths(void)
 				else
 					sp.load_weights = st_ioring_load_weights;
 				sp.load_user = &w;
-				logbuf[0] = 0;
+				tap_logbuf[0] = 0;
 				r = run_session(&sp, got);
 				same = r == 0 && !memcmp(ref, got, (size_t)NT * n_vocab * sizeof *got);
 				copies_ok = !pc->direct || w.stats.bytes_copied <= (uint64_t)runs * 2 * ST_LOAD_ALIGN;
@@ -127,7 +118,7 @@ static void test_paths(void)
 				else if (pc->flags & (ST_LOAD_FAIL_FIXED | ST_LOAD_NO_FIXED) || !(pc->flags & ST_LOAD_FIXED_DEST))
 					fixed_ok = !w.stats.fixed_dest && w.stats.bytes_fixed == 0;
 				else {
-					refused_seen |= strstr(logbuf, "registering") != NULL;
+					refused_seen |= strstr(tap_logbuf, "registering") != NULL;
 					fixed_ok = (w.stats.fixed_dest && w.stats.bytes_fixed == w.stats.bytes_direct) ||
 						   refused_seen;
 				}
@@ -159,13 +150,13 @@ static void test_fixed_announce(void)
 	sp.load_user = &w;
 	w.opts.mode = ST_IO_URING;
 	w.opts.flags = ST_LOAD_FIXED_DEST;
-	logbuf[0] = 0;
+	tap_logbuf[0] = 0;
 	setenv("ST_IO_NO_FIXED", "1", 1);
 	(void)run_session(&sp, got);
 	(void)run_session(&sp, got);
 	unsetenv("ST_IO_NO_FIXED");
 	/* test_paths already announced it once in this process: none again */
-	ok(!w.stats.fixed_dest && w.stats.bytes_fixed == 0 && !strstr(logbuf, "registering") &&
+	ok(!w.stats.fixed_dest && w.stats.bytes_fixed == 0 && !strstr(tap_logbuf, "registering") &&
 	   !memcmp(ref, got, (size_t)NT * n_vocab * sizeof *got),
 	   "ST_IO_NO_FIXED=1: plain reads, logits identical, the fallback announced only once per process");
 	free(got);
@@ -526,7 +517,7 @@ int main(void)
 	snprintf(dir, sizeof dir, "%s/ioring-session-XXXXXX", build ? build : ".");
 	if (!mkdtemp(dir))
 		tap_skip_all("cannot create a directory under %s", build ? build : ".");
-	st_set_log(log_cb, NULL, ST_LOG_INFO);
+	tap_log_capture();
 	if (st_loader_open(model_path, NULL, &ld) == 0) {
 		have_uring = st_loader_mode(ld) == ST_IO_URING;
 		have_direct = st_loader_direct(ld);

@@ -31,6 +31,7 @@
 #include "prefetch.h"
 #include "strata.h"
 #include "tap.h"
+#include "util.h"
 #include "weights.h"
 
 #define MiB (1024u * 1024u)
@@ -42,16 +43,6 @@
 
 static char path[1200];
 static bool can_drop;
-
-static char logbuf[4096];
-static void log_cb(enum st_log_level level, const char *msg, void *user)
-{
-	(void)user;
-	if (level >= ST_LOG_INFO && strlen(logbuf) + strlen(msg) + 2 < sizeof logbuf) {
-		strcat(logbuf, msg);
-		strcat(logbuf, "\n");
-	}
-}
 
 static double cached(uint64_t off, uint64_t len)
 {
@@ -115,15 +106,8 @@ static bool drop(void)
  * read_bytes), UINT64_MAX if unknown. */
 static uint64_t storage_read(void)
 {
-	FILE *f = fopen("/proc/self/io", "r");
-	char line[128];
-	unsigned long long v = 0;
-	bool got = false;
-	while (f && !got && fgets(line, sizeof line, f))
-		got = sscanf(line, "read_bytes: %llu", &v) == 1;
-	if (f)
-		fclose(f);
-	return got ? (uint64_t)v : UINT64_MAX;
+	uint64_t v;
+	return st_proc_field_u64("/proc/self/io", "read_bytes", &v) == 0 ? v : UINT64_MAX;
 }
 
 /* What was fetched since io0, once it reaches want or 10 s pass. */
@@ -231,9 +215,9 @@ static void test_file(void)
 	check_residency("posix_fadvise fallback", &o);
 	{
 		int seen = 0;
-		for (const char *q = logbuf; (q = strstr(q, "prefetching with posix_fadvise")) != NULL; q++)
+		for (const char *q = tap_logbuf; (q = strstr(q, "prefetching with posix_fadvise")) != NULL; q++)
 			seen++;
-		ok(seen == 1, "the fallback is announced once: %s", logbuf);
+		ok(seen == 1, "the fallback is announced once: %s", tap_logbuf);
 	}
 	r = st_prefetch_spans(path, spans, 3, &o, &st);
 	ok(r == 0 && !st.uring, "the fallback says it did not use io_uring");
@@ -352,12 +336,7 @@ static int run_session(struct st_model *m, const struct st_session_params *sp, f
 
 static atomic_int n_started, n_cancelled;
 
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
+
 
 /* A read-ahead that reads nothing and only waits (10 s at most) to be
  * cancelled, checking the way st_ioring_prefetch_weights does. */
@@ -552,10 +531,10 @@ static void test_sessions(const char *mdir)
 		if (r == 0)
 			r = st_session_eval(s, toks, NT, false) > 0 ? 0 : -EIO;
 		ok(r == 0 && atomic_load(&n_cancelled) == 0, "the evaluation does not wait for the read-ahead (%d)", r);
-		t0 = now_s();
+		t0 = st_time_now();
 		st_session_destroy(s);
 		s = NULL;
-		t_destroy = now_s() - t0;
+		t_destroy = st_time_now() - t0;
 		ok(atomic_load(&n_started) == 1 && atomic_load(&n_cancelled) == 1 && t_destroy < 5.0,
 		   "destroying the session cancels its read-ahead and joins it (%.3f s)", t_destroy);
 	}
@@ -596,7 +575,7 @@ int main(void)
 {
 	const char *build = getenv("ST_BUILD_DIR"), *mdir = tap_models_dir();
 	snprintf(path, sizeof path, "%s/prefetch-test-%d.bin", build ? build : ".", (int)getpid());
-	st_set_log(log_cb, NULL, ST_LOG_INFO);
+	tap_log_capture();
 	if (tap_write_file(path, FILE_SIZE) != 0)
 		tap_skip_all("cannot write %s", path);
 	setup_spans();

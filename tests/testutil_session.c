@@ -22,3 +22,19 @@ int tap_session_logits(struct st_model *m, const struct st_session_params *sp, c
 	st_session_destroy(s);
 	return r == nt ? 0 : (r < 0 ? r : -EIO);
 }
+
+char tap_logbuf[8192];
+
+static void tap_log_cb(enum st_log_level level, const char *msg, void *user)
+{
+	(void)user;
+	if (level >= ST_LOG_INFO && strlen(tap_logbuf) + strlen(msg) + 2 < sizeof tap_logbuf) {
+		strcat(tap_logbuf, msg);
+		strcat(tap_logbuf, "\n");
+	}
+}
+
+void tap_log_capture(void)
+{
+	st_set_log(tap_log_cb, NULL, ST_LOG_INFO);
+}

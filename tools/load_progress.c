@@ -13,6 +13,7 @@
 
 #include "loader.h"
 #include "strata.h"
+#include "util.h"
 
 struct load_progress {
 	pthread_t thread;
@@ -24,17 +25,10 @@ struct load_progress {
 	double f0;            /* cached fraction at the start */
 };
 
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 static void *poll_thread(void *arg)
 {
 	struct load_progress *lp = arg;
-	const double t0 = now_s();
+	const double t0 = st_time_now();
 	bool drawn = false;
 	for (;;) {
 		struct timespec until;
@@ -55,7 +49,7 @@ static void *poll_thread(void *arg)
 		 * block load_progress_stop's signal (it still waits in join) */
 		if (stop || st_load_cached_fraction(lp->path, 0, 0, &f) < 0)
 			break;
-		el = now_s() - t0;
+		el = st_time_now() - t0;
 		if (el < 0.5)
 			continue;
 		{
